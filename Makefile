@@ -1,0 +1,31 @@
+# Two entry points; each creates the virtual environment when it is missing.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/aedetect: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# The CPU build of PyTorch first, so that the package's torch>=2.3 needs nothing more.
+	$(BIN)/python -m pip show -q torch >/dev/null 2>&1 || $(BIN)/python -m pip install -q torch==$(TORCH_VERSION)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(BIN)/aedetect
+
+demo: $(BIN)/aedetect
+	$(BIN)/aedetect demo
+
+test: $(BIN)/aedetect
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/aedetect
+	$(BIN)/ruff check src tests benchmarks
+
+bench: $(BIN)/aedetect
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/seed_imbalanced.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

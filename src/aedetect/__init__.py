@@ -1,0 +1,25 @@
+"""aedetect: anomaly detection with autoencoders.
+
+Train on normal data, score by reconstruction error (higher = more anomalous), flag rows above a
+threshold (1 = anomaly).
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from aedetect import thresholds
+from aedetect.detector import AutoencoderDetector
+
+try:
+    __version__ = version("aedetect")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"
+
+
+def load(path) -> AutoencoderDetector:
+    """Load a detector saved with :meth:`AutoencoderDetector.save` (never unpickles)."""
+    from aedetect.persistence import load as _load
+
+    return _load(path)
+
+
+__all__ = ["AutoencoderDetector", "load", "thresholds", "__version__"]

@@ -1,0 +1,460 @@
+"""AutoencoderDetector: the one object that owns a fitted pipeline.
+
+Preprocessing state, network, score statistics, threshold rule and training history live here;
+everything else is a function or a small class that this detector composes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.exceptions import NotFittedError
+
+from aedetect import _validation as v
+from aedetect.models.dense import ACTIVATIONS, NORMALIZATIONS, OUTPUT_ACTIVATIONS, DenseAutoencoder, DenseConfig
+from aedetect.preprocessing import IMPUTES, SCALERS, TablePreprocessor, as_frame
+from aedetect.scoring import forward_pass
+from aedetect.thresholds import RULES, ThresholdRule, parse_threshold
+from aedetect.training import LOSSES, METRICS, OPTIMIZERS, History, TrainingConfig, resolve_device, train
+
+SCORES = ("reconstruction", "standardized", "combined")
+
+
+def _is_threshold(value) -> bool:
+    if isinstance(value, ThresholdRule):
+        return True
+    parse_threshold(value)
+    return True
+
+
+_CONSTRAINTS = {
+    "hidden_dims": [v.NONE, v.Check(lambda x: len(x) >= 1 and all(int(h) == h >= 1 for h in x), "a list of ints >= 1")],
+    "latent_dim": [v.NONE, v.Interval(int, 1)],
+    "activation": [v.Options(tuple(ACTIVATIONS))],
+    "dropout": [v.Interval(float, 0, 1, closed="left")],
+    "normalization": [v.Options(NORMALIZATIONS)],
+    "output_activation": [v.Options(OUTPUT_ACTIVATIONS)],
+    "scaler": [v.Options(SCALERS)],
+    "categorical_features": [v.NONE, v.Check(lambda x: all(isinstance(c, str) for c in x), "a list of str")],
+    "impute": [v.Options(IMPUTES)],
+    "optimizer": [v.Options(tuple(OPTIMIZERS))],
+    "learning_rate": [v.NONE, v.Interval(float, 0, None, closed="neither")],
+    "weight_decay": [v.Interval(float, 0, None)],
+    "loss": [v.Options(LOSSES)],
+    "metrics": [v.Check(lambda x: not isinstance(x, str) and all(m in METRICS for m in x),
+                        "a list of names among {" + ", ".join(METRICS) + "}")],
+    "epochs": [v.NONE, v.Interval(int, 1)],
+    "batch_size": [v.NONE, v.Interval(int, 1)],
+    "validation_fraction": [v.Interval(float, 0, 1, closed="left")],
+    "patience": [v.Interval(int, 1)],
+    "score": [v.Options(SCORES)],
+    "threshold": [v.Check(_is_threshold, "a threshold rule or a str like 'false_alarm_rate:0.01' (rules: "
+                          + ", ".join(RULES) + ")")],
+    "seed": [v.Interval(int, 0)],
+    "device": [v.Check(lambda d: isinstance(d, str) and (d in ("auto", "cpu") or d.startswith("cuda")),
+                       "'auto', 'cpu' or 'cuda[:N]'")],
+    "verbose": [v.Check(lambda x: isinstance(x, bool), "a bool")],
+}
+
+
+def default_architecture(n_features: int) -> tuple[list[int], int]:
+    """Hidden widths and latent size that adapt to the input width.
+
+    One hidden layer twice as wide as the input, and a latent code about three quarters of the input
+    width: narrow enough that reconstruction is not the identity, wide enough that normal rows are
+    reconstructed closely, so that errors concentrate on what normal data does not do.
+    """
+    latent = int(np.clip(round(0.75 * n_features), 2, 128))
+    hidden = int(np.clip(2 * n_features, 32, 512))
+    return [max(hidden, latent)], latent
+
+
+def default_schedule(n_rows: int) -> tuple[int, int, float]:
+    """Batch size, maximum epochs and learning rate that adapt to the number of training rows.
+
+    Batches of about 1/40 of the rows (32 to 2048), at least 600 optimizer steps in all (20 to 300
+    epochs, early stopping usually ends sooner), and a learning rate that grows with the square root
+    of the batch size.
+    """
+    batch = int(np.clip(2 ** round(np.log2(max(n_rows, 1) / 40)), 32, 2048))
+    steps_per_epoch = max(1, int(np.ceil(n_rows / batch)))
+    epochs = int(np.clip(np.ceil(600 / steps_per_epoch), 20, 300))
+    return batch, epochs, float(1e-3 * np.sqrt(batch / 64))
+
+
+class AutoencoderDetector(OutlierMixin, BaseEstimator):
+    """Anomaly detector that scores rows by how badly an autoencoder reconstructs them.
+
+    The autoencoder is trained on normal rows only (rows labelled 0 when ``y`` is given). Scores
+    follow PyOD's convention: **higher = more anomalous**; ``predict`` returns **1 for an anomaly**
+    and 0 for a normal row.
+
+    Parameters
+    ----------
+    hidden_dims : list of int, optional
+        Widths of the encoder's hidden layers (the decoder mirrors them). ``None`` adapts to the data.
+    latent_dim : int, optional
+        Size of the latent code. ``None`` adapts to the data (about a quarter of the input width).
+    activation : {"relu", "leaky_relu", "elu", "gelu", "tanh", "silu"}
+    dropout : float
+        Dropout after each hidden layer, in [0, 1).
+    normalization : {"none", "batch", "layer"}
+    output_activation : {"linear", "sigmoid"}
+        ``"sigmoid"`` only makes sense with ``scaler="minmax"`` (outputs in [0, 1]).
+    scaler : {"standard", "robust", "minmax", "none"}
+        Per-column scaling, fitted on the normal training rows.
+    categorical_features : list of str, optional
+        Columns to one-hot encode.
+    impute : {"none", "median", "mean"}
+        Missing values: rejected (``"none"``) or filled with the training rows' median or mean.
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"}
+    learning_rate : float, optional
+        ``None`` adapts to the batch size (1e-3 at 64 rows, growing with its square root).
+    weight_decay : float
+    loss : {"mse", "mae", "huber", "bce"}
+        Training loss; also the element-wise error that scores use.
+    metrics : list of str
+        Extra measures tracked each epoch on training and validation rows (``mse``, ``mae``,
+        ``huber``, ``rmse``).
+    epochs, batch_size : int, optional
+        ``None`` adapts them to the number of training rows (see :func:`default_schedule`).
+    patience : int
+        Training stops after ``patience`` epochs without a better validation loss; the best
+        epoch's weights are kept.
+    validation_fraction : float
+        Share of normal rows held out from training: for early stopping and for fitting the
+        threshold on scores of rows the network never trained on.
+    score : {"reconstruction", "standardized", "combined"}
+        ``"reconstruction"``: mean reconstruction error of the row. ``"standardized"``: each
+        feature's error divided by its mean on normal training rows, so no single noisy feature
+        dominates (default). ``"combined"``: the standardized error plus the squared Mahalanobis
+        distance of the latent code from the normal codes, each divided by its normal mean, so an
+        input that is reconstructed well but lands in an unusual place of the latent space is caught.
+    threshold : str or ThresholdRule
+        How the anomaly threshold is chosen, e.g. ``"false_alarm_rate:0.01"``, ``"percentile:99"``,
+        ``"contamination:0.02"``, ``"mean_std:3"``, ``"fixed:0.5"``, ``"best_f1"``.
+    seed : int
+        Seeds weight initialisation, the validation split and shuffling: the same seed and data
+        give the same model.
+    device : str
+        ``"auto"`` (CUDA when present, else CPU), ``"cpu"`` or ``"cuda"``.
+    verbose : bool
+        Show a progress bar during training.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from aedetect import AutoencoderDetector
+    >>> rng = np.random.default_rng(0)
+    >>> normal = rng.normal(size=(500, 6))
+    >>> detector = AutoencoderDetector(epochs=20, seed=0).fit(normal)
+    >>> test = np.vstack([rng.normal(size=(5, 6)), rng.normal(8, 1, size=(5, 6))])
+    >>> detector.predict(test).tolist()
+    [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
+    """
+
+    def __init__(
+        self,
+        hidden_dims: Sequence[int] | None = None,
+        latent_dim: int | None = None,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        normalization: str = "none",
+        output_activation: str = "linear",
+        scaler: str = "standard",
+        categorical_features: Sequence[str] | None = None,
+        impute: str = "none",
+        optimizer: str = "adam",
+        learning_rate: float | None = None,
+        weight_decay: float = 0.0,
+        loss: str = "mse",
+        metrics: Sequence[str] = ("mae",),
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        validation_fraction: float = 0.1,
+        patience: int = 10,
+        score: str = "standardized",
+        threshold: str | ThresholdRule = "false_alarm_rate:0.01",
+        seed: int = 0,
+        device: str = "auto",
+        verbose: bool = False,
+    ) -> None:
+        self.hidden_dims = hidden_dims
+        self.latent_dim = latent_dim
+        self.activation = activation
+        self.dropout = dropout
+        self.normalization = normalization
+        self.output_activation = output_activation
+        self.scaler = scaler
+        self.categorical_features = categorical_features
+        self.impute = impute
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.loss = loss
+        self.metrics = metrics
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.score = score
+        self.threshold = threshold
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def _validate_params(self) -> None:
+        v.validate_params(type(self).__name__, self.get_params(deep=False), _CONSTRAINTS)
+        if self.loss == "bce" and self.scaler != "minmax":
+            raise ValueError(
+                "loss='bce' needs inputs in [0, 1]: use scaler='minmax' (and output_activation='sigmoid')."
+            )
+
+    def fit(self, X, y=None) -> AutoencoderDetector:
+        """Train on the normal rows of ``X`` (all rows, or those with ``y == 0``).
+
+        Parameters
+        ----------
+        X : DataFrame or array of shape (n_rows, n_features)
+        y : array of 0/1, optional
+            1 marks an anomaly; those rows do not train the network.
+        """
+        self._validate_params()
+        frame = as_frame(X)
+        labels = None if y is None else _check_labels(y, len(frame))
+        normal = frame if labels is None else frame[labels == 0]
+        if len(normal) == 0:
+            raise ValueError("There are zero normal rows to train on (every label is 1); give normal data.")
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.n_features_in_ = frame.shape[1]
+
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(len(normal))
+        n_val = int(round(len(normal) * self.validation_fraction)) if len(normal) >= 20 else 0
+        val_rows, train_rows = order[:n_val], order[n_val:]
+
+        self.preprocessor_ = TablePreprocessor(self.categorical_features, self.scaler, self.impute)
+        self.preprocessor_.fit(normal.iloc[train_rows])
+        train_matrix = self.preprocessor_.transform(normal.iloc[train_rows])
+        val_matrix = self.preprocessor_.transform(normal.iloc[val_rows]) if n_val else None
+
+        n_out = train_matrix.shape[1]
+        hidden, latent = default_architecture(n_out)
+        self.model_config_ = DenseConfig(
+            n_features=n_out,
+            hidden_dims=[int(h) for h in self.hidden_dims] if self.hidden_dims is not None else hidden,
+            latent_dim=int(self.latent_dim) if self.latent_dim is not None else latent,
+            activation=self.activation,
+            dropout=float(self.dropout),
+            normalization=self.normalization,
+            output_activation=self.output_activation,
+        )
+        self.device_ = resolve_device(self.device)
+        torch.manual_seed(self.seed)
+        self.model_ = DenseAutoencoder(self.model_config_).to(self.device_)
+        batch, epochs, learning_rate = default_schedule(len(train_matrix))
+        config = TrainingConfig(
+            optimizer=self.optimizer,
+            learning_rate=float(self.learning_rate if self.learning_rate is not None else learning_rate),
+            weight_decay=float(self.weight_decay),
+            loss=self.loss,
+            metrics=tuple(self.metrics),
+            epochs=int(self.epochs if self.epochs is not None else epochs),
+            batch_size=int(self.batch_size if self.batch_size is not None else batch),
+            patience=int(self.patience),
+            seed=int(self.seed),
+        )
+        self.history_ = self._train(train_matrix, val_matrix, config)
+        self._fit_score_statistics(train_matrix)
+        held_out = val_matrix if val_matrix is not None else train_matrix
+        self.calibration_scores_ = self._scores_of_matrix(held_out)
+        self.threshold_rule_ = parse_threshold(_fresh(self.threshold))
+        self.threshold_rule_.fit(self.calibration_scores_)
+        self.threshold_ = self.threshold_rule_.threshold_
+        self.decision_scores_ = self.decision_function(frame)
+        self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
+        return self
+
+    def _train(self, train_matrix, val_matrix, config) -> History:
+        if not self.verbose:
+            return train(self.model_, train_matrix, val_matrix, config, self.device_)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("{task.fields[logs]}"))
+        with Progress(*columns, transient=False) as progress:
+            task = progress.add_task("train", total=config.epochs, logs="")
+
+            def report(epoch: int, logs: dict[str, float]) -> None:
+                shown = "  ".join(f"{k} {val:.4f}" for k, val in logs.items())
+                progress.update(task, completed=epoch, logs=shown)
+
+            history = train(self.model_, train_matrix, val_matrix, config, self.device_, report)
+            progress.update(task, total=history.stopped_epoch)
+        return history
+
+    def _fit_score_statistics(self, train_matrix: np.ndarray) -> None:
+        """Normal levels that the 'standardized' and 'combined' scores divide by."""
+        out = forward_pass(self.model_, train_matrix, self.loss, self.device_, keep=("errors", "codes"))
+        errors, codes = out["errors"].astype(np.float64), out["codes"].astype(np.float64)
+        self.feature_error_means_ = np.maximum(errors.mean(axis=0), 1e-8)
+        self.latent_mean_ = codes.mean(axis=0)
+        covariance = np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1 else np.eye(codes.shape[1])
+        # A small ridge keeps the inverse finite when latent units are (nearly) collinear.
+        ridge = 1e-6 * max(float(np.trace(covariance)) / covariance.shape[0], 1e-12)
+        self.latent_precision_ = np.linalg.pinv(covariance + ridge * np.eye(covariance.shape[0]))
+        standardized = (errors / self.feature_error_means_).mean(axis=1)
+        latent = self._latent_distance(codes)
+        self.score_scales_ = np.array([max(standardized.mean(), 1e-12), max(latent.mean(), 1e-12)])
+
+    def _latent_distance(self, codes: np.ndarray) -> np.ndarray:
+        centred = codes - self.latent_mean_
+        return np.einsum("ij,jk,ik->i", centred, self.latent_precision_, centred)
+
+    # -- scoring ---------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet; call 'fit' with normal data first."
+            )
+
+    def _matrix(self, X) -> np.ndarray:
+        self._check_fitted()
+        if isinstance(X, pd.DataFrame):
+            frame = X
+            if hasattr(self, "feature_names_in_"):
+                names = [str(c) for c in frame.columns]
+                expected = list(self.feature_names_in_)
+                if names != expected:
+                    missing = [c for c in expected if c not in names]
+                    extra = [c for c in names if c not in expected]
+                    raise ValueError(
+                        "The feature names differ from those seen in fit: "
+                        + (f"missing {missing[:5]}" if missing else "")
+                        + ("; " if missing and extra else "")
+                        + (f"unexpected {extra[:5]}" if extra else "")
+                        + ("" if missing or extra else "same names in another order")
+                        + "; score data with the training columns, in the same order."
+                    )
+            elif frame.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {frame.shape[1]} features, but {type(self).__name__} was fitted with "
+                    f"{self.n_features_in_} features; score data with the training columns."
+                )
+            frame = frame.set_axis(self.preprocessor_.columns_, axis=1)
+        else:
+            array = np.asarray(X)
+            if array.ndim == 2 and array.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {array.shape[1]} features, but {type(self).__name__} was fitted with "
+                    f"{self.n_features_in_} features; score data with the training columns."
+                )
+            frame = as_frame(array, self.preprocessor_.columns_)
+        return self.preprocessor_.transform(frame)
+
+    def _scores_of_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        keep = ("errors", "codes") if self.score == "combined" else ("errors",)
+        out = forward_pass(self.model_, matrix, self.loss, self.device_, keep=keep)
+        errors = out["errors"]
+        if self.score == "reconstruction":
+            return errors.mean(axis=1, dtype=np.float64)
+        standardized = (errors / self.feature_error_means_).mean(axis=1)
+        if self.score == "standardized":
+            return standardized
+        latent = self._latent_distance(out["codes"].astype(np.float64))
+        return standardized / self.score_scales_[0] + latent / self.score_scales_[1]
+
+    def decision_function(self, X) -> np.ndarray:
+        """Anomaly score of each row: higher = more anomalous (see the ``score`` parameter)."""
+        return self._scores_of_matrix(self._matrix(X))
+
+    def score_samples(self, X) -> np.ndarray:
+        """scikit-learn's convention: higher = more normal (the negated anomaly score)."""
+        return -self.decision_function(X)
+
+    def predict(self, X) -> np.ndarray:
+        """1 for an anomaly (score above ``threshold_``), 0 for a normal row."""
+        return self.threshold_rule_.predict(self.decision_function(X))
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        return self.fit(X, y).labels_
+
+    def reconstruct(self, X) -> np.ndarray:
+        """The network's reconstruction of each row, in the model's (scaled, one-hot) feature space."""
+        return forward_pass(self.model_, self._matrix(X), self.loss, self.device_, keep=("reconstructions",))[
+            "reconstructions"
+        ]
+
+    def feature_errors(self, X) -> pd.DataFrame:
+        """Reconstruction error of each feature of each row: what explains a flagged row."""
+        matrix = self._matrix(X)
+        errors = forward_pass(self.model_, matrix, self.loss, self.device_)["errors"]
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(errors, columns=self.feature_names_out_, index=index)
+
+    def encode(self, X) -> np.ndarray:
+        """Latent code of each row, shape (n_rows, latent_dim)."""
+        return forward_pass(self.model_, self._matrix(X), self.loss, self.device_, keep=("codes",))["codes"]
+
+    @property
+    def feature_names_out_(self) -> list[str]:
+        self._check_fitted()
+        return list(self.preprocessor_.feature_names_out_)
+
+    # -- thresholds ------------------------------------------------------------------------------
+    def set_threshold(self, rule: str | ThresholdRule, X=None, y=None) -> AutoencoderDetector:
+        """Replace the threshold rule without retraining.
+
+        The rule is fitted on the scores of ``X`` (with labels ``y`` for ``best_f1``) or, when ``X``
+        is not given, on the held-out normal rows kept from training.
+        """
+        self._check_fitted()
+        new_rule = parse_threshold(_fresh(rule))
+        scores = self.calibration_scores_ if X is None else self.decision_function(X)
+        labels = None if y is None else _check_labels(y, len(scores))
+        new_rule.fit(scores, labels)
+        self.threshold_rule_ = new_rule
+        self.threshold_ = new_rule.threshold_
+        if hasattr(self, "decision_scores_"):
+            self.labels_ = new_rule.predict(self.decision_scores_)
+        return self
+
+    # -- persistence -----------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write the fitted detector to the directory ``path`` (JSON + safetensors, no pickle)."""
+        from aedetect.persistence import save
+
+        save(self, path)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.impute != "none"
+        tags.input_tags.categorical = bool(self.categorical_features)
+        return tags
+
+
+def _fresh(rule):
+    """A copy of a rule object so that fitting never mutates the user's parameter."""
+    if isinstance(rule, ThresholdRule):
+        return parse_threshold(rule.to_spec())
+    return rule
+
+
+def _check_labels(y, n_rows: int) -> np.ndarray:
+    labels = np.asarray(y).ravel()
+    if labels.shape[0] != n_rows:
+        raise ValueError(f"y has {labels.shape[0]} labels but X has {n_rows} rows; give one label per row.")
+    values = set(pd.unique(labels).tolist())
+    if not values <= {0, 1}:
+        bad = sorted(map(str, values - {0, 1}))[:5]
+        raise ValueError(f"Labels must be 0 (normal) or 1 (anomaly); found {bad}. Map them to 0/1 first.")
+    return labels.astype(np.int64)

@@ -1,0 +1,204 @@
+"""The training loop shared by every model: optimizers, losses and metrics by name, early stopping.
+
+A model here is any ``nn.Module`` that maps a batch to its reconstruction. The loop knows nothing
+about tables, thresholds or files.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": lambda params, lr, weight_decay: torch.optim.SGD(
+        params, lr=lr, momentum=0.9, weight_decay=weight_decay
+    ),
+    "rmsprop": torch.optim.RMSprop,
+}
+
+# Element-wise losses: (reconstruction, target) -> same-shape tensor. Reduced by the loop, so that
+# the same functions give per-feature reconstruction errors at scoring time.
+ELEMENTWISE: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "mse": lambda out, x: (out - x).pow(2),
+    "mae": lambda out, x: (out - x).abs(),
+    "huber": lambda out, x: nn.functional.huber_loss(out, x, reduction="none"),
+    "bce": lambda out, x: nn.functional.binary_cross_entropy(
+        out.clamp(1e-7, 1 - 1e-7), x, reduction="none"
+    ),
+}
+LOSSES = ("mse", "mae", "huber", "bce")
+METRICS = ("mse", "mae", "huber", "rmse")
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` picks CUDA when a GPU is present and the CPU otherwise."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but no CUDA GPU is available; use 'auto' or 'cpu'.")
+    return torch.device(device)
+
+
+def check_name(kind: str, name: str, known: Sequence[str]) -> str:
+    if name not in known:
+        raise ValueError(f"Unknown {kind} {name!r}; choose one of: {', '.join(known)}.")
+    return name
+
+
+@dataclass
+class TrainingConfig:
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    loss: str = "mse"
+    metrics: Sequence[str] = ("mae",)
+    epochs: int = 100
+    batch_size: int = 256
+    patience: int = 10
+    min_delta: float = 0.0
+    seed: int = 0
+
+
+@dataclass
+class History:
+    """Per-epoch loss and metrics on the training and validation rows (Keras-style keys)."""
+
+    values: dict[str, list[float]] = field(default_factory=dict)
+    best_epoch: int = 0
+    stopped_epoch: int = 0
+    seconds: float = 0.0
+
+    def append(self, logs: dict[str, float]) -> None:
+        for key, value in logs.items():
+            self.values.setdefault(key, []).append(float(value))
+
+    def to_dict(self) -> dict:
+        return {
+            "values": self.values,
+            "best_epoch": self.best_epoch,
+            "stopped_epoch": self.stopped_epoch,
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> History:
+        return cls(
+            {k: [float(x) for x in v] for k, v in data["values"].items()},
+            int(data["best_epoch"]),
+            int(data["stopped_epoch"]),
+            float(data["seconds"]),
+        )
+
+
+def _metric(name: str, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    if name == "rmse":  # summed as squared error; the square root is taken per epoch
+        return ELEMENTWISE["mse"](out, x).mean(dim=1).sum()
+    return ELEMENTWISE[name](out, x).mean(dim=1).sum()
+
+
+def _finish(name: str, total: float, count: int) -> float:
+    value = total / max(count, 1)
+    return math.sqrt(value) if name == "rmse" else value
+
+
+@torch.inference_mode()
+def evaluate_batches(
+    model: nn.Module, data: torch.Tensor, loss: str, metrics: Sequence[str], batch_size: int
+) -> dict[str, float]:
+    """Mean loss and metrics of ``model`` over ``data`` in evaluation mode."""
+    was_training = model.training
+    model.eval()
+    totals = dict.fromkeys(["loss", *metrics], 0.0)
+    for start in range(0, len(data), batch_size):
+        x = data[start : start + batch_size]
+        out = model(x)
+        totals["loss"] += float(ELEMENTWISE[loss](out, x).mean(dim=1).sum())
+        for name in metrics:
+            totals[name] += float(_metric(name, out, x))
+    model.train(was_training)
+    return {name: _finish(name, total, len(data)) for name, total in totals.items()}
+
+
+def train(
+    model: nn.Module,
+    train_data: np.ndarray,
+    validation_data: np.ndarray | None,
+    config: TrainingConfig,
+    device: torch.device,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+) -> History:
+    """Fit ``model`` to reconstruct ``train_data``; keep the weights of the best epoch.
+
+    The best epoch is the one with the lowest validation loss (training loss without validation).
+    Training stops after ``config.patience`` epochs without an improvement larger than ``min_delta``.
+    """
+    import time
+
+    started = time.perf_counter()
+    optimizer = OPTIMIZERS[config.optimizer](
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    elementwise = ELEMENTWISE[config.loss]
+    x_train = torch.as_tensor(train_data, dtype=torch.float32, device=device)
+    x_val = (
+        torch.as_tensor(validation_data, dtype=torch.float32, device=device)
+        if validation_data is not None and len(validation_data)
+        else None
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    history = History()
+    best_loss, best_state, since_best = math.inf, None, 0
+    batch_size = min(config.batch_size, len(x_train))
+    model.train()
+    for epoch in range(1, config.epochs + 1):
+        order = torch.randperm(len(x_train), generator=generator).to(device)
+        totals = dict.fromkeys(["loss", *config.metrics], torch.zeros((), device=device))
+        for start in range(0, len(x_train), batch_size):
+            x = x_train[order[start : start + batch_size]]
+            if len(x) < 2 and len(x_train) >= 2:  # a 1-row batch breaks batch normalisation
+                continue
+            out = model(x)
+            per_row = elementwise(out, x).mean(dim=1)
+            loss = per_row.mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                totals["loss"] = totals["loss"] + per_row.detach().sum()
+                for name in config.metrics:
+                    totals[name] = totals[name] + _metric(name, out.detach(), x)
+        logs = {name: _finish(name, float(total), len(x_train)) for name, total in totals.items()}
+        if not math.isfinite(logs["loss"]):
+            raise FloatingPointError(
+                f"The training loss became {logs['loss']} at epoch {epoch}; lower the learning rate "
+                "or check that the inputs are scaled."
+            )
+        monitored = logs["loss"]
+        if x_val is not None:
+            val = evaluate_batches(model, x_val, config.loss, config.metrics, 4096)
+            logs.update({f"val_{name}": value for name, value in val.items()})
+            monitored = val["loss"]
+        history.append(logs)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, logs)
+        if monitored < best_loss - config.min_delta:
+            best_loss, since_best, history.best_epoch = monitored, 0, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            since_best += 1
+        history.stopped_epoch = epoch
+        if since_best >= config.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    history.seconds = time.perf_counter() - started
+    return history
