@@ -170,7 +170,7 @@ def train(
         learning_rate=learning_rate, weight_decay=weight_decay, loss=loss,
         metrics=_csv(metrics), epochs=epochs, batch_size=batch_size,
         validation_fraction=validation_fraction, patience=patience, score=score, threshold=threshold,
-        seed=seed, device=device, categorical_features=_csv(categorical),
+        random_state=seed, device=device, categorical_features=_csv(categorical),
     )
     kwargs = _detector_kwargs(file_config, overrides)
     kwargs["verbose"] = not quiet and sys.stderr.isatty()
@@ -340,7 +340,7 @@ def demo(
     X_train, X_test, y_train, y_test = train_test_split(frame, labels, test_size=0.2, random_state=42)
     console.print(f"seed-imbalanced: {len(frame)} rows x {frame.shape[1]} features, {labels.mean():.2%} anomalies; "
                   f"training on the {int((y_train == 0).sum())} normal rows of the 80 % split", highlight=False)
-    detector = AutoencoderDetector(seed=seed, verbose=sys.stderr.isatty())
+    detector = AutoencoderDetector(random_state=seed, verbose=sys.stderr.isatty())
     started = time.perf_counter()
     detector.fit(X_train, y_train)
     seconds = time.perf_counter() - started

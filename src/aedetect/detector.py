@@ -55,7 +55,7 @@ _CONSTRAINTS = {
     "score": [v.Options(SCORES)],
     "threshold": [v.Check(_is_threshold, "a threshold rule or a str like 'false_alarm_rate:0.01' (rules: "
                           + ", ".join(RULES) + ")")],
-    "seed": [v.Interval(int, 0)],
+    "random_state": [v.Interval(int, 0)],
     "device": [v.Check(lambda d: isinstance(d, str) and (d in ("auto", "cpu") or d.startswith("cuda")),
                        "'auto', 'cpu' or 'cuda[:N]'")],
     "verbose": [v.Check(lambda x: isinstance(x, bool), "a bool")],
@@ -138,7 +138,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     threshold : str or ThresholdRule
         How the anomaly threshold is chosen, e.g. ``"false_alarm_rate:0.01"``, ``"percentile:99"``,
         ``"contamination:0.02"``, ``"mean_std:3"``, ``"fixed:0.5"``, ``"best_f1"``.
-    seed : int
+    random_state : int
         Seeds weight initialisation, the validation split and shuffling: the same seed and data
         give the same model.
     device : str
@@ -152,7 +152,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     >>> from aedetect import AutoencoderDetector
     >>> rng = np.random.default_rng(0)
     >>> normal = rng.normal(size=(500, 6))
-    >>> detector = AutoencoderDetector(epochs=20, seed=0).fit(normal)
+    >>> detector = AutoencoderDetector(epochs=20, random_state=0).fit(normal)
     >>> test = np.vstack([rng.normal(size=(5, 6)), rng.normal(8, 1, size=(5, 6))])
     >>> detector.predict(test).tolist()
     [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
@@ -180,7 +180,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         patience: int = 10,
         score: str = "standardized",
         threshold: str | ThresholdRule = "false_alarm_rate:0.01",
-        seed: int = 0,
+        random_state: int = 0,
         device: str = "auto",
         verbose: bool = False,
     ) -> None:
@@ -204,7 +204,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.patience = patience
         self.score = score
         self.threshold = threshold
-        self.seed = seed
+        self.random_state = random_state
         self.device = device
         self.verbose = verbose
 
@@ -237,7 +237,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             del self.feature_names_in_
         self.n_features_in_ = frame.shape[1]
 
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self.random_state)
         order = rng.permutation(len(normal))
         n_val = int(round(len(normal) * self.validation_fraction)) if len(normal) >= 20 else 0
         val_rows, train_rows = order[:n_val], order[n_val:]
@@ -259,7 +259,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             output_activation=self.output_activation,
         )
         self.device_ = resolve_device(self.device)
-        torch.manual_seed(self.seed)
+        torch.manual_seed(self.random_state)
         self.model_ = DenseAutoencoder(self.model_config_).to(self.device_)
         batch, epochs, learning_rate = default_schedule(len(train_matrix))
         config = TrainingConfig(
@@ -271,7 +271,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             epochs=int(self.epochs if self.epochs is not None else epochs),
             batch_size=int(self.batch_size if self.batch_size is not None else batch),
             patience=int(self.patience),
-            seed=int(self.seed),
+            seed=int(self.random_state),
         )
         self.history_ = self._train(train_matrix, val_matrix, config)
         self._fit_score_statistics(train_matrix)
