@@ -383,16 +383,17 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """1 for an anomaly (score above ``threshold_``), 0 for a normal row."""
-        return self.threshold_rule_.predict(self.decision_function(X))
+        scores = self.decision_function(X)  # first: raises NotFittedError before fit
+        return self.threshold_rule_.predict(scores)
 
     def fit_predict(self, X, y=None) -> np.ndarray:
         return self.fit(X, y).labels_
 
     def reconstruct(self, X) -> np.ndarray:
         """The network's reconstruction of each row, in the model's (scaled, one-hot) feature space."""
-        return forward_pass(self.model_, self._matrix(X), self.loss, self.device_, keep=("reconstructions",))[
-            "reconstructions"
-        ]
+        matrix = self._matrix(X)  # first: raises NotFittedError before fit
+        out = forward_pass(self.model_, matrix, self.loss, self.device_, keep=("reconstructions",))
+        return out["reconstructions"]
 
     def feature_errors(self, X) -> pd.DataFrame:
         """Reconstruction error of each feature of each row: what explains a flagged row."""
@@ -403,7 +404,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     def encode(self, X) -> np.ndarray:
         """Latent code of each row, shape (n_rows, latent_dim)."""
-        return forward_pass(self.model_, self._matrix(X), self.loss, self.device_, keep=("codes",))["codes"]
+        matrix = self._matrix(X)  # first: raises NotFittedError before fit
+        return forward_pass(self.model_, matrix, self.loss, self.device_, keep=("codes",))["codes"]
 
     @property
     def feature_names_out_(self) -> list[str]:

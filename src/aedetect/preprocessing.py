@@ -54,7 +54,7 @@ class TablePreprocessor:
     >>> prep = TablePreprocessor(categorical_features=["colour"]).fit(frame)
     >>> prep.feature_names_out_
     ['size', 'colour=blue', 'colour=red']
-    >>> prep.transform(frame).round(3).tolist()[0]
+    >>> prep.transform(frame)[0].astype(float).round(3).tolist()
     [-1.225, 0.0, 1.0]
     """
 
@@ -85,8 +85,10 @@ class TablePreprocessor:
         self.numeric_columns_ = [c for c in self.columns_ if c not in self.categorical_features]
         numeric = self._numeric(frame)
         if self.impute != "none":
+            # Infinite values are holes too (see _fill): they must not enter the fill statistics.
+            finite = np.where(np.isfinite(numeric), numeric, np.nan)
             with np.errstate(all="ignore"):
-                fill = np.nanmedian(numeric, axis=0) if self.impute == "median" else np.nanmean(numeric, axis=0)
+                fill = np.nanmedian(finite, axis=0) if self.impute == "median" else np.nanmean(finite, axis=0)
             self.fill_values_ = np.nan_to_num(fill, nan=0.0).tolist()
             numeric = self._fill(numeric)
         else:
@@ -169,7 +171,8 @@ class TablePreprocessor:
         parts = [((numeric - np.asarray(self.offset_)) / np.asarray(self.scale_)).astype(np.float32)]
         for column in self.categorical_features:
             categories = self.categories_[column]
-            codes = pd.Categorical(frame[column].astype(str), categories=categories).codes
+            # get_indexer gives -1 for categories unseen in fit (pd.Categorical is deprecating that).
+            codes = pd.Index(categories).get_indexer(frame[column].astype(str))
             one_hot = np.zeros((len(frame), len(categories)), dtype=np.float32)
             known = codes >= 0
             one_hot[np.nonzero(known)[0], codes[known]] = 1.0

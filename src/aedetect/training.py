@@ -24,15 +24,26 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "rmsprop": torch.optim.RMSprop,
 }
 
+
+def _bce(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    # BCE minus the target's own entropy (the Bernoulli KL divergence): the same gradient as BCE,
+    # but 0 for a perfect reconstruction, so a row's error does not depend on how close its values
+    # are to 0.5. Targets outside [0, 1] (rows beyond the range the min-max scaler was fitted on:
+    # validation rows, anomalies) are clipped, where BCE is undefined, and the distance beyond the
+    # range is added as a squared error, so such rows score high instead of raising.
+    inside = x.clamp(0, 1)
+    bce = nn.functional.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), inside, reduction="none")
+    entropy = nn.functional.binary_cross_entropy(inside.clamp(1e-7, 1 - 1e-7), inside, reduction="none")
+    return (bce - entropy).clamp_min(0) + (x - inside).pow(2)
+
+
 # Element-wise losses: (reconstruction, target) -> same-shape tensor. Reduced by the loop, so that
 # the same functions give per-feature reconstruction errors at scoring time.
 ELEMENTWISE: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "mse": lambda out, x: (out - x).pow(2),
     "mae": lambda out, x: (out - x).abs(),
     "huber": lambda out, x: nn.functional.huber_loss(out, x, reduction="none"),
-    "bce": lambda out, x: nn.functional.binary_cross_entropy(
-        out.clamp(1e-7, 1 - 1e-7), x, reduction="none"
-    ),
+    "bce": _bce,
 }
 LOSSES = ("mse", "mae", "huber", "bce")
 METRICS = ("mse", "mae", "huber", "rmse")

@@ -78,7 +78,7 @@ def data_dir() -> Path:
 
 
 def _find(filename: str, url: str, folder: Path | None) -> Path:
-    base = folder or data_dir()
+    base = Path(folder) if folder is not None else data_dir()
     for candidate in (base / filename, base / "kddcup99" / filename):
         if candidate.is_file():
             return candidate
@@ -98,7 +98,7 @@ def _find(filename: str, url: str, folder: Path | None) -> Path:
         ) from None
 
 
-def load_kddcup99(folder: Path | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+def load_kddcup99(folder: str | Path | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """KDD Cup 99 (10 %): 494,021 connections, three text columns; ``normal.`` = normal, attacks = 1."""
     path = _find(KDD_FILE, KDD_URL, folder)
     frame = pd.read_csv(path, header=None, names=KDD_COLUMNS)

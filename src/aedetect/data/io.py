@@ -91,7 +91,9 @@ def split_labels(
     features = frame.drop(columns=[label_column])
     if raw.isna().any():
         raise ValueError(f"Label column {label_column!r} has {int(raw.isna().sum())} missing value(s); label every row.")
-    as_text = raw.astype(str).str.strip()
+    text = raw.astype(str).str.strip()
+    # Normalise the column like the declared labels (1 and 1.0 are the same label), once per value.
+    as_text = text.map({value: _text(value) for value in text.unique()})
     normal = as_text == _text(normal_label)
     if anomaly_label is None:
         return features, (~normal).to_numpy().astype(np.int64)
