@@ -167,6 +167,11 @@ def markdown(protocol: str, frame: pd.DataFrame, command: str, params: dict) -> 
     if "aedetect" in overall.index and "pyod-ae" in overall.index:
         ratio = overall.loc["pyod-ae", "total_fit_s"] / overall.loc["aedetect", "total_fit_s"]
         lines += ["", f"Total fit time, PyOD AutoEncoder / aedetect: {ratio:.1f}x"]
+    failures = frame[frame["error"] != ""]
+    if len(failures):
+        lines += ["", "Failed runs (left out of the means above; a detector's mean then covers fewer datasets):", ""]
+        for (dataset, detector), group in failures.groupby(["dataset", "detector"]):
+            lines.append(f"- {detector} on {dataset}, {len(group)} seed(s): {group['error'].iloc[0]}")
     for metric in ("roc_auc", "pr_auc"):
         table = per[metric].unstack("detector")
         spread = per[metric.replace("_auc", "_std")].unstack("detector")
@@ -221,11 +226,14 @@ def main(argv: list[str] | None = None) -> int:
             for seed in range(n_seeds):
                 X_train, X_test, y_test = split(X, y, seed)
                 for detector in detectors:  # interleaved, so machine noise hits every detector alike
-                    scores, fit_s, score_s = run_one(detector, seed, params, X_train, X_test)
-                    rows.append(dict(dataset=name, detector=detector, seed=seed,
-                                     roc_auc=roc_auc_score(y_test, scores),
-                                     pr_auc=average_precision_score(y_test, scores),
-                                     fit_seconds=fit_s, score_seconds=score_s))
+                    try:
+                        scores, fit_s, score_s = run_one(detector, seed, params, X_train, X_test)
+                        roc, pr, error = roc_auc_score(y_test, scores), average_precision_score(y_test, scores), ""
+                    except (ValueError, FloatingPointError, np.linalg.LinAlgError) as failure:
+                        roc = pr = fit_s = score_s = float("nan")
+                        error = f"{type(failure).__name__}: {str(failure).splitlines()[0][:80]}"
+                    rows.append(dict(dataset=name, detector=detector, seed=seed, roc_auc=roc, pr_auc=pr,
+                                     fit_seconds=fit_s, score_seconds=score_s, error=error))
                     done = len(rows)
                     elapsed = time.perf_counter() - started
                     print(f"[{protocol} {done}/{total} {elapsed:5.0f}s] {name:12s} {detector:9s} seed {seed} "

@@ -148,7 +148,8 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="Rows per optimizer step (default: adapts).")] = None,
     validation_fraction: Annotated[float | None, typer.Option(help="Share of normal rows held out.")] = None,
     patience: Annotated[int | None, typer.Option(help="Early stopping patience in epochs.")] = None,
-    score: Annotated[str | None, typer.Option(help="reconstruction, standardized or combined.")] = None,
+    trim_fraction: Annotated[float | None, typer.Option(help="Share of worst-reconstructed rows per batch left out of training (tolerates anomalies among the training rows).")] = None,
+    score: Annotated[str | None, typer.Option(help="latent_knn (default), standardized, reconstruction or latent_mahalanobis.")] = None,
     threshold: Annotated[str | None, typer.Option(help="Rule, e.g. false_alarm_rate:0.01, percentile:99, fixed:0.5.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
@@ -169,7 +170,8 @@ def train(
         output_activation=output_activation, scaler=scaler, impute=impute, optimizer=optimizer,
         learning_rate=learning_rate, weight_decay=weight_decay, loss=loss,
         metrics=_csv(metrics), epochs=epochs, batch_size=batch_size,
-        validation_fraction=validation_fraction, patience=patience, score=score, threshold=threshold,
+        validation_fraction=validation_fraction, patience=patience, trim_fraction=trim_fraction,
+        score=score, threshold=threshold,
         random_state=seed, device=device, categorical_features=_csv(categorical),
     )
     kwargs = _detector_kwargs(file_config, overrides)
@@ -322,6 +324,49 @@ def _write_json(payload: dict, path: Path) -> None:
     os.replace(temporary, path)
 
 
+# -- report -----------------------------------------------------------------------------------------
+@app.command()
+@user_errors
+def report(
+    model: Annotated[Path, typer.Argument(help="Model directory written by 'aedetect train'.")],
+    data: Annotated[str, typer.Argument(help="CSV, Parquet, .npy/.npz file, or dataset:NAME.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write (self-contained).")],
+    label_column: Annotated[
+        str | None, typer.Option(help="Label column (default: the training one, if the data has it).")
+    ] = None,
+    normal_label: Annotated[
+        str | None, typer.Option(help="Value meaning normal (default: as in training).")
+    ] = None,
+    anomaly_label: Annotated[
+        str | None, typer.Option(help="Value meaning anomaly; '*' = every other value.")
+    ] = None,
+    drop: Annotated[str | None, typer.Option(help="Comma-separated columns that are not features.")] = None,
+    threshold: Annotated[
+        str | None, typer.Option(help="Override the threshold rule (best_f1 uses these labels).")
+    ] = None,
+    figures_dir: Annotated[
+        Path | None, typer.Option(help="Also save every figure in this folder as PNG and SVG.")
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report: figures, metrics (with labels) and a model summary."""
+    from aedetect.data.io import split_labels
+    from aedetect.report import check_writable, write_report
+
+    check_writable(output)  # fail before the slow part
+    detector = _load_model(model)
+    meta = getattr(detector, "metadata_", {}) or {}
+    normal = normal_label if normal_label is not None else meta.get("normal_label", 0)
+    anomaly = _label(anomaly_label) if anomaly_label is not None else meta.get("anomaly_label", 1)
+    frame, labels, _ = read_input(data, label_column, normal, anomaly)
+    if labels is None and label_column is None and meta.get("label_column") in frame.columns:
+        frame, labels = split_labels(frame, meta["label_column"], normal, anomaly)
+    features = _scoring_frame(detector, frame, _csv(drop) or [])
+    _apply_threshold(detector, threshold, features, labels)
+    write_report(detector, features, labels, path=output, source=data, figures_dir=figures_dir)
+    console.print(f"report on {len(frame)} rows{'' if labels is not None else ' (no labels)'} written to "
+                  f"{output}" + (f"; figures in {figures_dir}" if figures_dir else ""), highlight=False)
+
+
 # -- demo -------------------------------------------------------------------------------------------
 @app.command()
 @user_errors
@@ -356,6 +401,11 @@ def demo(
     detector.metadata_ = {"source": "dataset:seed-imbalanced", "label_column": None, "drop": []}
     detector.save(output)
     console.print(f"model saved to {output}", highlight=False)
+    from aedetect.report import write_report
+
+    report_path = output.with_name(f"{output.name.removesuffix('-model')}-report.html")
+    write_report(detector, X_test, y_test, path=report_path, source="dataset:seed-imbalanced (20 % test split)")
+    console.print(f"report written to {report_path}", highlight=False)
 
 
 # -- datasets ---------------------------------------------------------------------------------------

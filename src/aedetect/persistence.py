@@ -30,7 +30,8 @@ FORMAT = "aedetect-model"
 FORMAT_VERSION = 1
 CONFIG_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
-_STATS = ("feature_error_means_", "latent_mean_", "latent_precision_", "score_scales_", "calibration_scores_")
+_STATS = ("feature_error_means_", "latent_mean_", "latent_precision_", "latent_scale_", "latent_reference_",
+          "score_scales_", "calibration_scores_")
 
 
 class ModelFileError(ValueError):
@@ -73,7 +74,8 @@ def save(detector, path) -> Path:
     try:
         tensors = {f"model.{k}": t.detach().cpu().contiguous() for k, t in detector.model_.state_dict().items()}
         for name in _STATS:
-            tensors[f"stats.{name}"] = torch.as_tensor(np.asarray(getattr(detector, name), dtype=np.float64))
+            value = np.asarray(getattr(detector, name))
+            tensors[f"stats.{name}"] = torch.as_tensor(value.astype(np.float32 if value.dtype == np.float32 else np.float64))
         save_file(tensors, staging / WEIGHTS_FILE, metadata={"format": FORMAT})
         config = {
             "format": FORMAT,

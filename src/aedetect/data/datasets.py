@@ -109,7 +109,7 @@ def load_kddcup99(folder: str | Path | None = None) -> tuple[pd.DataFrame, np.nd
 DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in (
-        Dataset("seed-imbalanced", "make_classification, 100,000 x 32, 0.5 % anomalies (the tutorials' task)",
+        Dataset("seed-imbalanced", "make_classification, 100,000 x 32, about 1 % anomalies (the tutorials' task)",
                 _seed_imbalanced),
         Dataset("seed-gaussian", "1,000 rows N(0, 1) in 20 dimensions plus 50 anomalies N(0, 5)", _seed_gaussian),
         Dataset("breast-cancer", "scikit-learn's Wisconsin breast cancer, 569 x 30, malignant = anomaly",
