@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-seed clean
 
 $(BIN)/aedetect: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ lint: $(BIN)/aedetect
 bench: $(BIN)/aedetect
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/seed_imbalanced.py
+
+# aedetect vs PyOD's AutoEncoder and the tutorials' Keras pipeline (tensorflow-cpu in .bench-venv-tf).
+# PyOD's deep detectors import tqdm without declaring it, hence the explicit install.
+bench-seed: $(BIN)/aedetect
+	$(BIN)/python -m pip install -q -e '.[bench]' tqdm
+	PYTHON=$(PYTHON) bash benchmarks/setup_keras_env.sh || echo "tensorflow-cpu unavailable: the table will say so"
+	$(BIN)/python benchmarks/seed_imbalanced.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
