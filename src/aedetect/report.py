@@ -1,0 +1,323 @@
+"""A self-contained HTML report of a fitted detector on a data set: figures, metrics, model summary.
+
+The page embeds every figure as a base64 PNG, so it opens from disk with no network. Which figures
+exist is decided by :data:`FIGURES`, a list of :class:`FigureSpec`: a figure is one function in
+:mod:`aedetect.plots` plus one entry here that says what data it needs. A figure whose needs the data
+do not meet (no labels, say) is left out, and the page says why.
+
+Examples
+--------
+>>> [spec.name for spec in FIGURES if "labels" in spec.requires]
+['roc-pr-curves', 'threshold-metrics', 'confusion-matrix']
+
+``write_report(detector, X, y, path="report.html", source="test.csv", figures_dir="figures")`` writes
+the page (and, with ``figures_dir``, every figure as PNG and SVG).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+from matplotlib.figure import Figure
+
+from aedetect import plots
+from aedetect.evaluation import Evaluation, evaluate
+
+#: What a missing requirement means, in the page's words.
+REQUIREMENTS = {
+    "labels": "the data have no labels with both classes (give --label-column, or y= in Python)",
+    "history": "the model has no training history",
+}
+
+
+@dataclass
+class ReportData:
+    """The detector, the data and everything derived from them, computed once and on demand."""
+
+    detector: object
+    X: object
+    labels: np.ndarray | None = None
+    source: str = "data"
+
+    @cached_property
+    def scores(self) -> np.ndarray:
+        return np.asarray(self.detector.decision_function(self.X), dtype=np.float64)
+
+    @property
+    def threshold(self) -> float:
+        return float(self.detector.threshold_)
+
+    @cached_property
+    def evaluation(self) -> Evaluation | None:
+        return evaluate(self.labels, self.scores, self.threshold) if "labels" in self.available else None
+
+    @cached_property
+    def feature_errors(self) -> tuple[pd.DataFrame, str]:
+        """Per-feature errors divided by their normal level when the detector knows it."""
+        errors = self.detector.feature_errors(self.X)
+        normal = getattr(self.detector, "feature_error_means_", None)
+        if normal is not None and len(normal) == errors.shape[1]:
+            return errors / np.asarray(normal), "error relative to normal rows (1 = typical error)"
+        return errors, f"reconstruction error ({self.detector.loss}, scaled units)"
+
+    @cached_property
+    def codes(self) -> np.ndarray:
+        return self.detector.encode(self.X)
+
+    @cached_property
+    def available(self) -> set[str]:
+        found = set()
+        if self.labels is not None and 0 < int(np.sum(self.labels)) < len(self.labels):
+            found.add("labels")
+        history = getattr(self.detector, "history_", None)
+        if history is not None and history.values:
+            found.add("history")
+        return found
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure of the report: its file name, heading, caption, needs and builder."""
+
+    name: str
+    title: str
+    caption: str
+    build: Callable[[ReportData], Figure]
+    requires: frozenset[str] = frozenset()
+
+
+def _labels_if_any(data: ReportData):
+    return data.labels if "labels" in data.available else None
+
+
+FIGURES: list[FigureSpec] = [
+    FigureSpec("training-history", "Training history",
+               "Loss and tracked metrics per epoch on training and held-out validation rows; the dashed line "
+               "marks the epoch whose weights were kept.",
+               lambda d: plots.training_history(d.detector.history_.values, d.detector.history_.best_epoch,
+                                                d.detector.loss), frozenset({"history"})),
+    FigureSpec("score-distribution", "Score distribution",
+               "How anomaly scores are spread; rows to the right of the threshold are flagged.",
+               lambda d: plots.score_distribution(d.scores, d.threshold, _labels_if_any(d))),
+    FigureSpec("roc-pr-curves", "ROC and precision-recall curves",
+               "Threshold-free ranking quality; the dot is the operating point of the current threshold.",
+               lambda d: plots.roc_pr_curves(d.labels, d.scores, d.threshold), frozenset({"labels"})),
+    FigureSpec("threshold-metrics", "Precision, recall and F1 against the threshold",
+               "What moving the threshold would trade: fewer false alarms against more missed anomalies.",
+               lambda d: plots.threshold_metrics(d.labels, d.scores, d.threshold), frozenset({"labels"})),
+    FigureSpec("confusion-matrix", "Confusion matrix",
+               "Counts of rows by true class and flag at the current threshold.",
+               lambda d: plots.confusion_matrix(d.evaluation.confusion_matrix, d.threshold),
+               frozenset({"labels"})),
+    FigureSpec("top-anomaly-features", "Features behind the top anomalies",
+               "For the highest-scoring flagged rows, the features the network reconstructs worst.",
+               lambda d: plots.top_anomaly_features(*d.feature_errors[:1], d.scores, d.threshold,
+                                                    unit=d.feature_errors[1])),
+    FigureSpec("feature-error-summary", "Per-feature reconstruction error",
+               "Mean per-feature error of flagged rows against the other rows: the features that drive "
+               "the flags.",
+               lambda d: plots.feature_error_summary(*d.feature_errors[:1], d.scores, d.threshold,
+                                                     unit=d.feature_errors[1])),
+    FigureSpec("latent-space", "Latent space",
+               "The latent codes projected to two dimensions with PCA.",
+               lambda d: plots.latent_space(d.codes, d.scores, d.threshold, _labels_if_any(d))),
+]
+
+
+# -- building -------------------------------------------------------------------------------------------
+def build_figures(data: ReportData) -> tuple[dict[str, Figure], list[tuple[FigureSpec, str]]]:
+    """The figures the data allow, by name, and the left-out ones with the reason."""
+    built, skipped = {}, []
+    for spec in FIGURES:
+        missing = sorted(spec.requires - data.available)
+        if missing:
+            skipped.append((spec, "; ".join(REQUIREMENTS.get(m, f"it needs {m}") for m in missing)))
+        else:
+            built[spec.name] = spec.build(data)
+    return built, skipped
+
+
+#: The page shows a figure at DISPLAY_PPI CSS pixels per inch (a little larger than print size, so the
+#: labels read like the page's text); the PNG has more pixels than that, so it stays sharp when zoomed.
+DISPLAY_PPI, PNG_DPI = 112, 150
+
+
+def figure_png(figure: Figure) -> bytes:
+    """The figure as PNG bytes (drawn once, shared by the page and the figures folder)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=PNG_DPI)
+    return buffer.getvalue()
+
+
+def _embedded(figure: Figure, png: bytes) -> tuple[str, int, int]:
+    width, height = (figure.get_size_inches() * DISPLAY_PPI).round().astype(int)
+    return base64.b64encode(png).decode("ascii"), int(width), int(height)
+
+
+def _metric_rows(result: Evaluation) -> list[tuple[str, str, float | None]]:
+    names = [("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC (average precision)"), ("precision", "precision"),
+             ("recall", "recall"), ("f1", "F1"), ("precision_at_n", "precision@n (n = number of anomalies)"),
+             ("false_alarm_rate", "false-alarm rate")]
+    return [(key, label, getattr(result, key)) for key, label in names]
+
+
+def _summary(data: ReportData) -> dict:
+    detector = data.detector
+    history = getattr(detector, "history_", None)
+    model = getattr(detector, "model_", None)
+    n_parameters = sum(p.numel() for p in model.parameters()) if model is not None else 0
+    scores = data.scores
+    return {
+        "source": data.source,
+        "rows": len(scores),
+        "features": int(detector.n_features_in_),
+        "encoded_features": len(detector.feature_names_out_),
+        "anomalies": None if data.labels is None else int(np.sum(data.labels)),
+        "model": str(model),
+        "parameters": n_parameters,
+        "latent_dim": getattr(getattr(detector, "model_config_", None), "latent_dim", None),
+        "score": detector.score,
+        "loss": detector.loss,
+        "seconds": None if history is None else history.seconds,
+        "epochs": None if history is None else history.stopped_epoch,
+        "best_epoch": None if history is None else history.best_epoch,
+        "rule": detector.threshold_rule_.to_spec(),
+        "threshold": data.threshold,
+        "flagged": int((scores > data.threshold).sum()),
+        "flagged_share": float((scores > data.threshold).mean()),
+    }
+
+
+_environment = Environment(loader=PackageLoader("aedetect", "templates"), autoescape=select_autoescape())
+# Exact values in data-value attributes, so a reader (or a test) never has to parse rounded text.
+_environment.filters["exact"] = lambda value: "null" if value is None else repr(float(value))
+
+
+def render_report(detector, X, y=None, source: str = "data") -> str:
+    """The report's HTML: one self-contained page (figures inline as base64 PNG)."""
+    data = ReportData(detector, X, _check_y(y, X), source)
+    figures, skipped = build_figures(data)
+    return _render(data, figures, {name: figure_png(f) for name, f in figures.items()}, skipped)
+
+
+def _render(data: ReportData, figures: dict[str, Figure], pngs: dict[str, bytes],
+            skipped: list[tuple[FigureSpec, str]]) -> str:
+    from aedetect import __version__
+
+    specs = {spec.name: spec for spec in FIGURES}
+    shown = [dict(name=name, title=specs[name].title, caption=specs[name].caption,
+                  png=_embedded(figure, pngs[name])) for name, figure in figures.items()]
+    return _environment.get_template("report.html.j2").render(
+        summary=_summary(data), evaluation=data.evaluation, figures=shown,
+        metrics=_metric_rows(data.evaluation) if data.evaluation else [],
+        skipped=[(spec.title, reason) for spec, reason in skipped],
+        labelled=data.labels is not None, version=__version__,
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+def _check_y(y, X) -> np.ndarray | None:
+    if y is None:
+        return None
+    labels = np.asarray(y).ravel()
+    if labels.shape[0] != len(X):
+        raise ValueError(f"y has {labels.shape[0]} labels but X has {len(X)} rows; give one label per row.")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("Labels must be 0 (normal) or 1 (anomaly); map them to 0/1 first.")
+    return labels.astype(np.int64)
+
+
+# -- writing --------------------------------------------------------------------------------------------
+def check_writable(path: Path) -> Path:
+    """Fail early, with one clear sentence, when ``path`` cannot be written."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ValueError(f"Cannot write the report to {str(path)!r}: it is a directory; give a file name "
+                         "like report.html.")
+    if not folder.is_dir():
+        raise ValueError(f"Cannot write {str(path)!r}: the folder {str(folder)!r} does not exist; "
+                         "create it first.")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"Cannot write {str(path)!r}: no write permission in {str(folder)!r}.")
+    return path
+
+
+def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Write through a temporary file in the same folder, then rename: never a half-written file."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        write(temporary)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_figures(figures: dict[str, Figure], folder, pngs: dict[str, bytes] | None = None) -> list[Path]:
+    """Save each figure as ``NAME.png`` and ``NAME.svg`` in ``folder`` (created when missing).
+
+    ``pngs`` may hold PNG bytes already drawn by :func:`figure_png`, so they are not drawn twice.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"Cannot write figures to {str(folder)!r}: it is a file; give a folder.")
+    folder.mkdir(parents=True, exist_ok=True)
+    check_writable(folder / "figure.png")
+    written = []
+    pngs = pngs or {}
+    for name, figure in figures.items():
+        png = pngs.get(name) or figure_png(figure)
+        _atomic_write(folder / f"{name}.png", lambda tmp, b=png: Path(tmp).write_bytes(b))
+        _atomic_write(folder / f"{name}.svg", lambda tmp, f=figure: f.savefig(tmp, format="svg"))
+        written += [folder / f"{name}.png", folder / f"{name}.svg"]
+    return written
+
+
+def write_report(detector, X, y=None, path="report.html", source: str | None = None,
+                 figures_dir=None) -> Path:
+    """Write the HTML report of ``detector`` on ``X`` (labels ``y``, 1 = anomaly, optional) to ``path``.
+
+    Parameters
+    ----------
+    detector : fitted AutoencoderDetector
+    X : DataFrame or array with the training columns
+    y : array of 0/1, optional
+        Without labels the label-based figures and metrics are left out; the page says so.
+    path : str or Path
+        The HTML file to write (atomically: a temporary file, then a rename).
+    source : str, optional
+        How the page names the data (a file path, ``dataset:NAME``).
+    figures_dir : str or Path, optional
+        Also save every figure there as PNG and SVG.
+
+    Returns
+    -------
+    Path of the written report.
+    """
+    path = check_writable(Path(path))
+    data = ReportData(detector, X, _check_y(y, X), source or "data")
+    figures, skipped = build_figures(data)
+    pngs = {name: figure_png(figure) for name, figure in figures.items()}
+    if figures_dir is not None:
+        write_figures(figures, figures_dir, pngs)
+    html = _render(data, figures, pngs, skipped)
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
+    return path
+
+
+__all__ = ["FIGURES", "FigureSpec", "ReportData", "build_figures", "figure_png", "render_report",
+           "write_figures", "write_report"]

@@ -1,0 +1,121 @@
+"""The report in a real browser: headless Chromium opens it from disk, offline, and it renders.
+
+Skipped when Chromium, its driver or selenium is missing. The screenshot and the page are kept in
+``$AEDETECT_TEST_ARTIFACTS`` (default: ``aedetect-test-artifacts`` in the temporary folder) for CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from aedetect import AutoencoderDetector, report
+
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="headless Chromium is not installed")
+webdriver = pytest.importorskip("selenium.webdriver") if CHROMIUM and CHROMEDRIVER else None
+
+torch.set_num_threads(1)
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--window-size=1280,900")
+
+
+def artifacts() -> Path:
+    default = Path(tempfile.gettempdir()) / "aedetect-test-artifacts"
+    folder = Path(os.environ.get("AEDETECT_TEST_ARTIFACTS", default))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    """A labelled and an unlabelled report of a small model."""
+    rng = np.random.default_rng(0)
+    normal = pd.DataFrame(rng.normal(size=(300, 4)), columns=["a", "b", "c", "d"])
+    test = pd.concat([pd.DataFrame(rng.normal(size=(120, 4)), columns=normal.columns),
+                      pd.DataFrame(rng.normal(6, 1, size=(8, 4)), columns=normal.columns)], ignore_index=True)
+    labels = np.r_[np.zeros(120), np.ones(8)].astype(np.int64)
+    detector = AutoencoderDetector(hidden_dims=[8], latent_dim=2, epochs=10, random_state=0, device="cpu")
+    detector.fit(normal)
+    folder = tmp_path_factory.mktemp("pages")
+    labelled = report.write_report(detector, test, labels, path=folder / "labelled.html",
+                                   source="browser test")
+    unlabelled = report.write_report(detector, test, path=folder / "unlabelled.html", source="no labels")
+    return labelled, unlabelled
+
+
+def _open(browser, path: Path) -> None:
+    browser.get_log("browser")  # drop what an earlier page logged
+    browser.get(path.resolve().as_uri())
+
+
+def _severe(browser) -> list[str]:
+    return [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def test_report_renders_offline_with_every_figure_loaded(browser, pages):
+    labelled, _ = pages
+    _open(browser, labelled)
+    assert browser.title == "aedetect report: browser test"
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => ({alt: i.alt, complete: i.complete,"
+        " natural: i.naturalWidth, width: i.getBoundingClientRect().width,"
+        " height: i.getBoundingClientRect().height}))")
+    assert [image["alt"] for image in images] == [spec.title for spec in report.FIGURES]
+    for image in images:
+        assert image["complete"] and image["natural"] > 0, image
+        assert image["width"] > 100 and image["height"] > 100, image
+    # Nothing was fetched: every resource is inline.
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+    assert _severe(browser) == []
+    # The page fits the window: no horizontal scrolling.
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    metrics = browser.execute_script(
+        "return Array.from(document.querySelectorAll('[data-metric]')).map(c => c.textContent)")
+    assert len(metrics) == 7 and all(text and text != "n/a" for text in metrics)
+
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1280, min(height + 120, 16000))
+    screenshot = artifacts() / "report-labelled.png"
+    assert browser.save_screenshot(str(screenshot))
+    assert screenshot.stat().st_size > 10_000
+    shutil.copy(labelled, artifacts() / "report-labelled.html")
+
+
+def test_unlabelled_report_says_why_figures_are_missing(browser, pages):
+    _, unlabelled = pages
+    _open(browser, unlabelled)
+    assert browser.title == "aedetect report: no labels"
+    note = browser.execute_script("return document.getElementById('no-labels').innerText")
+    assert "no labels" in note
+    left_out = browser.execute_script("return document.getElementById('left-out').innerText")
+    for spec in report.FIGURES:
+        assert (spec.title in left_out) == ("labels" in spec.requires)
+    loaded = browser.execute_script(
+        "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    assert loaded and _severe(browser) == []
+    browser.save_screenshot(str(artifacts() / "report-unlabelled.png"))
