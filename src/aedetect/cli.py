@@ -154,6 +154,7 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder holding downloadable datasets (kddcup99).")] = None,
 ) -> None:
     """Train a detector on the normal rows of DATA and save it to a model directory."""
     from aedetect.detector import AutoencoderDetector
@@ -178,6 +179,8 @@ def train(
     kwargs["verbose"] = not quiet and sys.stderr.isatty()
     detector = AutoencoderDetector(**kwargs)
     detector._validate_params()  # fail on a bad option before reading a large file
+    _check_output_folder(output)
+    _use_data_dir(data_dir)
 
     frame, labels, _ = read_input(data, label_column, normal, anomaly, drop_list)
     if feature_list:
@@ -208,6 +211,26 @@ def train(
 
         _print_evaluation(evaluate_scores(labels, detector.decision_scores_, detector.threshold_),
                           "on the training table (optimistic: normal rows were trained on)")
+
+
+def _check_output_folder(path: Path) -> None:
+    """Fail before any work when an output cannot be written."""
+    import os
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"Cannot write {str(path)!r}: the folder {str(folder)!r} does not exist; create it first.")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"Cannot write {str(path)!r}: no write permission in {str(folder)!r}.")
+
+
+def _use_data_dir(folder: Path | None) -> None:
+    if folder is not None:
+        import os
+
+        if not folder.is_dir():
+            raise ValueError(f"--data-dir {str(folder)!r} is not a folder; give the folder that holds the dataset files.")
+        os.environ["AEDETECT_DATA_DIR"] = str(folder)
 
 
 # -- scoring helpers -------------------------------------------------------------------------------
@@ -290,11 +313,13 @@ def evaluate(
     drop: Annotated[str | None, typer.Option(help="Comma-separated columns that are not features.")] = None,
     threshold: Annotated[str | None, typer.Option(help="Override the threshold rule (best_f1 uses these labels).")] = None,
     json_output: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder holding downloadable datasets (kddcup99).")] = None,
 ) -> None:
     """Evaluate a model on labelled data: classification report, confusion matrix, ROC-AUC, PR-AUC."""
     from aedetect.evaluation import evaluate as evaluate_scores
 
     detector = _load_model(model)
+    _use_data_dir(data_dir)
     meta = getattr(detector, "metadata_", {}) or {}
     label_column = label_column or meta.get("label_column")
     if label_column is None and not data.startswith(DATASET_PREFIX):
@@ -414,6 +439,7 @@ def demo(
 def datasets(
     name: Annotated[str | None, typer.Argument(help="Dataset to write out (omit to list them).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write the dataset to (.csv or .parquet).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder holding downloadable datasets (kddcup99).")] = None,
 ) -> None:
     """List the built-in datasets, or write one (features plus a 'label' column, 1 = anomaly) to a file."""
     from aedetect.data.datasets import DATASETS, load_dataset
@@ -428,6 +454,7 @@ def datasets(
         return
     if output is None:
         raise ValueError("Give --output FILE (.csv or .parquet) to write the dataset to.")
+    _use_data_dir(data_dir)
     frame, labels = load_dataset(name)
     write_table(frame.assign(label=labels), output)
     console.print(f"wrote {len(frame)} rows ({int(labels.sum())} anomalies) to {output}", highlight=False)
