@@ -138,7 +138,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         epoch's weights are kept.
     trim_fraction : float
         Share of each batch's worst-reconstructed rows left out of the gradient after the first
-        epoch, in [0, 0.5). Use it when the training rows may hold anomalies (e.g. the expected
+        epoch, and of the worst-reconstructed training rows left out of the latent reference codes,
+        in [0, 0.5). Use it when the training rows may hold anomalies (about the expected
         contamination); 0 trains on every row.
     validation_fraction : float
         Share of normal rows held out from training: for early stopping and for fitting the
@@ -327,11 +328,16 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """Normal levels that the composite scores divide by, and the latent reference codes."""
         out = forward_pass(self.model_, train_matrix, self.loss, self.device_, keep=("errors", "codes"))
         errors, codes = out["errors"].astype(np.float64), out["codes"].astype(np.float64)
+        self.feature_error_means_ = np.maximum(errors.mean(axis=0), 1e-8)
+        candidates = np.arange(len(codes))
+        if self.trim_fraction > 0 and len(codes) > 1:
+            # Rows that may be anomalies (the worst reconstructed) are no reference for normal codes.
+            row_error = (errors / self.feature_error_means_).mean(axis=1)
+            candidates = np.flatnonzero(row_error <= np.quantile(row_error, 1 - self.trim_fraction))
         rng = np.random.default_rng(self.random_state)
-        rows = rng.permutation(len(codes))[:KNN_REFERENCE_ROWS]
+        rows = rng.permutation(candidates)[:KNN_REFERENCE_ROWS]
         self.latent_scale_ = np.maximum(codes.std(axis=0), 1e-8)
         self.latent_reference_ = (codes[rows] / self.latent_scale_).astype(np.float32)
-        self.feature_error_means_ = np.maximum(errors.mean(axis=0), 1e-8)
         self.latent_mean_ = codes.mean(axis=0)
         covariance = np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1 else np.eye(codes.shape[1])
         # A small ridge keeps the inverse finite when latent units are (nearly) collinear.
