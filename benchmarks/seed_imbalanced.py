@@ -58,7 +58,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -475,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Keras pipeline not available: {why}", flush=True)
 
     machine = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cores": str(os.cpu_count()), "cpu": cpu_model(), "python": platform.python_version(),
         "torch": package_version("torch"), "pyod": package_version("pyod"),
         "sklearn": package_version("scikit-learn"),

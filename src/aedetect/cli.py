@@ -67,7 +67,7 @@ def _label(value: str | None):
 def read_input(source: str, label_column: str | None, normal_label: Any, anomaly_label: Any,
                drop: list[str] | None = None) -> tuple[pd.DataFrame, np.ndarray | None, pd.DataFrame]:
     """Read ``source`` (a file or ``dataset:NAME``); return features, 0/1 labels and the raw table."""
-    from aedetect.data.datasets import DATASETS, load_dataset
+    from aedetect.data.datasets import load_dataset
     from aedetect.data.io import read_table, split_labels
 
     if source.startswith(DATASET_PREFIX):

@@ -6,7 +6,6 @@ everything else is a function or a small class that this detector composes.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import numpy as np

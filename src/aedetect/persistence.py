@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +81,7 @@ def save(detector, path) -> Path:
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "aedetect_version": __version__,
-            "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "weights_sha256": _sha256(staging / WEIGHTS_FILE),
             "params": _json_params(detector.get_params(deep=False)),
             "model": {"kind": "dense", "config": detector.model_config_.to_dict()},

@@ -22,7 +22,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -223,7 +223,7 @@ def _render(data: ReportData, figures: dict[str, Figure], pngs: dict[str, bytes]
         metrics=_metric_rows(data.evaluation) if data.evaluation else [],
         skipped=[(spec.title, reason) for spec, reason in skipped],
         labelled=data.labels is not None, version=__version__,
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
 
 

@@ -65,12 +65,12 @@ class DenseAutoencoder(nn.Module):
         self.config = config
         widths = [config.n_features, *config.hidden_dims]
         encoder: list[nn.Module] = []
-        for n_in, n_out in zip(widths[:-1], widths[1:]):
+        for n_in, n_out in zip(widths[:-1], widths[1:], strict=False):
             encoder += _block(n_in, n_out, config)
         encoder.append(nn.Linear(widths[-1], config.latent_dim))
         decoder: list[nn.Module] = []
         back = [config.latent_dim, *reversed(config.hidden_dims)]
-        for n_in, n_out in zip(back[:-1], back[1:]):
+        for n_in, n_out in zip(back[:-1], back[1:], strict=False):
             decoder += _block(n_in, n_out, config)
         decoder.append(nn.Linear(back[-1], config.n_features))
         if config.output_activation == "sigmoid":
