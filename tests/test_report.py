@@ -14,6 +14,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+import aedetect.data.io
 from aedetect import AutoencoderDetector, report
 from aedetect.cli import app
 from aedetect.evaluation import evaluate
@@ -187,11 +188,11 @@ def test_unwritable_folder_is_a_clear_error(detector, test_data, tmp_path, monke
 
 
 def _deny_writes(monkeypatch):
-    """What a folder without write permission looks like to the report (root may write anywhere)."""
+    """What a folder without write permission looks like to the output check (root may write anywhere)."""
     public = {name: getattr(os, name) for name in dir(os) if not name.startswith("_")}
     fake_os = types.SimpleNamespace(**public)
     fake_os.access = lambda path, mode: False
-    monkeypatch.setattr(report, "os", fake_os)
+    monkeypatch.setattr(aedetect.data.io, "os", fake_os)
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes to read-only folders")

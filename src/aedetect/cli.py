@@ -157,6 +157,7 @@ def train(
     data_dir: Annotated[Path | None, typer.Option(help="Folder holding downloadable datasets (kddcup99).")] = None,
 ) -> None:
     """Train a detector on the normal rows of DATA and save it to a model directory."""
+    from aedetect.data.io import check_output_folder
     from aedetect.detector import AutoencoderDetector
 
     file_config = _load_config(config)
@@ -179,7 +180,7 @@ def train(
     kwargs["verbose"] = not quiet and sys.stderr.isatty()
     detector = AutoencoderDetector(**kwargs)
     detector._validate_params()  # fail on a bad option before reading a large file
-    _check_output_folder(output)
+    check_output_folder(output)
     _use_data_dir(data_dir)
 
     frame, labels, _ = read_input(data, label_column, normal, anomaly, drop_list)
@@ -211,17 +212,6 @@ def train(
 
         _print_evaluation(evaluate_scores(labels, detector.decision_scores_, detector.threshold_),
                           "on the training table (optimistic: normal rows were trained on)")
-
-
-def _check_output_folder(path: Path) -> None:
-    """Fail before any work when an output cannot be written."""
-    import os
-
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ValueError(f"Cannot write {str(path)!r}: the folder {str(folder)!r} does not exist; create it first.")
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"Cannot write {str(path)!r}: no write permission in {str(folder)!r}.")
 
 
 def _use_data_dir(folder: Path | None) -> None:
@@ -337,16 +327,9 @@ def evaluate(
 
 
 def _write_json(payload: dict, path: Path) -> None:
-    import os
-    import tempfile
+    from aedetect.data.io import atomic_write
 
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ValueError(f"Cannot write {str(path)!r}: the folder {str(folder)!r} does not exist; create it first.")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    with os.fdopen(handle, "w") as stream:
-        json.dump(payload, stream, indent=2)
-    os.replace(temporary, path)
+    atomic_write(path, lambda temporary: Path(temporary).write_text(json.dumps(payload, indent=2)))
 
 
 # -- report -----------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from sklearn.exceptions import NotFittedError
 from aedetect import _validation as v
 from aedetect.models.dense import ACTIVATIONS, NORMALIZATIONS, OUTPUT_ACTIVATIONS, DenseAutoencoder, DenseConfig
 from aedetect.preprocessing import IMPUTES, SCALERS, TablePreprocessor, as_frame
-from aedetect.scoring import forward_pass
+from aedetect.scoring import forward_pass, row_scores
 from aedetect.thresholds import RULES, ThresholdRule, parse_threshold
 from aedetect.training import LOSSES, METRICS, OPTIMIZERS, History, TrainingConfig, resolve_device, train
 
@@ -413,7 +413,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         out = forward_pass(self.model_, matrix, self.loss, self.device_, keep=keep)
         errors = out["errors"]
         if self.score == "reconstruction":
-            return errors.mean(axis=1, dtype=np.float64)
+            return row_scores(errors)
         standardized = (errors / self.feature_error_means_).mean(axis=1)
         if self.score == "standardized":
             return standardized

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +30,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.figure import Figure
 
 from aedetect import plots
+from aedetect.data.io import atomic_write, check_output_folder
 from aedetect.evaluation import Evaluation, evaluate
 
 #: What a missing requirement means, in the page's words.
@@ -242,29 +241,10 @@ def _check_y(y, X) -> np.ndarray | None:
 def check_writable(path: Path) -> Path:
     """Fail early, with one clear sentence, when ``path`` cannot be written."""
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise ValueError(f"Cannot write the report to {str(path)!r}: it is a directory; give a file name "
                          "like report.html.")
-    if not folder.is_dir():
-        raise ValueError(f"Cannot write {str(path)!r}: the folder {str(folder)!r} does not exist; "
-                         "create it first.")
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"Cannot write {str(path)!r}: no write permission in {str(folder)!r}.")
-    return path
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Write through a temporary file in the same folder, then rename: never a half-written file."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    return check_output_folder(path)
 
 
 def write_figures(figures: dict[str, Figure], folder, pngs: dict[str, bytes] | None = None) -> list[Path]:
@@ -281,8 +261,8 @@ def write_figures(figures: dict[str, Figure], folder, pngs: dict[str, bytes] | N
     pngs = pngs or {}
     for name, figure in figures.items():
         png = pngs.get(name) or figure_png(figure)
-        _atomic_write(folder / f"{name}.png", lambda tmp, b=png: Path(tmp).write_bytes(b))
-        _atomic_write(folder / f"{name}.svg", lambda tmp, f=figure: f.savefig(tmp, format="svg"))
+        atomic_write(folder / f"{name}.png", lambda tmp, b=png: Path(tmp).write_bytes(b))
+        atomic_write(folder / f"{name}.svg", lambda tmp, f=figure: f.savefig(tmp, format="svg"))
         written += [folder / f"{name}.png", folder / f"{name}.svg"]
     return written
 
@@ -315,7 +295,7 @@ def write_report(detector, X, y=None, path="report.html", source: str | None = N
     if figures_dir is not None:
         write_figures(figures, figures_dir, pngs)
     html = _render(data, figures, pngs, skipped)
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
     return path
 
 

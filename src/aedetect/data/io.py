@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -128,26 +128,41 @@ def select_features(frame: pd.DataFrame, columns: Sequence[str] | None, drop: Se
     return frame.drop(columns=[c for c in drop if c in frame.columns])
 
 
+def check_output_folder(path) -> Path:
+    """Fail before any work when ``path`` cannot be written: its folder is missing or read-only."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"Cannot write {str(path)!r}: the folder {str(folder)!r} does not exist; create it first.")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"Cannot write {str(path)!r}: no write permission in {str(folder)!r}.")
+    return path
+
+
+def atomic_write(path, write: Callable[[str], None]) -> Path:
+    """Call ``write(temporary_path)`` on a file in the same folder, then rename it to ``path``.
+
+    A failure leaves no half-written file behind, and an earlier file at ``path`` stays intact.
+    """
+    path = check_output_folder(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        write(temporary)
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600; outputs are ordinary files
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def write_table(frame: pd.DataFrame, path) -> Path:
     """Write CSV or Parquet atomically: to a temporary file in the same folder, then rename."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in WRITABLE:
         raise ValueError(f"Cannot write {str(path)!r}: unknown output type; use .csv or .parquet.")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ValueError(f"Cannot write {str(path)!r}: the folder {str(folder)!r} does not exist; create it first.")
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"Cannot write {str(path)!r}: no write permission in {str(folder)!r}.")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(handle)
-    try:
-        if suffix == ".csv":
-            frame.to_csv(temporary, index=False)
-        else:
-            frame.to_parquet(temporary, index=False)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    if suffix == ".csv":
+        return atomic_write(path, lambda temporary: frame.to_csv(temporary, index=False))
+    return atomic_write(path, lambda temporary: frame.to_parquet(temporary, index=False))
