@@ -15,13 +15,19 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import NotFittedError
 
 from aedetect import _validation as v
-from aedetect.models.dense import ACTIVATIONS, NORMALIZATIONS, OUTPUT_ACTIVATIONS, DenseAutoencoder, DenseConfig
+from aedetect.array_preprocessing import DEFAULT_SCALER, ArrayPreprocessor, sample_array
+from aedetect.models import build_model
+from aedetect.models.dense import ACTIVATIONS, NORMALIZATIONS, OUTPUT_ACTIVATIONS
 from aedetect.preprocessing import IMPUTES, SCALERS, TablePreprocessor, as_frame
 from aedetect.scoring import forward_pass, row_scores
 from aedetect.thresholds import RULES, ThresholdRule, parse_threshold
 from aedetect.training import LOSSES, METRICS, OPTIMIZERS, History, TrainingConfig, resolve_device, train
 
 SCORES = ("reconstruction", "standardized", "latent_mahalanobis", "latent_knn")
+# "auto": dense for tables (2-D), conv2d for images (3-D or 4-D arrays). Series windows need
+# "conv1d" or "lstm" (a 2-D table of windows or a 3-D (n, length, channels) array).
+ARCHITECTURES = ("auto", "dense", "conv2d", "conv1d", "lstm")
+_KIND_OF = {"dense": "table", "conv2d": "image", "conv1d": "series", "lstm": "series"}
 KNN_REFERENCE_ROWS = 4096
 KNN_NEIGHBOURS = 5
 # Weight of the latent-distance part against the reconstruction part (each scaled to its held-out
@@ -38,13 +44,14 @@ def _is_threshold(value) -> bool:
 
 
 _CONSTRAINTS = {
+    "architecture": [v.Options(ARCHITECTURES)],
     "hidden_dims": [v.NONE, v.Check(lambda x: len(x) >= 1 and all(int(h) == h >= 1 for h in x), "a list of ints >= 1")],
     "latent_dim": [v.NONE, v.Interval(int, 1)],
     "activation": [v.Options(tuple(ACTIVATIONS))],
     "dropout": [v.Interval(float, 0, 1, closed="left")],
     "normalization": [v.Options(NORMALIZATIONS)],
     "output_activation": [v.Options(OUTPUT_ACTIVATIONS)],
-    "scaler": [v.Options(SCALERS)],
+    "scaler": [v.Options(("auto", *SCALERS))],
     "categorical_features": [v.NONE, v.Check(lambda x: all(isinstance(c, str) for c in x), "a list of str")],
     "impute": [v.Options(IMPUTES)],
     "optimizer": [v.Options(tuple(OPTIMIZERS))],
@@ -80,6 +87,25 @@ def default_architecture(n_features: int) -> tuple[list[int], int]:
     return [max(hidden, latent)], latent
 
 
+def default_network(architecture: str, input_shape: list[int]) -> tuple[list[int], int]:
+    """Hidden widths (units, channels or LSTM sizes) and latent size for an image or series model.
+
+    ``input_shape`` is ``[channels, *spatial]``. Convolutions: one stride-2 block per halving while
+    the feature map stays at least 4 wide (at most 3 blocks for images, 4 for series), channels
+    doubling from 32 (images) or 16 (series). The latent code grows with the input size.
+    """
+    channels, *spatial = input_shape
+    n_values = int(np.prod(input_shape))
+    if architecture == "lstm":
+        return [64], int(np.clip(round(n_values / 16), 8, 64))
+    start, most = (32, 3) if architecture == "conv2d" else (16, 4)
+    blocks, size = 0, min(spatial)
+    while blocks < most and size / 2 >= 4:
+        blocks, size = blocks + 1, size / 2
+    widths = [start * 2**i for i in range(max(blocks, 1))]
+    return widths, int(np.clip(round(n_values / 16), 8, 64))
+
+
 SCHEDULE = {"rows_per_batch": 16, "min_steps": 300, "min_epochs": 20}
 
 
@@ -105,18 +131,29 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     Parameters
     ----------
+    architecture : {"auto", "dense", "conv2d", "conv1d", "lstm"}
+        The network. ``"auto"``: dense for a table (2-D), convolutional for images (an array
+        ``(n, height, width)`` or ``(n, height, width, channels)``). Series windows (a table whose
+        rows are windows, or an array ``(n, length, channels)``; see :mod:`aedetect.data.windows`)
+        take ``"conv1d"`` (1-D convolutions) or ``"lstm"``.
     hidden_dims : list of int, optional
-        Widths of the encoder's hidden layers (the decoder mirrors them). ``None`` adapts to the data.
+        Encoder widths, mirrored by the decoder: units of each dense layer, channels of each
+        stride-2 convolution block (so the list's length is the depth), or hidden sizes of the
+        stacked LSTMs. ``None`` adapts to the data (see :func:`default_architecture` and
+        :func:`default_network`).
     latent_dim : int, optional
-        Size of the latent code. ``None`` adapts to the data (about three quarters of the input width).
+        Size of the latent code. ``None`` adapts to the data (about three quarters of a table's
+        width; 1/16 of an image's or window's values, 8 to 64).
     activation : {"relu", "leaky_relu", "elu", "gelu", "tanh", "silu"}
     dropout : float
         Dropout after each hidden layer, in [0, 1).
     normalization : {"none", "batch", "layer"}
     output_activation : {"linear", "sigmoid"}
         ``"sigmoid"`` only makes sense with ``scaler="minmax"`` (outputs in [0, 1]).
-    scaler : {"standard", "robust", "minmax", "none"}
-        Per-column scaling, fitted on the normal training rows.
+    scaler : {"auto", "standard", "robust", "minmax", "none"}
+        Scaling fitted on the normal training rows: per column for tables, per channel for images
+        and series. ``"auto"``: ``"standard"`` for tables and series, ``"minmax"`` for images
+        (pixels to [0, 1]; the range is stored with the model).
     categorical_features : list of str, optional
         Columns to one-hot encode.
     impute : {"none", "median", "mean"}
@@ -178,13 +215,14 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     def __init__(
         self,
+        architecture: str = "auto",
         hidden_dims: Sequence[int] | None = None,
         latent_dim: int | None = None,
         activation: str = "relu",
         dropout: float = 0.0,
         normalization: str = "none",
         output_activation: str = "linear",
-        scaler: str = "standard",
+        scaler: str = "auto",
         categorical_features: Sequence[str] | None = None,
         impute: str = "none",
         optimizer: str = "adam",
@@ -203,6 +241,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         device: str = "auto",
         verbose: bool = False,
     ) -> None:
+        self.architecture = architecture
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
         self.activation = activation
@@ -231,10 +270,6 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     # -- fitting ---------------------------------------------------------------------------------
     def _validate_params(self) -> None:
         v.validate_params(type(self).__name__, self.get_params(deep=False), _CONSTRAINTS)
-        if self.loss == "bce" and self.scaler != "minmax":
-            raise ValueError(
-                "loss='bce' needs inputs in [0, 1]: use scaler='minmax' (and output_activation='sigmoid')."
-            )
 
     def fit(self, X, y=None) -> AutoencoderDetector:
         """Train on the normal rows of ``X`` (all rows, or those with ``y == 0``).
@@ -246,41 +281,41 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             1 marks an anomaly; those rows do not train the network.
         """
         self._validate_params()
-        frame = as_frame(X)
-        labels = None if y is None else _check_labels(y, len(frame))
-        normal = frame if labels is None else frame[labels == 0]
+        self.data_kind_ = _data_kind(X, self.architecture)
+        if self.loss == "bce" and (DEFAULT_SCALER[self.data_kind_] if self.scaler == "auto" else self.scaler) != "minmax":
+            raise ValueError(
+                "loss='bce' needs inputs in [0, 1]: use scaler='minmax' (and output_activation='sigmoid')."
+            )
+        data = as_frame(X) if self.data_kind_ == "table" else sample_array(X, self.data_kind_)
+        labels = None if y is None else _check_labels(y, len(data))
+        normal = data if labels is None else data[labels == 0]
         if len(normal) == 0:
             raise ValueError("There are zero normal rows to train on (every label is 1); give normal data.")
         if isinstance(X, pd.DataFrame):
             self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        self.n_features_in_ = frame.shape[1]
+        self.n_features_in_ = int(np.prod(data.shape[1:]))
 
         rng = np.random.default_rng(self.random_state)
         order = rng.permutation(len(normal))
         n_val = int(round(len(normal) * self.validation_fraction)) if len(normal) >= 20 else 0
         val_rows, train_rows = order[:n_val], order[n_val:]
 
-        self.preprocessor_ = TablePreprocessor(self.categorical_features, self.scaler, self.impute)
-        self.preprocessor_.fit(normal.iloc[train_rows])
-        train_matrix = self.preprocessor_.transform(normal.iloc[train_rows])
-        val_matrix = self.preprocessor_.transform(normal.iloc[val_rows]) if n_val else None
-
-        n_out = train_matrix.shape[1]
-        hidden, latent = default_architecture(n_out)
-        self.model_config_ = DenseConfig(
-            n_features=n_out,
-            hidden_dims=[int(h) for h in self.hidden_dims] if self.hidden_dims is not None else hidden,
-            latent_dim=int(self.latent_dim) if self.latent_dim is not None else latent,
-            activation=self.activation,
-            dropout=float(self.dropout),
-            normalization=self.normalization,
-            output_activation=self.output_activation,
-        )
+        if self.data_kind_ == "table":
+            scaler = DEFAULT_SCALER["table"] if self.scaler == "auto" else self.scaler
+            self.preprocessor_ = TablePreprocessor(self.categorical_features, scaler, self.impute)
+            self.preprocessor_.fit(normal.iloc[train_rows])
+            train_matrix = self.preprocessor_.transform(normal.iloc[train_rows])
+            val_matrix = self.preprocessor_.transform(normal.iloc[val_rows]) if n_val else None
+        else:
+            self.preprocessor_ = ArrayPreprocessor(self.data_kind_, self.scaler).fit(normal[train_rows])
+            train_matrix = self.preprocessor_.transform(normal[train_rows])
+            val_matrix = self.preprocessor_.transform(normal[val_rows]) if n_val else None
+        self.model_kind_, self.model_config_ = self._network_config(train_matrix.shape[1])
         self.device_ = resolve_device(self.device)
         torch.manual_seed(self.random_state)
-        self.model_ = DenseAutoencoder(self.model_config_).to(self.device_)
+        self.model_ = build_model(self.model_kind_, self.model_config_.to_dict())[1].to(self.device_)
         batch, epochs, learning_rate = default_schedule(len(train_matrix))
         config = TrainingConfig(
             optimizer=self.optimizer,
@@ -301,9 +336,30 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.threshold_rule_ = parse_threshold(_fresh(self.threshold))
         self.threshold_rule_.fit(self.calibration_scores_)
         self.threshold_ = self.threshold_rule_.threshold_
-        self.decision_scores_ = self.decision_function(frame)
+        self.decision_scores_ = self._scores_of_matrix(self._matrix(data))
         self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
         return self
+
+    def _network_config(self, n_values: int):
+        """The model kind and its typed config, from the parameters and the data's shape."""
+        from aedetect.models import MODELS
+
+        architecture = self.architecture if self.architecture != "auto" else _DEFAULT_ARCH[self.data_kind_]
+        if self.data_kind_ == "table":
+            hidden, latent = default_architecture(n_values)
+        else:
+            hidden, latent = default_network(architecture, self.preprocessor_.input_shape_)
+        hidden = [int(h) for h in self.hidden_dims] if self.hidden_dims is not None else hidden
+        latent = int(self.latent_dim) if self.latent_dim is not None else latent
+        common = {"latent_dim": latent, "output_activation": self.output_activation, "dropout": float(self.dropout)}
+        if architecture == "dense":
+            return "dense", MODELS["dense"][0](n_features=n_values, hidden_dims=hidden, activation=self.activation,
+                                               normalization=self.normalization, **common)
+        shape = self.preprocessor_.input_shape_
+        if architecture == "lstm":
+            return "lstm", MODELS["lstm"][0](input_shape=shape, hidden_dims=hidden, **common)
+        return "conv", MODELS["conv"][0](input_shape=shape, channels=hidden, activation=self.activation,
+                                         normalization=self.normalization, **common)
 
     def _train(self, train_matrix, val_matrix, config) -> History:
         if not self.verbose:
@@ -376,22 +432,14 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     def _matrix(self, X) -> np.ndarray:
         self._check_fitted()
+        if self.data_kind_ != "table":
+            if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
+                self._check_names(X)
+            return self.preprocessor_.transform(X)
         if isinstance(X, pd.DataFrame):
             frame = X
             if hasattr(self, "feature_names_in_"):
-                names = [str(c) for c in frame.columns]
-                expected = list(self.feature_names_in_)
-                if names != expected:
-                    missing = [c for c in expected if c not in names]
-                    extra = [c for c in names if c not in expected]
-                    raise ValueError(
-                        "The feature names differ from those seen in fit: "
-                        + (f"missing {missing[:5]}" if missing else "")
-                        + ("; " if missing and extra else "")
-                        + (f"unexpected {extra[:5]}" if extra else "")
-                        + ("" if missing or extra else "same names in another order")
-                        + "; score data with the training columns, in the same order."
-                    )
+                self._check_names(frame)
             elif frame.shape[1] != self.n_features_in_:
                 raise ValueError(
                     f"X has {frame.shape[1]} features, but {type(self).__name__} was fitted with "
@@ -407,6 +455,21 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                 )
             frame = as_frame(array, self.preprocessor_.columns_)
         return self.preprocessor_.transform(frame)
+
+    def _check_names(self, frame: pd.DataFrame) -> None:
+        names = [str(c) for c in frame.columns]
+        expected = list(self.feature_names_in_)
+        if names != expected:
+            missing = [c for c in expected if c not in names]
+            extra = [c for c in names if c not in expected]
+            raise ValueError(
+                "The feature names differ from those seen in fit: "
+                + (f"missing {missing[:5]}" if missing else "")
+                + ("; " if missing and extra else "")
+                + (f"unexpected {extra[:5]}" if extra else "")
+                + ("" if missing or extra else "same names in another order")
+                + "; score data with the training columns, in the same order."
+            )
 
     def _scores_of_matrix(self, matrix: np.ndarray) -> np.ndarray:
         keep = ("errors", "codes") if self.score.startswith("latent") else ("errors",)
@@ -452,6 +515,15 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(errors, columns=self.feature_names_out_, index=index)
 
+    def error_maps(self, X) -> np.ndarray:
+        """Reconstruction error at each pixel (images, ``(n, height, width)``) or time step (series,
+        ``(n, length)``), averaged over channels: where in the sample the anomaly is."""
+        matrix = self._matrix(X)  # first: raises NotFittedError before fit
+        if self.data_kind_ == "table":
+            raise ValueError("error_maps is for images and series; use feature_errors for a table.")
+        errors = forward_pass(self.model_, matrix, self.loss, self.device_)["errors"]
+        return self.preprocessor_.to_samples(errors, units=False).mean(axis=-1)
+
     def encode(self, X) -> np.ndarray:
         """Latent code of each row, shape (n_rows, latent_dim)."""
         matrix = self._matrix(X)  # first: raises NotFittedError before fit
@@ -492,6 +564,24 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         tags.input_tags.allow_nan = self.impute != "none"
         tags.input_tags.categorical = bool(self.categorical_features)
         return tags
+
+
+_DEFAULT_ARCH = {"table": "dense", "image": "conv2d", "series": "conv1d"}
+
+
+def _data_kind(X, architecture: str) -> str:
+    """"table", "image" or "series": from the architecture, or from the array's rank for "auto"."""
+    if architecture != "auto":
+        kind = _KIND_OF[architecture]
+        if kind == "table" and not isinstance(X, pd.DataFrame) and np.ndim(X) > 2:
+            raise ValueError(
+                f"architecture='dense' needs a 2-D table; got an array of shape {np.shape(X)}. Use "
+                "architecture='conv2d' for images or 'conv1d'/'lstm' for series windows."
+            )
+        return kind
+    if not isinstance(X, pd.DataFrame) and np.ndim(X) in (3, 4):
+        return "image"
+    return "table"
 
 
 def _fresh(rule):

@@ -84,7 +84,8 @@ def save(detector, path) -> Path:
             "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "weights_sha256": _sha256(staging / WEIGHTS_FILE),
             "params": _json_params(detector.get_params(deep=False)),
-            "model": {"kind": "dense", "config": detector.model_config_.to_dict()},
+            "model": {"kind": detector.model_kind_, "config": detector.model_config_.to_dict()},
+            "data_kind": detector.data_kind_,
             "preprocessing": detector.preprocessor_.get_state(),
             "threshold": detector.threshold_rule_.to_dict(),
             "n_features_in": int(detector.n_features_in_),
@@ -135,8 +136,9 @@ def _read_config(directory: Path) -> dict:
 
 def load(path):
     """Rebuild a detector saved by :func:`save`. Raises :class:`ModelFileError` on any problem."""
+    from aedetect.array_preprocessing import ArrayPreprocessor
     from aedetect.detector import AutoencoderDetector
-    from aedetect.models.dense import DenseAutoencoder, DenseConfig
+    from aedetect.models import build_model
     from aedetect.preprocessing import TablePreprocessor
     from aedetect.thresholds import rule_from_dict
     from aedetect.training import History, resolve_device
@@ -154,10 +156,14 @@ def load(path):
     try:
         tensors = load_file(weights)
         detector = AutoencoderDetector(**config["params"])
-        detector.preprocessor_ = TablePreprocessor.from_state(config["preprocessing"])
-        detector.model_config_ = DenseConfig(**config["model"]["config"])
+        detector.data_kind_ = config.get("data_kind", "table")
+        if detector.data_kind_ == "table":
+            detector.preprocessor_ = TablePreprocessor.from_state(config["preprocessing"])
+        else:
+            detector.preprocessor_ = ArrayPreprocessor.from_state(config["preprocessing"])
+        detector.model_kind_ = config["model"]["kind"]
+        detector.model_config_, model = build_model(detector.model_kind_, config["model"]["config"])
         detector.device_ = resolve_device(detector.device)
-        model = DenseAutoencoder(detector.model_config_)
         state = {k[len("model."):]: t for k, t in tensors.items() if k.startswith("model.")}
         model.load_state_dict(state, strict=True)
         detector.model_ = model.to(detector.device_).eval()
@@ -170,7 +176,7 @@ def load(path):
             detector.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
         detector.history_ = History.from_dict(config["history"])
         detector.metadata_ = dict(config.get("metadata") or {})
-    except (KeyError, TypeError, RuntimeError, SafetensorError) as error:
+    except (KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as error:
         raise ModelFileError(
             f"The model at {str(directory)!r} is damaged or inconsistent ({type(error).__name__}: "
             f"{str(error).splitlines()[0][:200]}); re-train or restore it."

@@ -1,5 +1,29 @@
-"""Pure PyTorch networks: no I/O, no training. Each has a typed config that rebuilds it on load."""
+"""Pure PyTorch networks: no I/O, no training. Each has a typed config that rebuilds it on load.
 
+Every model maps flattened samples ``(batch, n_values)`` to their reconstruction and exposes
+``encode`` and ``decoder``, so training and scoring never depend on the architecture.
+"""
+
+from aedetect.models.conv import ConvAutoencoder, ConvConfig
 from aedetect.models.dense import DenseAutoencoder, DenseConfig
+from aedetect.models.sequence import LSTMAutoencoder, LSTMConfig
 
-__all__ = ["DenseAutoencoder", "DenseConfig"]
+# Saved as model.json's "model.kind": the key that rebuilds the network on load.
+MODELS = {
+    "dense": (DenseConfig, DenseAutoencoder),
+    "conv": (ConvConfig, ConvAutoencoder),
+    "lstm": (LSTMConfig, LSTMAutoencoder),
+}
+
+
+def build_model(kind: str, config: dict):
+    """Rebuild ``(config, model)`` from a kind in :data:`MODELS` and its saved config dict."""
+    if kind not in MODELS:
+        raise ValueError(f"Unknown model kind {kind!r}; this aedetect knows {', '.join(MODELS)}.")
+    config_class, model_class = MODELS[kind]
+    typed = config_class(**config)
+    return typed, model_class(typed)
+
+
+__all__ = ["MODELS", "build_model", "ConvAutoencoder", "ConvConfig", "DenseAutoencoder", "DenseConfig",
+           "LSTMAutoencoder", "LSTMConfig"]
