@@ -45,7 +45,7 @@ class ArrayPreprocessor:
     >>> import numpy as np
     >>> images = np.array([[[0, 255], [128, 0]]], dtype=np.uint8)
     >>> prep = ArrayPreprocessor("image").fit(images)
-    >>> prep.transform(images).round(3).tolist()
+    >>> prep.transform(images).astype(float).round(3).tolist()
     [[0.0, 1.0, 0.502, 0.0]]
     >>> prep.input_shape_
     [1, 2, 2]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 import sys
 import time
 import tomllib
@@ -96,7 +97,8 @@ def _detector_kwargs(config: dict, overrides: dict) -> dict:
     from aedetect.detector import AutoencoderDetector
 
     known = set(AutoencoderDetector().get_params())
-    data_keys = {"label_column", "normal_label", "anomaly_label", "features", "drop", "id_column"}
+    data_keys = {"label_column", "normal_label", "anomaly_label", "features", "drop", "id_column", "window", "stride",
+                 "timestamp_column", "values"}
     unknown = sorted(set(config) - known - data_keys)
     if unknown:
         raise ValueError(f"Unknown option(s) in the config file: {unknown}; see 'aedetect train --help'.")
@@ -131,13 +133,19 @@ def train(
     features: Annotated[str | None, typer.Option(help="Comma-separated feature columns (default: all others).")] = None,
     drop: Annotated[str | None, typer.Option(help="Comma-separated columns to leave out (ids, timestamps).")] = None,
     categorical: Annotated[str | None, typer.Option(help="Comma-separated columns to one-hot encode.")] = None,
-    hidden_dims: Annotated[str | None, typer.Option(help="Encoder hidden widths, e.g. 64,32 (default: adapts).")] = None,
+    labels_file: Annotated[str | None, typer.Option("--labels", help="Labels for an IDX images file (an IDX labels file), mapped by --normal-label/--anomaly-label.")] = None,
+    window: Annotated[int | None, typer.Option(help="Series: cut DATA into windows of this many points (then --architecture conv1d or lstm).")] = None,
+    stride: Annotated[int | None, typer.Option(help="Series: points between window starts [1].")] = None,
+    timestamp_column: Annotated[str | None, typer.Option(help="Series: the timestamp column (not a feature).")] = None,
+    values: Annotated[str | None, typer.Option(help="Series: comma-separated value columns (default: every numeric column).")] = None,
+    architecture: Annotated[str | None, typer.Option(help="auto (dense for tables, conv2d for images, conv1d for series), dense, conv2d, conv1d or lstm.")] = None,
+    hidden_dims: Annotated[str | None, typer.Option(help="Encoder widths: dense units, conv channels or LSTM sizes, e.g. 64,32 (default: adapts).")] = None,
     latent_dim: Annotated[int | None, typer.Option(help="Latent code size (default: adapts).")] = None,
     activation: Annotated[str | None, typer.Option(help="relu, leaky_relu, elu, gelu, tanh or silu.")] = None,
     dropout: Annotated[float | None, typer.Option(help="Dropout after hidden layers, in [0, 1).")] = None,
     normalization: Annotated[str | None, typer.Option(help="none, batch or layer.")] = None,
     output_activation: Annotated[str | None, typer.Option(help="linear or sigmoid (sigmoid needs --scaler minmax).")] = None,
-    scaler: Annotated[str | None, typer.Option(help="standard, robust, minmax or none.")] = None,
+    scaler: Annotated[str | None, typer.Option(help="auto (minmax for images, standard otherwise), standard, robust, minmax or none.")] = None,
     impute: Annotated[str | None, typer.Option(help="none (reject NaN), median or mean.")] = None,
     optimizer: Annotated[str | None, typer.Option(help="adam, adamw, sgd or rmsprop.")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Optimizer learning rate.")] = None,
@@ -156,7 +164,11 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     data_dir: Annotated[Path | None, typer.Option(help="Folder holding downloadable datasets (kddcup99).")] = None,
 ) -> None:
-    """Train a detector on the normal rows of DATA and save it to a model directory."""
+    """Train a detector on the normal rows of DATA (a table, images or a series) and save it to a model directory.
+
+    Images: a folder of PNG/JPEG (with optional normal/ and anomaly/ sub-folders), an IDX file or a
+    .npy array. Series: a table with --window (and --timestamp-column).
+    """
     from aedetect.data.io import check_output_folder
     from aedetect.detector import AutoencoderDetector
 
@@ -166,7 +178,12 @@ def train(
     anomaly = _label(anomaly_label) if anomaly_label is not None else _label(file_config.get("anomaly_label", 1))
     feature_list = _csv(features) or file_config.get("features")
     drop_list = _csv(drop) or file_config.get("drop") or []
+    window = window if window is not None else file_config.get("window")
+    stride = stride if stride is not None else file_config.get("stride", 1)
+    timestamp_column = timestamp_column or file_config.get("timestamp_column")
+    value_list = _csv(values) or file_config.get("values")
     overrides = dict(
+        architecture=architecture,
         hidden_dims=[int(h) for h in _csv(hidden_dims)] if hidden_dims else None,
         latent_dim=latent_dim, activation=activation, dropout=dropout, normalization=normalization,
         output_activation=output_activation, scaler=scaler, impute=impute, optimizer=optimizer,
@@ -183,8 +200,22 @@ def train(
     check_output_folder(output)
     _use_data_dir(data_dir)
 
-    frame, labels, _ = read_input(data, label_column, normal, anomaly, drop_list)
-    if feature_list:
+    from aedetect.data.inputs import is_image_source, read_images, read_windows
+
+    meta: dict[str, Any] = {}
+    if window is not None:
+        series = read_windows(data, window, stride, timestamp_column, value_list, label_column, normal, anomaly)
+        frame, labels = series.windows, series.window_labels
+        if detector.architecture == "auto":
+            detector.set_params(architecture="conv1d")
+        meta = {"window": int(window), "stride": int(stride), "timestamp_column": timestamp_column,
+                "values": series.value_columns}
+    elif not data.startswith(DATASET_PREFIX) and is_image_source(data):
+        images = read_images(data, labels_file, normal, anomaly)
+        frame, labels = images.images, images.labels
+    else:
+        frame, labels, _ = read_input(data, label_column, normal, anomaly, drop_list)
+    if feature_list and isinstance(frame, pd.DataFrame):
         from aedetect.data.io import select_features
 
         frame = select_features(frame, feature_list)
@@ -198,11 +229,12 @@ def train(
     detector.fit(frame, labels)
     seconds = time.perf_counter() - started
     detector.metadata_ = {"source": data, "label_column": label_column, "drop": drop_list,
-                          "normal_label": str(normal), "anomaly_label": None if anomaly is None else str(anomaly)}
+                          "normal_label": str(normal), "anomaly_label": None if anomaly is None else str(anomaly), **meta}
     detector.save(output)
     n_normal = len(frame) if labels is None else int((labels == 0).sum())
+    unit = {"table": "rows", "image": "images", "series": "windows"}[detector.data_kind_]
     console.print(
-        f"trained on {n_normal} normal rows x {detector.n_features_in_} columns in {seconds:.1f} s "
+        f"trained on {n_normal} normal {unit} x {detector.n_features_in_} values in {seconds:.1f} s "
         f"({detector.history_.stopped_epoch} epochs, best {detector.history_.best_epoch}); "
         f"threshold {detector.threshold_rule_.to_spec()} = {detector.threshold_:.6g}; saved to {output}",
         highlight=False,
@@ -243,6 +275,42 @@ def _scoring_frame(detector, frame: pd.DataFrame, extra_drop: list[str]) -> pd.D
     return selected if hasattr(detector, "feature_names_in_") else selected.to_numpy()
 
 
+@dataclass
+class ModelInput:
+    """Data read for a saved model: what the detector scores, labels, and the table to write back."""
+
+    features: Any
+    labels: np.ndarray | None
+    table: pd.DataFrame  # one row per score written: a row, an image or a series' time point
+    series: Any = None  # aedetect.data.inputs.Series for a series model
+
+    def scores(self, detector) -> np.ndarray:
+        """Per-row scores; for a series, each time point's score from the windows covering it."""
+        scores = detector.decision_function(self.features)
+        if self.series is None:
+            return scores
+        from aedetect.data.windows import point_scores
+
+        return point_scores(scores, len(self.series.table), self.series.window, self.series.stride)
+
+
+def model_input(detector, data: str, label_column: str | None = None, normal_label: Any = 0,
+                anomaly_label: Any = 1, drop: list[str] | None = None, labels_file: str | None = None) -> ModelInput:
+    """Read ``data`` the way the saved model was trained: a table, images or a windowed series."""
+    from aedetect.data.inputs import read_images, read_windows
+
+    meta = getattr(detector, "metadata_", {}) or {}
+    if detector.data_kind_ == "image":
+        images = read_images(data, labels_file, normal_label, anomaly_label)
+        return ModelInput(images.images, images.labels, pd.DataFrame({"image": images.ids}))
+    if detector.data_kind_ == "series" and meta.get("window"):
+        series = read_windows(data, meta["window"], meta.get("stride", 1), meta.get("timestamp_column"),
+                              meta.get("values"), label_column, normal_label, anomaly_label)
+        return ModelInput(series.windows, series.point_labels, series.table, series)
+    frame, labels, raw = read_input(data, label_column, normal_label, anomaly_label)
+    return ModelInput(_scoring_frame(detector, frame, drop or []), labels, raw)
+
+
 def _apply_threshold(detector, threshold: str | None, frame=None, labels=None) -> None:
     if threshold is None:
         return
@@ -271,9 +339,25 @@ def score(
     drop: Annotated[str | None, typer.Option(help="Comma-separated columns that are not features.")] = None,
     threshold: Annotated[str | None, typer.Option(help="Override the model's threshold rule.")] = None,
 ) -> None:
-    """Score DATA: write its rows (or an id column) with 'score' and 'is_anomaly' columns."""
+    """Score DATA: write its rows (or an id column) with 'score' and 'is_anomaly' columns.
+
+    Image models write one row per image; series models one row per time point, scored from the
+    windows that cover it.
+    """
     detector = _load_model(model)
     from aedetect.data.io import read_table, write_table
+
+    if detector.data_kind_ != "table":
+        _apply_threshold(detector, threshold)
+        loaded = model_input(detector, data)
+        scores = loaded.scores(detector)
+        flags = detector.threshold_rule_.predict(scores)
+        out = loaded.table.assign(score=scores, is_anomaly=flags)
+        write_table(out, output)
+        console.print(f"scored {len(out)} {'images' if detector.data_kind_ == 'image' else 'time points'}: "
+                      f"{int(flags.sum())} flagged ({flags.mean():.2%}) at threshold {detector.threshold_:.6g}; "
+                      f"wrote {output}", highlight=False)
+        return
 
     raw = read_table(data)
     if id_column is not None and id_column not in raw.columns:
@@ -301,6 +385,7 @@ def evaluate(
     normal_label: Annotated[str | None, typer.Option(help="Value meaning normal (default: as in training).")] = None,
     anomaly_label: Annotated[str | None, typer.Option(help="Value meaning anomaly; '*' = every other value.")] = None,
     drop: Annotated[str | None, typer.Option(help="Comma-separated columns that are not features.")] = None,
+    labels_file: Annotated[str | None, typer.Option("--labels", help="Labels for IDX images (an IDX labels file).")] = None,
     threshold: Annotated[str | None, typer.Option(help="Override the threshold rule (best_f1 uses these labels).")] = None,
     json_output: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Folder holding downloadable datasets (kddcup99).")] = None,
@@ -312,14 +397,17 @@ def evaluate(
     _use_data_dir(data_dir)
     meta = getattr(detector, "metadata_", {}) or {}
     label_column = label_column or meta.get("label_column")
-    if label_column is None and not data.startswith(DATASET_PREFIX):
+    if label_column is None and not data.startswith(DATASET_PREFIX) and detector.data_kind_ != "image":
         raise ValueError("Evaluation needs labels: give --label-column.")
     normal = normal_label if normal_label is not None else meta.get("normal_label", 0)
     anomaly = _label(anomaly_label) if anomaly_label is not None else meta.get("anomaly_label", 1)
-    frame, labels, _ = read_input(data, label_column, normal, anomaly)
-    features = _scoring_frame(detector, frame, _csv(drop) or [])
-    _apply_threshold(detector, threshold, features, labels)
-    scores = detector.decision_function(features)
+    loaded = model_input(detector, data, label_column, normal, anomaly, _csv(drop), labels_file)
+    labels = loaded.labels
+    if labels is None:
+        raise ValueError("Evaluation needs labels: an image folder with normal/ and anomaly/ sub-folders, or --labels.")
+    window_labels = loaded.series.window_labels if loaded.series is not None else labels
+    _apply_threshold(detector, threshold, loaded.features, window_labels)
+    scores = loaded.scores(detector)
     result = evaluate_scores(labels, scores, detector.threshold_)
     _print_evaluation(result, f"{data}: {result.n_rows} rows, {result.n_anomalies} anomalies")
     if json_output is not None:
@@ -349,6 +437,7 @@ def report(
         str | None, typer.Option(help="Value meaning anomaly; '*' = every other value.")
     ] = None,
     drop: Annotated[str | None, typer.Option(help="Comma-separated columns that are not features.")] = None,
+    labels_file: Annotated[str | None, typer.Option("--labels", help="Labels for IDX images (an IDX labels file).")] = None,
     threshold: Annotated[
         str | None, typer.Option(help="Override the threshold rule (best_f1 uses these labels).")
     ] = None,
@@ -365,13 +454,21 @@ def report(
     meta = getattr(detector, "metadata_", {}) or {}
     normal = normal_label if normal_label is not None else meta.get("normal_label", 0)
     anomaly = _label(anomaly_label) if anomaly_label is not None else meta.get("anomaly_label", 1)
-    frame, labels, _ = read_input(data, label_column, normal, anomaly)
-    if labels is None and label_column is None and meta.get("label_column") in frame.columns:
-        frame, labels = split_labels(frame, meta["label_column"], normal, anomaly)
-    features = _scoring_frame(detector, frame, _csv(drop) or [])
+    if detector.data_kind_ != "table":
+        loaded = model_input(detector, data, label_column or meta.get("label_column"), normal, anomaly,
+                             labels_file=labels_file)
+        features = loaded.features
+        labels = loaded.series.window_labels if loaded.series is not None else loaded.labels
+        unit = "images" if detector.data_kind_ == "image" else "windows"
+    else:
+        frame, labels, _ = read_input(data, label_column, normal, anomaly)
+        if labels is None and label_column is None and meta.get("label_column") in frame.columns:
+            frame, labels = split_labels(frame, meta["label_column"], normal, anomaly)
+        features = _scoring_frame(detector, frame, _csv(drop) or [])
+        unit = "rows"
     _apply_threshold(detector, threshold, features, labels)
     write_report(detector, features, labels, path=output, source=data, figures_dir=figures_dir)
-    console.print(f"report on {len(frame)} rows{'' if labels is not None else ' (no labels)'} written to "
+    console.print(f"report on {len(features)} {unit}{'' if labels is not None else ' (no labels)'} written to "
                   f"{output}" + (f"; figures in {figures_dir}" if figures_dir else ""), highlight=False)
 
 

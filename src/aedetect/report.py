@@ -29,7 +29,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.figure import Figure
 
-from aedetect import plots
+from aedetect import plots, sample_plots
 from aedetect.data.io import atomic_write, check_output_folder
 from aedetect.evaluation import Evaluation, evaluate
 
@@ -37,6 +37,9 @@ from aedetect.evaluation import Evaluation, evaluate
 REQUIREMENTS = {
     "labels": "the data have no labels with both classes (give --label-column, or y= in Python)",
     "history": "the model has no training history",
+    "table": "per-feature figures are for tables (images and series get their own)",
+    "image": "the model is not an image model",
+    "series": "the model is not a series model",
 }
 
 
@@ -71,6 +74,14 @@ class ReportData:
         return errors, f"reconstruction error ({self.detector.loss}, scaled units)"
 
     @cached_property
+    def samples(self) -> tuple[np.ndarray, np.ndarray]:
+        """Originals and reconstructions of images or windows, channel-last, in the input's units."""
+        from aedetect.array_preprocessing import sample_array
+
+        prep = self.detector.preprocessor_
+        return sample_array(self.X, prep.kind).astype(float), prep.to_samples(self.detector.reconstruct(self.X))
+
+    @cached_property
     def codes(self) -> np.ndarray:
         return self.detector.encode(self.X)
 
@@ -79,6 +90,7 @@ class ReportData:
         found = set()
         if self.labels is not None and 0 < int(np.sum(self.labels)) < len(self.labels):
             found.add("labels")
+        found.add(getattr(self.detector, "data_kind_", "table"))
         history = getattr(self.detector, "history_", None)
         if history is not None and history.values:
             found.add("history")
@@ -122,12 +134,22 @@ FIGURES: list[FigureSpec] = [
     FigureSpec("top-anomaly-features", "Features behind the top anomalies",
                "For the highest-scoring flagged rows, the features the network reconstructs worst.",
                lambda d: plots.top_anomaly_features(*d.feature_errors[:1], d.scores, d.threshold,
-                                                    unit=d.feature_errors[1])),
+                                                    unit=d.feature_errors[1]), frozenset({"table"})),
     FigureSpec("feature-error-summary", "Per-feature reconstruction error",
                "Mean per-feature error of flagged rows against the other rows: the features that drive "
                "the flags.",
                lambda d: plots.feature_error_summary(*d.feature_errors[:1], d.scores, d.threshold,
-                                                     unit=d.feature_errors[1])),
+                                                     unit=d.feature_errors[1]), frozenset({"table"})),
+    FigureSpec("reconstructions", "Originals and reconstructions",
+               "The highest-scoring images and the most typical ones: original, reconstruction, and the "
+               "per-pixel error map (brighter = worse reconstructed).",
+               lambda d: sample_plots.reconstruction_grid(*d.samples, d.detector.error_maps(d.X), d.scores,
+                                                          d.threshold), frozenset({"image"})),
+    FigureSpec("window-reconstructions", "Windows and reconstructions",
+               "The highest-scoring windows and the most typical ones, drawn against the network's "
+               "reconstruction; the shaded gap is the error.",
+               lambda d: sample_plots.window_reconstructions(*d.samples, d.scores, d.threshold),
+               frozenset({"series"})),
     FigureSpec("latent-space", "Latent space",
                "The latent codes projected to two dimensions with PCA.",
                lambda d: plots.latent_space(d.codes, d.scores, d.threshold, _labels_if_any(d))),

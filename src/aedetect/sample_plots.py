@@ -1,0 +1,86 @@
+"""Figures of images and series: originals against reconstructions, and where the error is.
+
+Like :mod:`aedetect.plots`, plain arrays in and a matplotlib Figure out, under the same house style.
+
+Examples
+--------
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> images = rng.random((8, 6, 6))
+>>> figure = reconstruction_grid(images, images * 0.9, (images * 0.1) ** 2, np.arange(8.0), threshold=5.5)
+>>> len(figure.axes)
+18
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aedetect.plots import ANOMALY, NORMAL, _figure, _top_rows, styled
+
+
+def _picks(scores: np.ndarray, threshold: float, per_side: int) -> list[tuple[int, str]]:
+    """The highest-scoring samples (flagged first) and the most typical ones, for comparison."""
+    top, flagged = _top_rows(scores, threshold, per_side)
+    typical = [int(i) for i in np.argsort(scores, kind="stable") if int(i) not in set(top.tolist())][:per_side]
+    tag = "flagged" if flagged else "top"
+    return [(int(i), tag) for i in top] + [(i, "typical") for i in typical]
+
+
+def _display(image: np.ndarray) -> tuple[np.ndarray, dict]:
+    """An image ready for imshow: grayscale with a fixed grey map, colour scaled into [0, 1]."""
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        return image, {"cmap": "gray"}
+    low, high = float(image.min()), float(image.max())
+    return np.clip((image - low) / max(high - low, 1e-12), 0, 1)[..., :3], {}
+
+
+@styled
+def reconstruction_grid(originals, reconstructions, error_maps, scores, threshold: float, per_side: int = 3):
+    """Rows of original | reconstruction | error map, for the top-scoring and the most typical images."""
+    scores = np.asarray(scores, dtype=float)
+    picks = _picks(scores, threshold, per_side)
+    figure = _figure(6.6, 2.0 * len(picks) + 0.4, "Originals, reconstructions and where the error is")
+    axes = figure.subplots(len(picks), 3, squeeze=False)
+    vmax = float(np.quantile(np.asarray(error_maps)[[i for i, _ in picks]], 0.995)) or 1.0
+    low = float(np.min([np.min(originals[i]) for i, _ in picks]))
+    high = float(np.max([np.max(originals[i]) for i, _ in picks]))
+    for row, (index, tag) in zip(axes, picks, strict=True):
+        for ax, image, title in ((row[0], originals[index], "original"), (row[1], reconstructions[index], "reconstruction")):
+            shown, style = _display(np.asarray(image, dtype=float))
+            if style:
+                style.update(vmin=low, vmax=high)
+            ax.imshow(shown, **style)
+            ax.set_title(f"{title} #{index}", fontsize=9)
+        row[2].imshow(error_maps[index], cmap="magma", vmin=0, vmax=vmax)
+        colour = ANOMALY if tag != "typical" else NORMAL
+        row[2].set_title(f"{tag}: score {scores[index]:.3g}", fontsize=9, color=colour)
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+    return figure
+
+
+@styled
+def window_reconstructions(originals, reconstructions, scores, threshold: float, per_side: int = 2):
+    """The top-scoring and most typical windows: the series and its reconstruction, per channel."""
+    scores = np.asarray(scores, dtype=float)
+    picks = _picks(scores, threshold, per_side)
+    figure = _figure(7.5, 1.9 * len(picks) + 0.6, "Windows: series against reconstruction")
+    axes = figure.subplots(len(picks), 1, squeeze=False)[:, 0]
+    steps = np.arange(np.asarray(originals).shape[1])
+    for ax, (index, tag) in zip(axes, picks, strict=True):
+        original, rebuilt = np.asarray(originals[index]), np.asarray(reconstructions[index])
+        for channel in range(original.shape[-1]):
+            ax.plot(steps, original[:, channel], color=NORMAL, linewidth=1.2, label="series" if channel == 0 else None)
+            ax.plot(steps, rebuilt[:, channel], color=ANOMALY, linewidth=1.0, linestyle="--",
+                    label="reconstruction" if channel == 0 else None)
+            ax.fill_between(steps, original[:, channel], rebuilt[:, channel], color=ANOMALY, alpha=0.15)
+        ax.set_title(f"window #{index} ({tag}): score {scores[index]:.3g}", fontsize=9,
+                     color=ANOMALY if tag != "typical" else NORMAL)
+    axes[0].legend(loc="upper right", ncols=2)
+    axes[-1].set_xlabel("time step in the window")
+    return figure
