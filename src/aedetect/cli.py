@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
 import sys
 import time
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
