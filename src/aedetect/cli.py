@@ -232,9 +232,10 @@ def train(
                           "normal_label": str(normal), "anomaly_label": None if anomaly is None else str(anomaly), **meta}
     detector.save(output)
     n_normal = len(frame) if labels is None else int((labels == 0).sum())
-    unit = {"table": "rows", "image": "images", "series": "windows"}[detector.data_kind_]
+    unit, width = {"table": ("rows", "columns"), "image": ("images", "pixel values"),
+                   "series": ("windows", "values")}[detector.data_kind_]
     console.print(
-        f"trained on {n_normal} normal {unit} x {detector.n_features_in_} values in {seconds:.1f} s "
+        f"trained on {n_normal} normal {unit} x {detector.n_features_in_} {width} in {seconds:.1f} s "
         f"({detector.history_.stopped_epoch} epochs, best {detector.history_.best_epoch}); "
         f"threshold {detector.threshold_rule_.to_spec()} = {detector.threshold_:.6g}; saved to {output}",
         highlight=False,
