@@ -22,6 +22,12 @@ from aedetect.evaluation import evaluate
 torch.set_num_threads(1)
 SMALL = dict(hidden_dims=[8], latent_dim=2, epochs=12, batch_size=32, random_state=0, device="cpu")
 LABEL_FIGURES = {spec.name for spec in report.FIGURES if "labels" in spec.requires}
+
+
+def table_figures() -> list:
+    """The figures of a table's report (image and series models have their own), read at call time
+    because some tests replace the registry."""
+    return [spec for spec in report.FIGURES if not spec.requires & {"image", "series"}]
 TINY_PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
     "0000000d49444154789c63f8cfc0f01f0005000201a5d8e1ee0000000049454e44ae426082"
@@ -78,11 +84,11 @@ def _values(page: str, attribute: str) -> dict[str, str]:
 
 def test_every_figure_is_embedded_and_written_as_png_and_svg(written):
     path, page, figures = written
-    for spec in report.FIGURES:
+    for spec in table_figures():
         assert f'data-figure="{spec.name}"' in page, spec.name
         assert (figures / f"{spec.name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert "<svg" in (figures / f"{spec.name}.svg").read_text()[:2000]
-    assert page.count('<img src="data:image/png;base64,') == len(report.FIGURES)
+    assert page.count('<img src="data:image/png;base64,') == len(table_figures())
     assert not list(path.parent.glob(".*.tmp")) and not list(figures.glob(".*.tmp"))
 
 
@@ -136,7 +142,7 @@ def test_header_describes_data_model_training_and_threshold(written, detector, t
 def test_unlabelled_data_leave_out_the_label_figures_and_say_so(detector, test_data, quick_png):
     frame, _ = test_data
     page = report.render_report(detector, frame.to_numpy(), source="unlabelled.csv")
-    for spec in report.FIGURES:
+    for spec in table_figures():
         assert (f'data-figure="{spec.name}"' in page) == (spec.name not in LABEL_FIGURES), spec.name
         if spec.name in LABEL_FIGURES:
             assert f"<strong>{html.escape(spec.title)}</strong>: the data have no labels" in page
@@ -260,7 +266,7 @@ def test_cli_report_uses_the_training_label_column(model_dir, csv_files, tmp_pat
     assert _values(page, "data-metric")["roc_auc"] == repr(expected.roc_auc)
     assert f"<title>aedetect report: {csv_files['labelled']}</title>" in page
     assert sorted(p.name for p in figures.iterdir()) == sorted(
-        f"{spec.name}.{suffix}" for spec in report.FIGURES for suffix in ("png", "svg"))
+        f"{spec.name}.{suffix}" for spec in table_figures() for suffix in ("png", "svg"))
 
 
 def test_cli_report_with_declared_text_labels(model_dir, csv_files, tmp_path, quick_cli):

@@ -56,7 +56,7 @@ def test_validate_params_names_owner_parameter_expectation_and_value():
         ("dropout", -0.1, "a float in the range [0, 1)"),
         ("normalization", "group", "a str among {'none', 'batch', 'layer'}"),
         ("output_activation", "softmax", "a str among {'linear', 'sigmoid'}"),
-        ("scaler", "zscore", "a str among {'standard', 'robust', 'minmax', 'none'}"),
+        ("scaler", "zscore", "a str among {'auto', 'standard', 'robust', 'minmax', 'none'}"),
         ("impute", "zero", "a str among {'none', 'median', 'mean'}"),
         ("learning_rate", 0.0, "None or a float > 0"),
         ("weight_decay", -1.0, "a float >= 0"),

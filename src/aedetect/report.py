@@ -43,6 +43,10 @@ REQUIREMENTS = {
 }
 
 
+#: Requirements that name a kind of data: figures for another kind are not listed as left out.
+DATA_KINDS = {"table", "image", "series"}
+
+
 @dataclass
 class ReportData:
     """The detector, the data and everything derived from them, computed once and on demand."""
@@ -162,6 +166,8 @@ def build_figures(data: ReportData) -> tuple[dict[str, Figure], list[tuple[Figur
     built, skipped = {}, []
     for spec in FIGURES:
         missing = sorted(spec.requires - data.available)
+        if set(missing) & DATA_KINDS:
+            continue  # a figure for another kind of data is not "left out", it does not apply
         if missing:
             skipped.append((spec, "; ".join(REQUIREMENTS.get(m, f"it needs {m}") for m in missing)))
         else:

@@ -8,8 +8,8 @@ Examples
 >>> rng = np.random.default_rng(0)
 >>> images = rng.random((8, 6, 6))
 >>> figure = reconstruction_grid(images, images * 0.9, (images * 0.1) ** 2, np.arange(8.0), threshold=5.5)
->>> len(figure.axes)
-18
+>>> len(figure.axes)  # 2 flagged and 3 typical images, 3 panels each
+15
 """
 
 from __future__ import annotations
