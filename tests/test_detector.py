@@ -11,6 +11,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.metrics import roc_auc_score
 
 from aedetect import AutoencoderDetector
 from aedetect.detector import SCORES, default_architecture, default_schedule
@@ -311,6 +312,38 @@ def test_every_score_ranks_outliers_first(normal_frame, fresh_normals, outliers,
     assert detector.decision_function(outliers).min() > np.percentile(
         detector.decision_function(fresh_normals), 99
     )
+
+
+# -- training rows that hold anomalies ---------------------------------------------------------------
+
+
+def _off_manifold_cluster(n: int, seed: int) -> pd.DataFrame:
+    """A tight cluster of rows that break the c, d = f(a, b) structure of the normal rows."""
+    rng = np.random.default_rng(seed)
+    values = np.array([1.5, -1.5, 3.0, 0.0]) + 0.05 * rng.normal(size=(n, 4))
+    return pd.DataFrame(values, columns=["a", "b", "c", "d"])
+
+
+def test_trim_fraction_scores_a_contaminated_training_set_better(make_normals, fast):
+    # 24 anomalies of one kind hide among 600 normal training rows: without trimming they are
+    # learned and each finds its 5 nearest latent neighbours among its own kind.
+    train = pd.concat([make_normals(600, seed=0), _off_manifold_cluster(24, seed=10)], ignore_index=True)
+    test = pd.concat([make_normals(200, seed=20), _off_manifold_cluster(20, seed=30)], ignore_index=True)
+    is_anomaly = np.r_[np.zeros(200), np.ones(20)]
+    plain = AutoencoderDetector(**fast).fit(train)
+    robust = AutoencoderDetector(trim_fraction=0.1, scaler="robust", **fast).fit(train)
+    plain_auc = roc_auc_score(is_anomaly, plain.decision_function(test))
+    robust_auc = roc_auc_score(is_anomaly, robust.decision_function(test))
+    assert robust_auc > 0.75 and robust_auc > plain_auc + 0.1
+
+
+def test_trim_fraction_widens_the_neighbour_rank_and_trims_the_reference(normal_frame, fast):
+    plain = AutoencoderDetector(**fast).fit(normal_frame)
+    trimmed = AutoencoderDetector(trim_fraction=0.2, **fast).fit(normal_frame)
+    assert plain.n_neighbours_ == 5
+    # 300 rows: 270 train the network, 216 of them (the best-reconstructed 80 %) are reference codes.
+    assert len(plain.latent_reference_) == 270 and len(trimmed.latent_reference_) == 216
+    assert trimmed.n_neighbours_ == round(0.2 / 2 * 216)
 
 
 # -- swapping the threshold ------------------------------------------------------------------------

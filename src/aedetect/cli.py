@@ -156,7 +156,7 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="Rows per optimizer step (default: adapts).")] = None,
     validation_fraction: Annotated[float | None, typer.Option(help="Share of normal rows held out.")] = None,
     patience: Annotated[int | None, typer.Option(help="Early stopping patience in epochs.")] = None,
-    trim_fraction: Annotated[float | None, typer.Option(help="Share of worst-reconstructed rows per batch left out of training (tolerates anomalies among the training rows).")] = None,
+    trim_fraction: Annotated[float | None, typer.Option(help="Training rows may hold anomalies: about their expected share (e.g. 0.1, with --scaler robust). The worst-reconstructed rows are left out of training and of the normal reference.")] = None,
     score: Annotated[str | None, typer.Option(help="latent_knn (default), standardized, reconstruction or latent_mahalanobis.")] = None,
     threshold: Annotated[str | None, typer.Option(help="Rule, e.g. false_alarm_rate:0.01, percentile:99, fixed:0.5.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
