@@ -8,7 +8,8 @@ Systems: aedetect's series default (``architecture="conv1d"``: each row is one s
 table default (dense), seeds ``0 .. seeds-1``. Thresholds:
 
 * the tutorial's rule: mean + 1 standard deviation of the *training* beats' scores;
-* ours: the default ``false_alarm_rate:0.01`` (fitted on held-out normal beats).
+* ours: the default ``false_alarm_rate:0.01`` and ``false_alarm_rate:0.05`` (fitted on held-out
+  normal beats; the "normal" class holds a few odd beats, which push the 1 % rule's threshold high).
 
 Reported both ways: anomaly as the positive class (precision, recall, F1) and, as the tutorial
 reports it, normal as the positive class (accuracy, precision, recall); plus ROC-AUC. The tutorial's
@@ -40,7 +41,8 @@ from aedetect import AutoencoderDetector
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parent.parent / "shared" / "datasets" / "ecg5000" / "ecg.csv"
 SYSTEMS = {"aedetect conv1d": {"architecture": "conv1d"}, "aedetect dense": {"architecture": "dense"}}
-RULES = {"tutorial mean+std (train)": "mean_std:1", "ours false_alarm_rate:0.01": "false_alarm_rate:0.01"}
+RULES = {"tutorial mean+std (train)": "mean_std:1", "ours false_alarm_rate:0.01": "false_alarm_rate:0.01",
+         "ours false_alarm_rate:0.05": "false_alarm_rate:0.05"}
 
 
 def measures(anomaly: np.ndarray, flagged: np.ndarray, scores: np.ndarray) -> dict[str, float]:
@@ -107,10 +109,14 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {row['system']} | {row['threshold']} | "
                      + " | ".join(f"{row[c]:.3f}" if c != "fit s" else f"{row[c]:.1f}" for c in columns) + " |")
     lines += ["| tutorial (published) | mean+std (train) | 0.893 | 0.991 | 0.940 | 0.944 | 0.992 | 0.907 | – | – |", ""]
-    best = table[table["threshold"] == "ours false_alarm_rate:0.01"].iloc[0]
-    lines.append(f"Goal (anomaly F1 >= 0.97, ROC-AUC >= 0.99) for the default ({best['system']}, our threshold): "
-                 f"F1 {best['anomaly F1']:.3f}, ROC-AUC {best['ROC-AUC']:.4f} -> "
-                 f"{'PASS' if best['anomaly F1'] >= 0.97 and best['ROC-AUC'] >= 0.99 else 'FAIL'}")
+    for _, row in table.iterrows():
+        test_far = 1 - row["normal recall"]
+        lines.append(f"- {row['system']}, {row['threshold']}: false-alarm rate on the test's normal beats {test_far:.3f}")
+    lines.append("")
+    for _, row in table[table["system"] == "aedetect conv1d"].iterrows():
+        passed = row["anomaly F1"] >= 0.97 and row["ROC-AUC"] >= 0.99
+        lines.append(f"Goal (anomaly F1 >= 0.97, ROC-AUC >= 0.99), series default, threshold {row['threshold']}: "
+                     f"F1 {row['anomaly F1']:.3f}, ROC-AUC {row['ROC-AUC']:.4f} -> {'PASS' if passed else 'FAIL'}  ")
     spread = frame[frame["threshold"] == "ours false_alarm_rate:0.01"].groupby("system")["ROC-AUC"]
     lines.append("ROC-AUC spread over seeds: " + ", ".join(
         f"{name} {statistics.pstdev(values):.4f}" for name, values in spread))

