@@ -17,7 +17,7 @@ from sklearn.exceptions import NotFittedError
 from aedetect import _validation as v
 from aedetect.models.dense import ACTIVATIONS, NORMALIZATIONS, OUTPUT_ACTIVATIONS, DenseAutoencoder, DenseConfig
 from aedetect.preprocessing import IMPUTES, SCALERS, TablePreprocessor, as_frame
-from aedetect.scorer import RowScorer, knn_distance, score_matrix
+from aedetect.scorer import LatentKnn, RowScorer, score_matrix
 from aedetect.scoring import forward_pass
 from aedetect.thresholds import RULES, ThresholdRule, parse_threshold
 from aedetect.training import LOSSES, METRICS, OPTIMIZERS, History, TrainingConfig, resolve_device, train
@@ -355,13 +355,12 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                                        max(knn.mean(), 1e-12)])
 
     def _knn_distance(self, codes: np.ndarray, skip_self: bool = False) -> np.ndarray:
-        reference = torch.as_tensor(self.latent_reference_)
-        norms = reference.pow(2).sum(dim=1)
-        k = min(KNN_NEIGHBOURS + int(skip_self), len(reference))
+        knn = LatentKnn(self.latent_reference_, KNN_NEIGHBOURS + int(skip_self))
         parts = []
-        for start in range(0, len(codes), 4096):
-            query = torch.as_tensor((codes[start:start + 4096] / self.latent_scale_).astype(np.float32))
-            parts.append(knn_distance(query, reference, norms, k).numpy())
+        with torch.inference_mode():
+            for start in range(0, len(codes), 4096):
+                query = torch.as_tensor((codes[start:start + 4096] / self.latent_scale_).astype(np.float32))
+                parts.append(knn(query).numpy())
         return np.concatenate(parts).astype(np.float64) if parts else np.empty(0)
 
     def _latent_distance(self, codes: np.ndarray) -> np.ndarray:

@@ -31,17 +31,46 @@ def _sum_of_squares(values: torch.Tensor) -> torch.Tensor:
     return values.pow(2).sum(dim=1)
 
 
-def knn_distance(query: torch.Tensor, reference: torch.Tensor, reference_norms: torch.Tensor, k: int) -> torch.Tensor:
-    """Euclidean distance from each query row to its ``k``-th nearest reference row.
+class LatentKnn(nn.Module):
+    """Euclidean distance from each query row to its ``k``-th nearest reference row, exactly.
 
-    The neighbour is found with ``|r|^2 - 2 q.r`` (one matrix product and a TopK, fast on a CPU and
-    exportable to ONNX; ``|q|^2`` is the same for every reference row, so it does not change the
-    order), then its distance is computed directly as a sum of squares, which float32 gets accurate
-    where the expanded form would cancel. ``reference_norms`` holds ``|r|^2`` for each reference row.
+    A CPU spends most of a brute-force kNN on selecting the k smallest of 4,096 distances per row, so
+    the search is split in two: the reference rows are cut into about sqrt(n) groups, the groups with
+    the k smallest minima are picked, and the k-th nearest is selected among their rows only. This is
+    exact: fewer than k rows can be nearer than the k-th smallest group minimum, and every one of
+    them lies in a picked group. Distances are ranked by ``|r|^2 - 2 q.r`` (one matrix product;
+    ``|q|^2`` does not change the order) and the chosen neighbour's distance is then computed
+    directly as a sum of squares, which float32 gets accurate where the expanded form would cancel.
+    Every step (MatMul, ReduceMin, TopK, Gather) exports to ONNX.
     """
-    partial = torch.addmm(reference_norms, query, reference.t(), beta=1.0, alpha=-2.0)
-    nearest = partial.topk(k, dim=1, largest=False).indices[:, k - 1]
-    return _sum_of_squares(query - reference[nearest]).sqrt()
+
+    def __init__(self, reference, k: int) -> None:
+        super().__init__()
+        reference = np.asarray(reference, dtype=np.float32)
+        n, width = reference.shape
+        self.k = int(min(k, n))
+        group = int(np.ceil(np.sqrt(n)))
+        if -(-n // group) < self.k:  # too few groups to pick k of them: one row per group
+            group = 1
+        self.group, self.n_groups = group, -(-n // group)
+        padded = np.zeros((self.n_groups * group, width), dtype=np.float32)
+        padded[:n] = reference
+        norms = np.full(len(padded), 1e30, dtype=np.float64)  # padding rows are never near
+        norms[:n] = (reference.astype(np.float64) ** 2).sum(axis=1)
+        # [q, 1] . [-2 r, |r|^2] = |r|^2 - 2 q.r: the norms ride along in the matrix product.
+        keys = np.concatenate([-2.0 * padded.astype(np.float64), norms[:, None]], axis=1)
+        self.register_buffer("reference", torch.as_tensor(padded))
+        self.register_buffer("keys_t", torch.as_tensor(np.ascontiguousarray(keys.T, dtype=np.float32)))
+
+    def forward(self, query: torch.Tensor) -> torch.Tensor:
+        k, group = self.k, self.group
+        augmented = torch.cat([query, torch.ones_like(query[:, :1])], dim=1)
+        ranked = (augmented @ self.keys_t).reshape(-1, self.n_groups, group)
+        groups = ranked.amin(dim=2).topk(k, dim=1, largest=False).indices
+        candidates = ranked.gather(1, groups.unsqueeze(2).expand(-1, -1, group)).reshape(-1, k * group)
+        position = candidates.topk(k, dim=1, largest=False).indices[:, k - 1:]
+        nearest = groups.gather(1, torch.div(position, group, rounding_mode="floor")) * group + position % group
+        return _sum_of_squares(query - self.reference[nearest.squeeze(1)]).sqrt()
 
 
 class RowScorer(nn.Module):
@@ -77,11 +106,8 @@ class RowScorer(nn.Module):
         scales = np.asarray(score_scales, dtype=np.float64)
         self.register_buffer("inverse_error_means", _tensor(1.0 / np.asarray(feature_error_means, dtype=np.float64)))
         self.standardized_scale = float(scales[0])
-        reference = np.asarray(latent_reference, dtype=np.float32)
-        self.neighbours = int(min(neighbours, len(reference)))
         self.register_buffer("inverse_latent_scale", _tensor(1.0 / np.asarray(latent_scale, dtype=np.float64)))
-        self.register_buffer("reference", _tensor(reference))
-        self.register_buffer("reference_norms", _tensor((reference.astype(np.float64) ** 2).sum(axis=1)))
+        self.knn = LatentKnn(latent_reference, neighbours) if score == "latent_knn" else None
         self.knn_scale = float(scales[2])
         # Whitening W with W W^T = precision: the Mahalanobis distance becomes a sum of squares, which
         # float32 computes accurately even when the precision matrix is badly conditioned.
@@ -109,7 +135,7 @@ class RowScorer(nn.Module):
         code = code.reshape(x.shape[0], -1)
         if self.score == "latent_knn":
             query = code * self.inverse_latent_scale
-            latent = knn_distance(query, self.reference, self.reference_norms, self.neighbours) / self.knn_scale
+            latent = self.knn(query) / self.knn_scale
         else:
             latent = _sum_of_squares((code - self.latent_mean) @ self.whitening) / self.mahalanobis_scale
         return standardized / self.standardized_scale + self.latent_weight * latent
@@ -138,4 +164,4 @@ def score_matrix(scorer: RowScorer, matrix: np.ndarray, device: torch.device | s
     return scores
 
 
-__all__ = ["RowScorer", "knn_distance", "score_matrix"]
+__all__ = ["RowScorer", "LatentKnn", "score_matrix"]
