@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: demo test lint bench bench-seed bench-adbench clean
+.PHONY: demo test lint bench bench-seed bench-adbench bench-throughput bench-serve clean
 
 $(BIN)/aedetect: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,17 @@ bench-seed: $(BIN)/aedetect
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	PYTHON=$(PYTHON) bash benchmarks/setup_keras_env.sh || echo "tensorflow-cpu unavailable: the table will say so"
 	$(BIN)/python benchmarks/seed_imbalanced.py $(BENCH_ARGS)
+
+# Scoring throughput: 1M rows in memory vs PyOD's AutoEncoder, 10M-row CSV and Parquet files vs
+# pyarrow read + write (files generated under /tmp/aedetect-throughput). Run on a quiet machine.
+bench-throughput: $(BIN)/aedetect
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/throughput.py $(BENCH_ARGS)
+
+# Load test of 'aedetect serve' on 127.0.0.1: requests/s and p50/p99 latency, 1-row and 1000-row requests.
+bench-serve: $(BIN)/aedetect
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/serve_load.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

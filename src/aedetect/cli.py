@@ -258,22 +258,9 @@ def _use_data_dir(folder: Path | None) -> None:
 
 # -- scoring helpers -------------------------------------------------------------------------------
 def _scoring_frame(detector, frame: pd.DataFrame, extra_drop: list[str]) -> pd.DataFrame:
-    meta = getattr(detector, "metadata_", {}) or {}
-    dropped = {c for c in [meta.get("label_column"), *(meta.get("drop") or []), *extra_drop] if c}
-    expected = list(detector.preprocessor_.columns_)
-    present = [c for c in frame.columns if c not in dropped]
-    missing = [c for c in expected if c not in present]
-    extra = [c for c in present if c not in expected]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"lacks training column(s) {missing[:5]}")
-        if extra:
-            parts.append(f"has column(s) the model did not train on {extra[:5]} (leave them out with --drop)")
-        raise ValueError(f"The data {' and '.join(parts)}; the model expects {len(expected)} columns.")
-    selected = frame[expected]
-    # A model trained on an unnamed array checks the column count only.
-    return selected if hasattr(detector, "feature_names_in_") else selected.to_numpy()
+    from aedetect.chunked import feature_columns, features_of
+
+    return features_of(detector, frame, feature_columns(detector, frame.columns, extra_drop))
 
 
 @dataclass
@@ -334,46 +321,143 @@ def _load_model(model: Path):
 @user_errors
 def score(
     model: Annotated[Path, typer.Argument(help="Model directory written by 'aedetect train'.")],
-    data: Annotated[str, typer.Argument(help="CSV, Parquet or .npy/.npz file to score.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Scores file to write (.csv or .parquet).")],
+    data: Annotated[str, typer.Argument(help="CSV, Parquet or .npy/.npz file, image folder or IDX file to score, or '-' for CSV / JSON Lines on standard input.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Scores file to write (.csv or .parquet); a stream ('-') writes to standard output.")] = None,
     id_column: Annotated[str | None, typer.Option(help="Write only this column with the scores.")] = None,
     drop: Annotated[str | None, typer.Option(help="Comma-separated columns that are not features.")] = None,
     threshold: Annotated[str | None, typer.Option(help="Override the model's threshold rule.")] = None,
+    only_anomalies: Annotated[bool, typer.Option(help="Write only the rows flagged as anomalies.")] = False,
+    stream_format: Annotated[str, typer.Option("--format", help="Stream format: auto, csv or jsonl.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Stream: most records per scored batch.")] = 64,
+    max_wait: Annotated[float, typer.Option(help="Stream: seconds a record may wait before its batch is scored.")] = 1.0,
+    skip_invalid: Annotated[bool, typer.Option(help="Stream: report and leave out records that cannot be scored.")] = False,
 ) -> None:
     """Score DATA: write its rows (or an id column) with 'score' and 'is_anomaly' columns.
 
     Image models write one row per image; series models one row per time point, scored from the
-    windows that cover it.
+    windows that cover it. CSV and Parquet tables are scored in chunks (memory stays flat however
+    large the file); '-' scores records from standard input as they arrive:
+    'tail -f log.jsonl | aedetect score MODEL - --only-anomalies'.
     """
+    from aedetect.chunked import file_kind, score_file
+
     detector = _load_model(model)
-    from aedetect.data.io import read_table, write_table
-
-    if detector.data_kind_ != "table":
-        _apply_threshold(detector, threshold)
-        loaded = model_input(detector, data)
-        scores = loaded.scores(detector)
-        flags = detector.threshold_rule_.predict(scores)
-        out = loaded.table.assign(score=scores, is_anomaly=flags)
-        write_table(out, output)
-        console.print(f"scored {len(out)} {'images' if detector.data_kind_ == 'image' else 'time points'}: "
-                      f"{int(flags.sum())} flagged ({flags.mean():.2%}) at threshold {detector.threshold_:.6g}; "
-                      f"wrote {output}", highlight=False)
+    _apply_threshold(detector, threshold)
+    drop_list = _csv(drop) or []
+    if data == "-":
+        if detector.data_kind_ != "table":
+            raise ValueError("Standard input takes table records; score images or series from a file or folder.")
+        _score_stdin(detector, output, id_column, drop_list, only_anomalies, stream_format, batch_size,
+                     max_wait, skip_invalid)
         return
+    if output is None:
+        raise ValueError("Give --output FILE (.csv or .parquet) to write the scores to, or score standard input with DATA '-'.")
+    if detector.data_kind_ != "table":
+        _score_samples(detector, data, output, only_anomalies)
+        return
+    if file_kind(data) is not None:
+        summary = score_file(detector, data, output, id_column, drop_list, only_anomalies)
+        rows, flagged = summary.rows, summary.flagged
+    else:
+        rows, flagged = _score_in_memory(detector, data, output, id_column, drop_list, only_anomalies)
+    console.print(f"scored {rows} rows: {flagged} flagged ({flagged / max(rows, 1):.2%}) at threshold "
+                  f"{detector.threshold_:.6g}; wrote {output}", highlight=False)
 
+
+def _score_samples(detector, data: str, output: Path, only_anomalies: bool) -> None:
+    """Images (one row each) or a series (one row per time point) to a scores file."""
+    from aedetect.data.io import check_output_folder, write_table
+
+    check_output_folder(output)
+    loaded = model_input(detector, data)
+    scores = loaded.scores(detector)
+    flags = detector.threshold_rule_.predict(scores)
+    out = loaded.table.assign(score=scores, is_anomaly=flags)
+    write_table(out[out["is_anomaly"] == 1] if only_anomalies else out, output)
+    console.print(f"scored {len(out)} {'images' if detector.data_kind_ == 'image' else 'time points'}: "
+                  f"{int(flags.sum())} flagged ({flags.mean():.2%}) at threshold {detector.threshold_:.6g}; "
+                  f"wrote {output}", highlight=False)
+
+
+def _score_in_memory(detector, data: str, output: Path, id_column, drop_list, only_anomalies) -> tuple[int, int]:
+    from aedetect.data.io import check_output_folder, read_table, write_table
+
+    check_output_folder(output)
     raw = read_table(data)
     if id_column is not None and id_column not in raw.columns:
         raise ValueError(f"Id column {id_column!r} is not in the data; columns are {list(raw.columns)[:10]}.")
-    extra_drop = (_csv(drop) or []) + ([id_column] if id_column else [])
-    features = _scoring_frame(detector, raw, extra_drop)
-    _apply_threshold(detector, threshold)
+    features = _scoring_frame(detector, raw, drop_list + ([id_column] if id_column else []))
     scores = detector.decision_function(features)
     flags = detector.threshold_rule_.predict(scores)
     out = raw[[id_column]].copy() if id_column else raw.copy()
     out["score"] = scores
     out["is_anomaly"] = flags
-    write_table(out, output)
-    console.print(f"scored {len(out)} rows: {int(flags.sum())} flagged ({flags.mean():.2%}) at threshold "
-                  f"{detector.threshold_:.6g}; wrote {output}", highlight=False)
+    write_table(out[flags == 1] if only_anomalies else out, output)
+    return len(out), int(flags.sum())
+
+
+def _score_stdin(detector, output, id_column, drop_list, only_anomalies, stream_format, batch_size, max_wait,
+                 skip_invalid) -> None:
+    import os
+
+    from aedetect.streaming import score_stream
+
+    if output is not None and str(output) != "-":
+        raise ValueError("Scores of a stream go to standard output; leave out --output (redirect with '>').")
+    try:
+        summary = score_stream(
+            detector, sys.stdin, sys.stdout, stream_format, batch_size, max_wait, id_column, drop_list,
+            only_anomalies, skip_invalid, warn=lambda m: errors.print(f"[yellow]warning:[/] {m}", highlight=False),
+        )
+    except BrokenPipeError:  # the reader went away (e.g. '| head'): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
+    errors.print(f"scored {summary.rows} records: {summary.flagged} flagged at threshold {summary.threshold:.6g}",
+                 highlight=False)
+
+
+# -- export -----------------------------------------------------------------------------------------
+@app.command()
+@user_errors
+def export(
+    model: Annotated[Path, typer.Argument(help="Model directory written by 'aedetect train'.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write, e.g. model.onnx.")],
+    export_format: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+) -> None:
+    """Export the preprocessing, network and score as one ONNX graph (onnxruntime alone scores with it)."""
+    from aedetect.export import export as export_model
+
+    detector = _load_model(model)
+    path = export_model(detector, output, export_format)
+    names = detector.preprocessor_.numeric_columns_
+    console.print(f"exported {detector.score} scores to {path}: input 'features' (float32, rows x {len(names)}: "
+                  f"{', '.join(names[:5])}{' ...' if len(names) > 5 else ''}), outputs 'score' and 'is_anomaly' "
+                  f"(threshold {detector.threshold_:.6g})", highlight=False)
+
+
+# -- serve ------------------------------------------------------------------------------------------
+@app.command()
+@user_errors
+def serve(
+    models: Annotated[list[str], typer.Argument(help="Model directories, as PATH or NAME=PATH; the first is the default.")],
+    host: Annotated[str, typer.Option(help="Address to bind; anything but localhost needs an API key.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    api_key: Annotated[str | None, typer.Option(envvar="AEDETECT_API_KEY", help="Key that clients send in the X-API-Key header.")] = None,
+    allow_unauthenticated: Annotated[bool, typer.Option(help="Serve beyond localhost without an API key.")] = False,
+    max_rows: Annotated[int, typer.Option(help="Most rows per request (413 beyond).")] = 10_000,
+    max_body_mb: Annotated[float, typer.Option(help="Largest request body in MB (413 beyond).")] = 16.0,
+) -> None:
+    """Serve models over HTTP: POST /score, GET /model, GET /health, docs at /docs."""
+    from aedetect.serving import check_binding, load_models
+    from aedetect.serving import serve as run_server
+
+    check_binding(host, api_key, allow_unauthenticated)  # before the slow part
+    if max_rows < 1 or max_body_mb <= 0:
+        raise ValueError(f"--max-rows must be >= 1 and --max-body-mb > 0; got {max_rows} and {max_body_mb}.")
+    served = load_models(models)
+    errors.print(f"serving {', '.join(served)} on http://{host}:{port} (docs at /docs)"
+                 f"{'; API key required' if api_key else ''}", highlight=False)
+    run_server(served, host, port, api_key, allow_unauthenticated, max_rows, int(max_body_mb * (1 << 20)))
 
 
 # -- evaluate ---------------------------------------------------------------------------------------

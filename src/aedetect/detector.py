@@ -19,7 +19,8 @@ from aedetect.array_preprocessing import DEFAULT_SCALER, ArrayPreprocessor, samp
 from aedetect.models import build_model
 from aedetect.models.dense import ACTIVATIONS, NORMALIZATIONS, OUTPUT_ACTIVATIONS
 from aedetect.preprocessing import IMPUTES, SCALERS, TablePreprocessor, as_frame
-from aedetect.scoring import forward_pass, row_scores
+from aedetect.scorer import LatentKnn, RowScorer, score_matrix
+from aedetect.scoring import forward_pass
 from aedetect.thresholds import RULES, ThresholdRule, parse_threshold
 from aedetect.training import LOSSES, METRICS, OPTIMIZERS, History, TrainingConfig, resolve_device, train
 
@@ -431,13 +432,12 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                                        max(knn.mean(), 1e-12)])
 
     def _knn_distance(self, codes: np.ndarray, skip_self: bool = False) -> np.ndarray:
-        reference = torch.as_tensor(self.latent_reference_)
-        k = min(self.n_neighbours_ + int(skip_self), len(reference))
+        knn = LatentKnn(self.latent_reference_, self.n_neighbours_ + int(skip_self))
         parts = []
-        for start in range(0, len(codes), 4096):
-            query = torch.as_tensor((codes[start:start + 4096] / self.latent_scale_).astype(np.float32))
-            distance = torch.cdist(query, reference)
-            parts.append(distance.topk(k, dim=1, largest=False).values[:, -1].numpy())
+        with torch.inference_mode():
+            for start in range(0, len(codes), 4096):
+                query = torch.as_tensor((codes[start:start + 4096] / self.latent_scale_).astype(np.float32))
+                parts.append(knn(query).numpy())
         return np.concatenate(parts).astype(np.float64) if parts else np.empty(0)
 
     @property
@@ -508,20 +508,25 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                 + "; score data with the training columns, in the same order."
             )
 
+    def _scorer(self) -> RowScorer:
+        """The network and the fitted score statistics as one module (also what ONNX export traces).
+
+        Built once per fitted state and kept: a 1-row request should not pay for building it.
+        """
+        state = (self.model_, self.score, self.loss, str(self.device_), self.feature_error_means_,
+                 self.score_scales_, self.latent_scale_, self.latent_reference_, self.latent_mean_,
+                 self.latent_precision_, self.n_neighbours_)
+        cached = getattr(self, "_scorer_cache", None)
+        if cached is not None and len(cached[0]) == len(state) and all(
+            a is b if not isinstance(a, (str, int)) else a == b for a, b in zip(cached[0], state, strict=True)
+        ):
+            return cached[1]
+        scorer = RowScorer(*state[:3], *state[4:-1], latent_weight=LATENT_WEIGHT, neighbours=self.n_neighbours_)
+        self._scorer_cache = (state, scorer.to(self.device_))
+        return self._scorer_cache[1]
+
     def _scores_of_matrix(self, matrix: np.ndarray) -> np.ndarray:
-        keep = ("errors", "codes") if self.score.startswith("latent") else ("errors",)
-        out = forward_pass(self.model_, matrix, self.loss, self.device_, keep=keep)
-        errors = out["errors"]
-        if self.score == "reconstruction":
-            return row_scores(errors)
-        standardized = (errors / self.feature_error_means_).mean(axis=1)
-        if self.score == "standardized":
-            return standardized
-        if self.score == "latent_knn":
-            latent = self._knn_distance(out["codes"]) / self.score_scales_[2]
-        else:
-            latent = self._latent_distance(out["codes"].astype(np.float64)) / self.score_scales_[1]
-        return standardized / self.score_scales_[0] + LATENT_WEIGHT * latent
+        return score_matrix(self._scorer(), matrix, self.device_)
 
     def decision_function(self, X) -> np.ndarray:
         """Anomaly score of each row: higher = more anomalous (see the ``score`` parameter)."""

@@ -32,7 +32,7 @@ def as_frame(X, feature_names: Sequence[str] | None = None) -> pd.DataFrame:
     if array.ndim != 2:
         raise ValueError(f"Expected a 2-D table (rows x features); got an array of shape {array.shape}.")
     names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(array.shape[1])]
-    return pd.DataFrame(array, columns=names)
+    return pd.DataFrame(array, columns=names, copy=False)  # read only: no need to copy a large array
 
 
 class TablePreprocessor:
@@ -168,7 +168,11 @@ class TablePreprocessor:
         if self.fill_values_ is not None:
             numeric = self._fill(numeric)
         self._check_finite(numeric)
-        parts = [((numeric - np.asarray(self.offset_)) / np.asarray(self.scale_)).astype(np.float32)]
+        scaled = numeric - np.asarray(self.offset_)
+        scaled /= np.asarray(self.scale_)  # in place: one large temporary instead of two
+        parts = [scaled.astype(np.float32, order="C")]
+        if not self.categorical_features:
+            return parts[0]
         for column in self.categorical_features:
             categories = self.categories_[column]
             # get_indexer gives -1 for categories unseen in fit (pd.Categorical is deprecating that).

@@ -1,0 +1,213 @@
+"""Score CSV and Parquet files in chunks, with memory that does not grow with the file.
+
+The file is read a block at a time with pyarrow (CSV: about ``block_bytes`` of text per chunk;
+Parquet: ``chunk_rows`` rows per chunk), each chunk is scored and appended to the output file
+(CSV or Parquet) before the next is read, so peak memory is a few chunks whatever the file's size.
+Rows keep their input order. The output is written under a temporary name and renamed when complete.
+
+From CSV, the feature columns are read as numbers (categorical ones as text); every other column
+keeps the type that its first block of rows suggests.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+CHUNK_ROWS = 65536
+BLOCK_BYTES = 16 << 20
+
+
+@dataclass
+class ScoringSummary:
+    """What a scoring run did: rows read, rows flagged, rows written, and the threshold used."""
+
+    rows: int = 0
+    flagged: int = 0
+    written: int = 0
+    threshold: float = float("nan")
+
+
+def file_kind(path) -> str | None:
+    """``"csv"``, ``"parquet"`` or ``None`` (another type) from the file name."""
+    name = Path(path).name.lower()
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    return None
+
+
+def feature_columns(detector, columns: Sequence[str], extra_drop: Sequence[str] = (),
+                    allow_extra: bool = False) -> list[str]:
+    """The model's feature columns, after checking that ``columns`` hold them.
+
+    Columns the model was trained without (its label column, dropped columns, ``extra_drop``) may be
+    present; any other unknown column is an error unless ``allow_extra`` (streams carry extra fields).
+    """
+    meta = getattr(detector, "metadata_", {}) or {}
+    dropped = {c for c in [meta.get("label_column"), *(meta.get("drop") or []), *extra_drop] if c}
+    expected = list(detector.preprocessor_.columns_)
+    present = [str(c) for c in columns if str(c) not in dropped]
+    missing = [c for c in expected if c not in present]
+    extra = [] if allow_extra else [c for c in present if c not in expected]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"lacks training column(s) {missing[:5]}")
+        if extra:
+            parts.append(f"has column(s) the model did not train on {extra[:5]} (leave them out with --drop)")
+        raise ValueError(f"The data {' and '.join(parts)}; the model expects {len(expected)} columns.")
+    return expected
+
+
+def features_of(detector, frame: pd.DataFrame, columns: list[str]):
+    """The feature block of ``frame`` in training order; an array for a model fitted on an array."""
+    selected = frame[columns]
+    return selected if hasattr(detector, "feature_names_in_") else selected.to_numpy()
+
+
+def score_frame(detector, frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and 0/1 flags of the rows of ``frame``."""
+    scores = detector.decision_function(features_of(detector, frame, columns))
+    return scores, detector.threshold_rule_.predict(scores)
+
+
+def _csv_batches(path: Path, detector, extra_drop: Sequence[str], block_bytes: int):
+    delimiter = "\t" if path.name.lower().endswith(".tsv") else ","
+    parse = pacsv.ParseOptions(delimiter=delimiter)
+    read = pacsv.ReadOptions(block_size=block_bytes)
+    # A first look at the first block fixes every column's type for the whole file: features are
+    # numbers (categoricals text) even where the first block has only integers or only blanks.
+    with pacsv.open_csv(path, read_options=read, parse_options=parse) as probe:
+        schema = probe.schema
+    columns = feature_columns(detector, schema.names, extra_drop)
+    categorical = set(detector.preprocessor_.categorical_features)
+    types = {c: schema.field(c).type for c in schema.names}
+    types.update({c: pa.string() if c in categorical else pa.float64() for c in columns})
+    convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=False)
+    reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+    return columns, reader
+
+
+_CONVERSION = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error to (\w+): invalid value '(.*)'")
+
+
+def _arrow_message(source: Path, text: str) -> str:
+    """Say which column and value a CSV conversion error is about, in the user's terms."""
+    text = text.splitlines()[0] if text else "unreadable"
+    if text.startswith("Empty CSV file"):
+        return f"Data file {str(source)!r} is empty; give a file with a header and rows."
+    match = _CONVERSION.search(text)
+    if match:
+        index, row, kind, value = match.groups()
+        with open(source, "rb") if not source.name.lower().endswith(".gz") else gzip.open(source) as handle:
+            header = handle.readline().decode("utf-8", "replace").rstrip("\r\n")
+        delimiter = "\t" if source.name.lower().endswith(".tsv") else ","
+        names = next(csv.reader([header], delimiter=delimiter))
+        name = names[int(index)] if int(index) < len(names) else f"#{index}"
+        if kind == "double":
+            return (f"Column {name!r} is not numeric (e.g. {value!r} in row {row}); declare it categorical "
+                    f"(--categorical {name}) or leave it out of the features.")
+        return (f"Column {name!r} holds {value!r} in row {row}, which does not fit the type {kind} that its first "
+                "rows suggest; make the column consistent.")
+    return f"Cannot read {str(source)!r}: {text}"
+
+
+def _batches(path: Path, detector, extra_drop: Sequence[str], chunk_rows: int,
+             block_bytes: int) -> tuple[list[str], Iterator[pa.RecordBatch]]:
+    if file_kind(path) == "csv":
+        return _csv_batches(path, detector, extra_drop, block_bytes)
+    parquet = pq.ParquetFile(path)
+    columns = feature_columns(detector, parquet.schema_arrow.names, extra_drop)
+    return columns, parquet.iter_batches(batch_size=chunk_rows)
+
+
+def score_file(detector, source, output, id_column: str | None = None, drop: Sequence[str] = (),
+               only_anomalies: bool = False, chunk_rows: int = CHUNK_ROWS,
+               block_bytes: int = BLOCK_BYTES) -> ScoringSummary:
+    """Score a CSV or Parquet file chunk by chunk into a CSV or Parquet file.
+
+    Parameters
+    ----------
+    detector : AutoencoderDetector
+        A fitted detector; its current threshold flags the rows.
+    source, output : path
+        Input (``.csv``, ``.csv.gz``, ``.tsv``, ``.parquet``) and output (``.csv`` or ``.parquet``).
+    id_column : str, optional
+        Write only this column with the scores (it is not a feature).
+    drop : sequence of str
+        Columns that are not features.
+    only_anomalies : bool
+        Write only the flagged rows.
+    chunk_rows, block_bytes : int
+        Rows per Parquet chunk and bytes of text per CSV chunk.
+
+    Returns
+    -------
+    ScoringSummary
+    """
+    from aedetect.data.io import atomic_write, check_output_folder
+
+    source, output = Path(source), Path(output)
+    if not source.is_file():
+        raise FileNotFoundError(f"Data file {str(source)!r} does not exist; check the path.")
+    if file_kind(source) is None:
+        raise ValueError(f"Cannot score {str(source)!r} in chunks: use CSV or Parquet.")
+    out_kind = file_kind(output)
+    if out_kind is None or output.name.lower().endswith((".csv.gz", ".tsv")):
+        raise ValueError(f"Cannot write {str(output)!r}: unknown output type; use .csv or .parquet.")
+    check_output_folder(output)
+    extra_drop = [*drop, *([id_column] if id_column else [])]
+    summary = ScoringSummary(threshold=float(detector.threshold_))
+
+    def write(temporary: str) -> None:
+        writer = batches = None
+        try:
+            columns, batches = _batches(source, detector, extra_drop, chunk_rows, block_bytes)
+            for batch in batches:
+                if id_column is not None and id_column not in batch.schema.names:
+                    raise ValueError(f"Id column {id_column!r} is not in the data; columns are {batch.schema.names[:10]}.")
+                table = pa.Table.from_batches([batch])
+                try:
+                    scores, flags = score_frame(detector, table.select(columns).to_pandas(), columns)
+                except ValueError as error:
+                    raise ValueError(f"In rows {summary.rows}-{summary.rows + len(table) - 1}: {error}") from None
+                kept = table.select([id_column]) if id_column else table
+                kept = kept.append_column("score", pa.array(scores)).append_column("is_anomaly", pa.array(flags))
+                if only_anomalies:
+                    kept = kept.filter(pa.array(flags == 1))
+                if writer is None:
+                    writer = (pacsv.CSVWriter(temporary, kept.schema) if out_kind == "csv"
+                              else pq.ParquetWriter(temporary, kept.schema))
+                writer.write_table(kept)
+                summary.rows += len(table)
+                summary.flagged += int(flags.sum())
+                summary.written += len(kept)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            raise ValueError(_arrow_message(source, str(error))) from None
+        finally:
+            if writer is not None:
+                writer.close()
+            if hasattr(batches, "close"):
+                batches.close()
+        if summary.rows == 0:
+            raise ValueError(f"Data file {str(source)!r} has no rows; give a file with data.")
+
+    atomic_write(output, write)
+    return summary
+
+
+__all__ = ["score_file", "feature_columns", "features_of", "score_frame", "file_kind", "ScoringSummary"]

@@ -1,0 +1,159 @@
+"""Export a fitted detector to ONNX: preprocessing, network and score in one graph.
+
+The graph takes the raw numeric columns, in training order, as one float32 matrix and returns each
+row's anomaly score (higher = more anomalous) and its 0/1 flag (1 = anomaly) at the model's
+threshold, so that onnxruntime alone reproduces ``decision_function`` and ``predict``:
+
+========== ============ ==============================================================
+name       shape        meaning
+========== ============ ==============================================================
+features   (rows, n)    float32, the numeric columns in ``feature_names`` order
+score      (rows,)      float32 anomaly score
+is_anomaly (rows,)      int64, 1 when ``score > threshold``
+========== ============ ==============================================================
+
+Imputation (when the model was trained with ``impute``) and scaling happen inside the graph; the
+score part is the detector's own :class:`~aedetect.scorer.RowScorer`, traced, so every ``score``
+option (the kNN as a matrix product and a TopK over the stored reference codes) is the same code in
+both places. Models with one-hot categorical columns cannot be exported (ONNX has no portable
+string-to-one-hot operator); the export says so. Without ``impute``, a NaN input gives a NaN score in
+the graph, where the detector would raise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from aedetect.scorer import RowScorer
+
+OPSET = 18
+INPUT_NAME = "features"
+OUTPUT_NAMES = ("score", "is_anomaly")
+FORMATS = ("onnx",)
+
+
+class NumericPreprocessing(nn.Module):
+    """The fitted imputation and scaling of numeric columns, as a module.
+
+    Computed in float64 and then rounded to float32, exactly as :class:`TablePreprocessor` does, so
+    that the network sees bit-identical inputs (a loss such as ``bce`` amplifies a last-bit
+    difference in its input a hundredfold).
+    """
+
+    def __init__(self, offset, scale, fill_values=None) -> None:
+        super().__init__()
+        self.register_buffer("offset", torch.as_tensor(np.asarray(offset, dtype=np.float64)))
+        self.register_buffer("scale", torch.as_tensor(np.asarray(scale, dtype=np.float64)))
+        self.impute = fill_values is not None
+        fill = np.asarray(fill_values if fill_values is not None else offset, dtype=np.float64)
+        self.register_buffer("fill", torch.as_tensor(fill))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(torch.float64)
+        if self.impute:  # NaN and infinite values are holes, as in TablePreprocessor
+            x = torch.where(torch.isnan(x) | torch.isinf(x), self.fill.expand_as(x), x)
+        return ((x - self.offset) / self.scale).to(torch.float32)
+
+
+class ScoringGraph(nn.Module):
+    """Raw numeric rows -> (score, is_anomaly): what the ONNX file computes."""
+
+    def __init__(self, preprocessing: NumericPreprocessing, scorer: RowScorer, threshold: float) -> None:
+        super().__init__()
+        self.preprocessing = preprocessing
+        self.scorer = scorer
+        self.threshold = float(threshold)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        score = self.scorer(self.preprocessing(x))
+        return score, (score > self.threshold).to(torch.int64)
+
+
+def scoring_graph(detector) -> ScoringGraph:
+    """The detector's preprocessing, network and score as one CPU module (raises for categoricals)."""
+    detector._check_fitted()
+    prep = detector.preprocessor_
+    if prep.categorical_features:
+        raise ValueError(
+            f"ONNX export supports numeric columns only; this model one-hot encodes {prep.categorical_features}. "
+            "Train without --categorical (encode those columns yourself beforehand) to export it."
+        )
+    scorer = copy.deepcopy(detector._scorer()).cpu().eval()
+    preprocessing = NumericPreprocessing(prep.offset_, prep.scale_, prep.fill_values_)
+    return ScoringGraph(preprocessing, scorer, detector.threshold_).eval()
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the exporter's progress notes and warnings: they are not the user's business."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def export_onnx(detector, path, opset: int = OPSET) -> Path:
+    """Write ``detector`` as an ONNX graph to ``path`` (atomically); return the path.
+
+    The model's metadata (``metadata_props``) holds the feature names, the score, the threshold rule
+    and its value, and the aedetect version.
+    """
+    import onnx
+
+    from aedetect import __version__
+    from aedetect.data.io import atomic_write
+
+    graph = scoring_graph(detector)
+    names = list(detector.preprocessor_.numeric_columns_)
+    example = torch.zeros(2, len(names))
+    metadata = {
+        "feature_names": json.dumps(names),
+        "score": detector.score,
+        "threshold": repr(float(detector.threshold_)),
+        "threshold_rule": detector.threshold_rule_.to_spec(),
+        "aedetect_version": __version__,
+    }
+
+    def write(temporary: str) -> None:
+        with torch.no_grad(), _quiet():
+            program = torch.onnx.export(
+                graph, (example,), input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
+                dynamic_shapes=({0: torch.export.Dim("rows", min=1)},), opset_version=opset,
+                dynamo=True, external_data=False, verbose=False,
+            )
+        model = program.model_proto
+        model.producer_name = "aedetect"
+        model.doc_string = "Anomaly scores (higher = more anomalous) and 0/1 flags (1 = anomaly)."
+        for key, value in metadata.items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.checker.check_model(model)
+        onnx.save(model, temporary)
+
+    return atomic_write(path, write)
+
+
+def export(detector, path, format: str = "onnx") -> Path:
+    """Export ``detector`` in ``format`` (only ``"onnx"`` today)."""
+    if format not in FORMATS:
+        raise ValueError(f"Unknown export format {format!r}; expected one of {', '.join(FORMATS)}.")
+    if Path(path).suffix.lower() != ".onnx":
+        raise ValueError(f"Cannot write {str(path)!r}: an ONNX file must end in .onnx.")
+    return export_onnx(detector, path)
+
+
+__all__ = ["export", "export_onnx", "scoring_graph", "ScoringGraph", "NumericPreprocessing"]

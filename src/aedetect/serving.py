@@ -1,0 +1,278 @@
+"""The scoring service: a FastAPI app over detectors loaded once (``aedetect serve``).
+
+Endpoints: ``POST /score`` (rows as JSON records or columns; scores, 0/1 flags, the threshold and the
+features behind each flagged row), ``GET /model`` (metadata), ``GET /health``, the same per model
+under ``/models/{name}``, and the OpenAPI docs at ``/docs``. Every problem with a request is a 4xx
+with a message: 413 for a body or row count over the limits, 422 for malformed JSON, unknown or
+missing features, NaN and values the model cannot score, 401 for a missing or wrong API key.
+
+Models are loaded from JSON + safetensors (:func:`aedetect.load`): nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from fastapi import Depends, FastAPI, HTTPException, Security
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict, Field
+
+from aedetect.chunked import features_of
+from aedetect.thresholds import parse_threshold
+
+MAX_ROWS = 10_000
+MAX_BODY_BYTES = 16 << 20
+API_KEY_HEADER = "X-API-Key"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+Value = float | int | bool | str | None
+
+
+class ScoreRequest(BaseModel):
+    """Rows to score: ``records`` (a list of {feature: value}) or ``columns`` ({feature: [values]})."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"records": [{"a": 0.1, "b": -1.2}]}]})
+    records: list[dict[str, Value]] | None = Field(None, description="One object per row, every feature once.")
+    columns: dict[str, list[Value]] | None = Field(None, description="One list per feature, all of the same length.")
+    threshold: Annotated[float, Field(allow_inf_nan=False)] | str | None = Field(
+        None, description="Override the model's threshold for this request: a number, or a rule such as "
+        "'percentile:99.5' fitted on the model's held-out normal scores.")
+    top_features: int = Field(3, ge=0, le=100, description="Features listed per flagged row.")
+
+
+class Contribution(BaseModel):
+    feature: str
+    error: float = Field(description="Reconstruction error of the feature (model space).")
+    contribution: float = Field(description="Its part in the score: the error relative to its normal level.")
+
+
+class Explanation(BaseModel):
+    row: int
+    top_features: list[Contribution]
+
+
+class ScoreResponse(BaseModel):
+    model: str
+    threshold: float
+    scores: list[float] = Field(description="Anomaly scores, higher = more anomalous.")
+    is_anomaly: list[int] = Field(description="1 = anomaly (score above the threshold), 0 = normal.")
+    n_flagged: int
+    explanations: list[Explanation] = Field(description="The top features of each flagged row.")
+
+
+class ServedModel:
+    """A loaded detector, its metadata and a cache of threshold overrides."""
+
+    def __init__(self, name: str, detector, saved: Mapping[str, Any] | None = None) -> None:
+        self.name, self.detector = name, detector
+        self.saved = dict(saved or {})
+        self.thresholds: dict[str, float] = {}
+
+    def info(self) -> dict:
+        d = self.detector
+        history = d.history_
+        best = {k: v[history.best_epoch - 1] for k, v in history.values.items() if 0 < history.best_epoch <= len(v)}
+        return {
+            "name": self.name,
+            "features": list(d.preprocessor_.columns_),
+            "categorical_features": list(d.preprocessor_.categorical_features),
+            "model_features": list(d.feature_names_out_),
+            "score": d.score,
+            "threshold": float(d.threshold_),
+            "threshold_rule": d.threshold_rule_.to_spec(),
+            "aedetect_version": self.saved.get("aedetect_version"),
+            "saved_at": self.saved.get("saved_at"),
+            "architecture": self.saved.get("model", {}).get("kind"),
+            "training": {"epochs": history.stopped_epoch, "best_epoch": history.best_epoch,
+                         "seconds": history.seconds, "metrics_at_best_epoch": best},
+        }
+
+    def threshold(self, override: float | str | None) -> float:
+        if override is None:
+            return float(self.detector.threshold_)
+        if isinstance(override, float | int):
+            return float(override)
+        if override not in self.thresholds:
+            rule = parse_threshold(override)
+            if rule.name == "best_f1":
+                raise ValueError("The 'best_f1' threshold needs labels; give a number or another rule.")
+            rule.fit(self.detector.calibration_scores_)
+            if len(self.thresholds) > 256:
+                self.thresholds.clear()
+            self.thresholds[override] = float(rule.threshold_)
+        return self.thresholds[override]
+
+
+def load_models(specs: list[str]) -> dict[str, ServedModel]:
+    """Load ``NAME=PATH`` or ``PATH`` (named after its folder) model directories, once each."""
+    from aedetect.persistence import CONFIG_FILE, load
+
+    models: dict[str, ServedModel] = {}
+    for spec in specs:
+        name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        name = name or Path(path).resolve().name
+        if name in models:
+            raise ValueError(f"Two models are named {name!r}; name them with NAME=PATH.")
+        detector = load(path)
+        saved = json.loads((Path(path) / CONFIG_FILE).read_text())
+        models[name] = ServedModel(name, detector, {k: saved.get(k) for k in ("aedetect_version", "saved_at", "model")})
+    if not models:
+        raise ValueError("Give at least one model directory to serve.")
+    return models
+
+
+def _frame(request: ScoreRequest, columns: list[str], numeric: list[str], max_rows: int) -> pd.DataFrame:
+    if (request.records is None) == (request.columns is None):
+        raise HTTPException(422, "Give the rows either as 'records' or as 'columns' (exactly one of them).")
+    if request.records is not None:
+        n_rows, names = len(request.records), set().union(*(r.keys() for r in request.records))
+    else:
+        lengths = {len(v) for v in request.columns.values()}
+        if len(lengths) > 1:
+            raise HTTPException(422, f"Every column must have the same number of values; got lengths {sorted(lengths)}.")
+        n_rows, names = (lengths.pop() if lengths else 0), set(request.columns)
+    if n_rows > max_rows:
+        raise HTTPException(413, f"{n_rows} rows is more than this server scores per request ({max_rows}); split them.")
+    if n_rows == 0:
+        raise HTTPException(422, "There are no rows to score.")
+    unknown, missing = sorted(names - set(columns)), [c for c in columns if c not in names]
+    if unknown:
+        raise HTTPException(422, f"Unknown feature(s) {unknown[:5]}; the model's features are {columns[:20]}.")
+    if request.records is not None:
+        incomplete = next((i for i, r in enumerate(request.records) if len(r) != len(columns)), None)
+        if incomplete is not None:
+            lacking = [c for c in columns if c not in request.records[incomplete]]
+            raise HTTPException(422, f"Record {incomplete} lacks feature(s) {lacking[:5]}; give every feature.")
+        return _nulls_as_nan(pd.DataFrame.from_records(request.records, columns=columns), numeric)
+    if missing:
+        raise HTTPException(422, f"Missing feature(s) {missing[:5]}; give every feature.")
+    return _nulls_as_nan(pd.DataFrame({c: request.columns[c] for c in columns}), numeric)
+
+
+def _nulls_as_nan(frame: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
+    """JSON null in a numeric column is a missing number (NaN), not text: impute or reject it as such."""
+    for column in numeric:
+        values = frame[column]
+        if values.dtype == object and all(v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+                                          for v in values):
+            frame[column] = values.astype(np.float64)
+    return frame
+
+
+def _explain(served: ServedModel, features, flagged: np.ndarray, top: int) -> list[Explanation]:
+    if top == 0 or not len(flagged):
+        return []
+    d = served.detector
+    rows = features.iloc[flagged] if isinstance(features, pd.DataFrame) else features[flagged]
+    errors = d.feature_errors(rows).to_numpy(dtype=np.float64)
+    contributions = errors if d.score == "reconstruction" else errors / d.feature_error_means_
+    names = d.feature_names_out_
+    explanations = []
+    for row, error, part in zip(flagged, errors, contributions, strict=True):
+        order = np.argsort(-part, kind="stable")[:top]
+        explanations.append(Explanation(row=int(row), top_features=[
+            Contribution(feature=names[j], error=float(error[j]), contribution=float(part[j])) for j in order]))
+    return explanations
+
+
+def score_request(served: ServedModel, request: ScoreRequest, max_rows: int, lock: threading.Lock) -> ScoreResponse:
+    """Score one request; raise ``HTTPException`` (4xx) for anything wrong with it."""
+    d = served.detector
+    columns = list(d.preprocessor_.columns_)
+    frame = _frame(request, columns, d.preprocessor_.numeric_columns_, max_rows)
+    try:
+        threshold = served.threshold(request.threshold)
+        features = features_of(d, frame, columns)
+        with lock, np.errstate(over="ignore"):  # one scoring at a time: one batch uses the cores best
+            scores = d.decision_function(features)
+            if not np.isfinite(scores).all():
+                bad = int(np.flatnonzero(~np.isfinite(scores))[0])
+                raise ValueError(f"Row {bad} has values too large for the model to score (the score overflows).")
+            flags = (scores > threshold).astype(np.int64)
+            explanations = _explain(served, features, np.flatnonzero(flags), request.top_features)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise HTTPException(422, " ".join(str(error).split())) from None
+    return ScoreResponse(model=served.name, threshold=threshold, scores=scores.tolist(), is_anomaly=flags.tolist(),
+                         n_flagged=int(flags.sum()), explanations=explanations)
+
+
+def create_app(models: Mapping[str, ServedModel], api_key: str | None = None, max_rows: int = MAX_ROWS,
+               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The FastAPI app serving ``models`` (the first one also at ``/score`` and ``/model``)."""
+    from aedetect import __version__
+    from aedetect._http import BodyLimit
+
+    if not models:
+        raise ValueError("Give at least one model to serve.")
+    default = next(iter(models))
+    app = FastAPI(title="aedetect", version=__version__,
+                  description="Anomaly scores from autoencoders: higher = more anomalous; 1 = anomaly.")
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    lock = threading.Lock()
+    header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Needed when the server has a key.")
+
+    def authorised(key: str | None = Security(header)) -> None:
+        if api_key is not None and (key is None or not secrets.compare_digest(key.encode(), api_key.encode())):
+            raise HTTPException(401, f"Missing or wrong API key; send it in the {API_KEY_HEADER} header.")
+
+    def served(name: str) -> ServedModel:
+        if name not in models:
+            raise HTTPException(404, f"No model named {name!r}; this server has {list(models)}.")
+        return models[name]
+
+    guarded = [Depends(authorised)]
+
+    @app.get("/health", summary="Liveness: the server is up and its models are loaded")
+    def health() -> dict:
+        return {"status": "ok", "models": list(models)}
+
+    @app.get("/model", dependencies=guarded, summary="Metadata of the default model")
+    def model_info() -> dict:
+        return models[default].info()
+
+    @app.get("/models", dependencies=guarded, summary="Metadata of every model")
+    def all_models() -> dict:
+        return {name: m.info() for name, m in models.items()}
+
+    @app.get("/models/{name}", dependencies=guarded, summary="Metadata of one model")
+    def named_model_info(name: str) -> dict:
+        return served(name).info()
+
+    @app.post("/score", dependencies=guarded, response_model=ScoreResponse, summary="Score rows with the default model")
+    def score(request: ScoreRequest) -> ScoreResponse:
+        return score_request(models[default], request, max_rows, lock)
+
+    @app.post("/models/{name}/score", dependencies=guarded, response_model=ScoreResponse,
+              summary="Score rows with one model")
+    def score_named(name: str, request: ScoreRequest) -> ScoreResponse:
+        return score_request(served(name), request, max_rows, lock)
+
+    return app
+
+
+def check_binding(host: str, api_key: str | None, allow_unauthenticated: bool) -> None:
+    """Refuse to serve beyond this machine without an API key, unless told to."""
+    if host not in LOOPBACK and api_key is None and not allow_unauthenticated:
+        raise ValueError(
+            f"Serving on {host!r} makes the models reachable from other machines: give an API key "
+            "(--api-key or AEDETECT_API_KEY), or pass --allow-unauthenticated to serve without one."
+        )
+
+
+def serve(models: Mapping[str, ServedModel], host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
+          allow_unauthenticated: bool = False, max_rows: int = MAX_ROWS, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    """Run the service with uvicorn until interrupted."""
+    import uvicorn
+
+    check_binding(host, api_key, allow_unauthenticated)
+    app = create_app(models, api_key, max_rows, max_body_bytes)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+__all__ = ["create_app", "load_models", "serve", "check_binding", "ServedModel", "ScoreRequest", "ScoreResponse"]
