@@ -107,8 +107,10 @@ def contaminated_split(X: np.ndarray, y: np.ndarray, seed: int):
 PROTOCOLS: dict[str, tuple[Callable, int]] = {"clean": (clean_split, 5), "contaminated": (contaminated_split, 3)}
 
 
-def run_one(name: str, seed: int, params: dict, X_train, X_test) -> tuple[np.ndarray, float, float]:
-    detector, standardise = make_detector(name, seed, params)
+def run_one(name: str, seed: int, params: dict, X_train, X_test, make: Callable = make_detector
+            ) -> tuple[np.ndarray, float, float]:
+    """Fit ``make(name, seed, params)`` on ``X_train``; return its scores of ``X_test`` and the seconds."""
+    detector, standardise = make(name, seed, params)
     if standardise:
         scaler = StandardScaler().fit(X_train)
         X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
@@ -131,6 +133,15 @@ def dataset_name(path: Path) -> str:
     stem = path.stem
     head, _, tail = stem.partition("_")
     return (tail if head.isdigit() and tail else stem).lower()
+
+
+def load_datasets(files: list[Path]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Features and 0/1 labels of each ADBench .npz file, by dataset name."""
+    data = {}
+    for path in files:
+        with np.load(path, allow_pickle=False) as archive:
+            data[dataset_name(path)] = (archive["X"].astype(np.float64), archive["y"].astype(int).ravel())
+    return data
 
 
 def summarise(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -207,10 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     params = json.loads(args.params)
     detectors = [d.strip() for d in args.detectors.split(",") if d.strip()]
     files = find_datasets(args.folders)
-    data = {}
-    for path in files:
-        with np.load(path, allow_pickle=False) as archive:
-            data[dataset_name(path)] = (archive["X"].astype(np.float64), archive["y"].astype(int).ravel())
+    data = load_datasets(files)
     protocols = [p.strip() for p in args.protocols.split(",")]
     estimate = sum(TYPICAL_SECONDS.get(d, 1.0) * len(files) * (args.seeds or PROTOCOLS[p][1])
                    for p in protocols for d in detectors)

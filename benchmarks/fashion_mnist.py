@@ -78,6 +78,15 @@ def tutorial_dense_scores(train: np.ndarray, test: np.ndarray, seed: int) -> np.
         return ((model(probe) - probe) ** 2).mean(dim=1).numpy()
 
 
+def load_fashion_mnist(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Training images and labels, test images and labels; ``None`` when the IDX files are missing."""
+    files = {name: folder / f"{name}-idx{3 if 'images' in name else 1}-ubyte.gz"
+             for name in ("train-images", "train-labels", "t10k-images", "t10k-labels")}
+    if not all(path.is_file() for path in files.values()):
+        return None
+    return tuple(read_idx(files[name]) for name in ("train-images", "train-labels", "t10k-images", "t10k-labels"))
+
+
 SYSTEMS = {"aedetect": aedetect_scores, "pca": pca_scores, "tutorial-dense": tutorial_dense_scores}
 
 
@@ -89,13 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-dir", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
-    files = {name: args.data / f"{name}-idx{3 if 'images' in name else 1}-ubyte.gz"
-             for name in ("train-images", "train-labels", "t10k-images", "t10k-labels")}
-    if not all(path.is_file() for path in files.values()):
+    arrays = load_fashion_mnist(args.data)
+    if arrays is None:
         print(f"error: Fashion-MNIST IDX files not found in {args.data}; pass --data", file=sys.stderr)
         return 2
-    train_x, train_y = read_idx(files["train-images"]), read_idx(files["train-labels"])
-    test_x, test_y = read_idx(files["t10k-images"]), read_idx(files["t10k-labels"])
+    train_x, train_y, test_x, test_y = arrays
     classes = [int(c) for c in args.classes.split(",")]
     systems = args.systems.split(",")
     print(f"Fashion-MNIST one-class: {len(classes)} classes x {systems}; about 1.5 min per class on 2 cores")

@@ -9,7 +9,7 @@ import pytest
 
 from aedetect import AutoencoderDetector
 from aedetect._validation import NONE, Check, Interval, InvalidParameterError, Options, validate_params
-from aedetect.detector import SCORES
+from aedetect.detector import ALL_SCORES
 
 
 def test_interval_accepts_and_describes():
@@ -64,7 +64,7 @@ def test_validate_params_names_owner_parameter_expectation_and_value():
         ("batch_size", 0, "None or an int >= 1"),
         ("validation_fraction", 1.0, "a float in the range [0, 1)"),
         ("patience", 0, "an int >= 1"),
-        ("score", "magic", "a str among {" + ", ".join(repr(name) for name in SCORES) + "}"),
+        ("score", "magic", "a str among {" + ", ".join(repr(name) for name in ALL_SCORES) + "}"),
         ("threshold", "bogus:3", "a threshold rule or a str like 'false_alarm_rate:0.01'"),
         ("threshold", "percentile:150", "a threshold rule or a str like 'false_alarm_rate:0.01'"),
         ("threshold", "best_f1:0.5", "a threshold rule or a str like 'false_alarm_rate:0.01'"),

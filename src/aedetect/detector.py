@@ -23,8 +23,11 @@ from aedetect.scorer import LatentKnn, RowScorer, score_matrix
 from aedetect.scoring import forward_pass
 from aedetect.thresholds import RULES, ThresholdRule, parse_threshold
 from aedetect.training import LOSSES, METRICS, OPTIMIZERS, History, TrainingConfig, resolve_device, train
+from aedetect.variants import NOISES, VARIANTS, Variant, negative_elbo
 
+# Scores that every variant offers; the variational variant adds "negative_elbo".
 SCORES = ("reconstruction", "standardized", "latent_mahalanobis", "latent_knn")
+ALL_SCORES = (*SCORES, "negative_elbo")
 # "auto": dense for tables (2-D), conv2d for images (3-D or 4-D arrays). Series windows need
 # "conv1d" or "lstm" (a 2-D table of windows or a 3-D (n, length, channels) array).
 ARCHITECTURES = ("auto", "dense", "conv2d", "conv1d", "lstm")
@@ -68,7 +71,12 @@ _CONSTRAINTS = {
     "validation_fraction": [v.Interval(float, 0, 1, closed="left")],
     "patience": [v.Interval(int, 1)],
     "trim_fraction": [v.Interval(float, 0, 0.5, closed="left")],
-    "score": [v.Options(SCORES)],
+    "variant": [v.Options(VARIANTS)],
+    "noise": [v.Options(NOISES)],
+    "noise_level": [v.Interval(float, 0, None)],
+    "sparsity_weight": [v.Interval(float, 0, None)],
+    "beta": [v.Interval(float, 0, None)],
+    "score": [v.Options(ALL_SCORES)],
     "threshold": [v.Check(_is_threshold, "a threshold rule or a str like 'false_alarm_rate:0.01' (rules: "
                           + ", ".join(RULES) + ")")],
     "random_state": [v.Interval(int, 0)],
@@ -192,6 +200,23 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         ``scaler="robust"``, whose median and quartiles anomalies do not shift. On ADBench's
         contaminated protocol (12 data sets, 3 seeds) ``trim_fraction=0.1, scaler="robust"``
         gives mean ROC-AUC 0.88 against 0.80 for the defaults (Isolation Forest: 0.87).
+    variant : {"plain", "denoising", "sparse", "variational"}
+        The autoencoder variant (see :mod:`aedetect.variants`); each works with every architecture.
+        ``"denoising"``: trained to reconstruct the clean row from a corrupted one (``noise``,
+        ``noise_level``). ``"sparse"``: an L1 penalty on the latent activity
+        (``sparsity_weight``). ``"variational"``: a Gaussian latent space trained on the evidence
+        lower bound, with the KL term weighted by ``beta``; scores use the posterior mean, so the
+        same input always gets the same score.
+    noise : {"gaussian", "masking"}
+        Denoising only: add Gaussian noise of standard deviation ``noise_level`` (in scaled units),
+        or set each value to 0 with probability ``noise_level``.
+    noise_level : float
+        Denoising only: >= 0; below 1 for masking.
+    sparsity_weight : float
+        Sparse only: weight of the L1 penalty (sum of absolute latent values per row), >= 0.
+    beta : float
+        Variational only: weight of the KL divergence from the prior, >= 0 (1 is the true ELBO;
+        0 trains a plain autoencoder with a noisy code).
     validation_fraction : float
         Share of normal rows held out from training: for early stopping and for fitting the
         threshold on scores of rows the network never trained on.
@@ -205,6 +230,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         input that is reconstructed well but lands far from normal codes is caught too.
         ``"latent_mahalanobis"``: the standardized error plus the squared Mahalanobis distance of
         the code from the normal codes, likewise scaled.
+        ``"negative_elbo"`` (``variant="variational"`` only): mean reconstruction error at the
+        posterior mean plus the posterior's KL divergence from the prior over the number of
+        values: the negative ELBO per value, without sampling.
     threshold : str or ThresholdRule
         How the anomaly threshold is chosen, e.g. ``"false_alarm_rate:0.01"``, ``"percentile:99"``,
         ``"contamination:0.02"``, ``"mean_std:3"``, ``"fixed:0.5"``, ``"best_f1"``.
@@ -250,6 +278,11 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         validation_fraction: float = 0.1,
         patience: int = 10,
         trim_fraction: float = 0.0,
+        variant: str = "plain",
+        noise: str = "gaussian",
+        noise_level: float = 0.1,
+        sparsity_weight: float = 1e-3,
+        beta: float = 1.0,
         score: str = "latent_knn",
         threshold: str | ThresholdRule = "false_alarm_rate:0.01",
         random_state: int = 0,
@@ -276,6 +309,11 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.trim_fraction = trim_fraction
+        self.variant = variant
+        self.noise = noise
+        self.noise_level = noise_level
+        self.sparsity_weight = sparsity_weight
+        self.beta = beta
         self.score = score
         self.threshold = threshold
         self.random_state = random_state
@@ -284,7 +322,18 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     # -- fitting ---------------------------------------------------------------------------------
     def _validate_params(self) -> None:
-        v.validate_params(type(self).__name__, self.get_params(deep=False), _CONSTRAINTS)
+        owner = type(self).__name__
+        v.validate_params(owner, self.get_params(deep=False), _CONSTRAINTS)
+        if self.noise == "masking" and self.noise_level >= 1:
+            raise v.InvalidParameterError(f"The 'noise_level' parameter of {owner} must be a float in the range "
+                                          f"[0, 1) with noise='masking'; got {self.noise_level!r}.")
+        if self.score == "negative_elbo" and self.variant != "variational":
+            raise v.InvalidParameterError(f"The 'score' parameter of {owner} may be 'negative_elbo' only with "
+                                          f"variant='variational'; got variant={self.variant!r}.")
+
+    def _variant(self) -> Variant:
+        return Variant(self.variant, self.noise, float(self.noise_level), float(self.sparsity_weight),
+                       float(self.beta))
 
     def fit(self, X, y=None) -> AutoencoderDetector:
         """Train on the normal rows of ``X`` (all rows, or those with ``y == 0``).
@@ -332,10 +381,11 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         torch.manual_seed(self.random_state)
         self.model_ = build_model(self.model_kind_, self.model_config_.to_dict())[1].to(self.device_)
         batch, epochs, learning_rate = default_schedule(len(train_matrix))
+        base_kind = getattr(self.model_config_, "base_kind", self.model_kind_)
         config = TrainingConfig(
             optimizer=self.optimizer,
             learning_rate=float(self.learning_rate if self.learning_rate is not None
-                                else learning_rate * LEARNING_RATE_FACTOR.get(self.model_kind_, 1.0)),
+                                else learning_rate * LEARNING_RATE_FACTOR.get(base_kind, 1.0)),
             weight_decay=float(self.weight_decay),
             loss=self.loss,
             metrics=tuple(self.metrics),
@@ -344,6 +394,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             patience=int(self.patience),
             trim_fraction=float(self.trim_fraction),
             seed=int(self.random_state),
+            variant=self._variant(),
         )
         self.history_ = self._train(train_matrix, val_matrix, config)
         self._fit_score_statistics(train_matrix, val_matrix)
@@ -358,6 +409,14 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     def _network_config(self, n_values: int):
         """The model kind and its typed config, from the parameters and the data's shape."""
+        from aedetect.models import MODELS
+
+        kind, config = self._base_network_config(n_values)
+        if self.variant == "variational":
+            return "variational", MODELS["variational"][0](base_kind=kind, base=config.to_dict())
+        return kind, config
+
+    def _base_network_config(self, n_values: int):
         from aedetect.models import MODELS
 
         architecture = self.architecture if self.architecture != "auto" else _DEFAULT_ARCH[self.data_kind_]
@@ -526,6 +585,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         return self._scorer_cache[1]
 
     def _scores_of_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        if self.score == "negative_elbo":
+            errors = forward_pass(self.model_, matrix, self.loss, self.device_)["errors"]
+            return negative_elbo(self.model_, matrix, errors, self.device_)
         return score_matrix(self._scorer(), matrix, self.device_)
 
     def decision_function(self, X) -> np.ndarray:

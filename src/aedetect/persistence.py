@@ -18,6 +18,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +32,7 @@ FORMAT = "aedetect-model"
 FORMAT_VERSION = 1
 CONFIG_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
+ENSEMBLE_FILE = "ensemble.json"  # marks a directory of member models (see aedetect.ensemble)
 _STATS = ("feature_error_means_", "latent_mean_", "latent_precision_", "latent_scale_", "latent_reference_",
           "score_scales_", "calibration_scores_")
 
@@ -57,11 +60,10 @@ def _json_params(params: dict) -> dict:
     return out
 
 
-def save(detector, path) -> Path:
-    """Write ``detector`` to the directory ``path``, replacing an earlier model there."""
-    from aedetect import __version__
-
-    detector._check_fitted()
+@contextmanager
+def staged_directory(path) -> Iterator[Path]:
+    """A fresh temporary directory beside ``path``, renamed to ``path`` when the block ends without
+    an error (replacing what was there) and removed when it raises."""
     target = Path(path)
     if target.exists() and not target.is_dir():
         raise ModelFileError(f"Cannot save the model to {str(target)!r}: a file of that name exists; choose a directory path.")
@@ -72,6 +74,25 @@ def save(detector, path) -> Path:
         raise ModelFileError(f"Cannot save the model: no write permission in {str(parent)!r}.")
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
     try:
+        yield staging
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
+            os.rename(target, old / "model")
+            os.rename(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def save(detector, path) -> Path:
+    """Write ``detector`` to the directory ``path``, replacing an earlier model there."""
+    from aedetect import __version__
+
+    detector._check_fitted()
+    with staged_directory(path) as staging:
         tensors = {f"model.{k}": t.detach().cpu().contiguous() for k, t in detector.model_.state_dict().items()}
         for name in _STATS:
             value = np.asarray(getattr(detector, name))
@@ -96,17 +117,7 @@ def save(detector, path) -> Path:
             "metadata": getattr(detector, "metadata_", {}),
         }
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
-            os.rename(target, old / "model")
-            os.rename(staging, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+    return Path(path)
 
 
 def _read_config(directory: Path) -> dict:
@@ -144,6 +155,10 @@ def load(path):
     from aedetect.training import History, resolve_device
 
     directory = Path(path)
+    if (directory / ENSEMBLE_FILE).is_file():
+        from aedetect.ensemble import load_ensemble
+
+        return load_ensemble(directory)
     config = _read_config(directory)
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():

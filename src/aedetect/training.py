@@ -1,7 +1,8 @@
 """The training loop shared by every model: optimizers, losses and metrics by name, early stopping.
 
-A model here is any ``nn.Module`` that maps a batch to its reconstruction. The loop knows nothing
-about tables, thresholds or files.
+A model here is any ``nn.Module`` with ``encode`` and ``decoder`` (see :mod:`aedetect.models`). The
+loop knows nothing about tables, thresholds or files; a :class:`~aedetect.variants.Variant` adds
+its input corruption or its loss term through one hook, not a second loop.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
+
+from aedetect.variants import Variant
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
@@ -93,6 +96,7 @@ class TrainingConfig:
     # Share of each batch's worst-reconstructed rows left out of the gradient: tolerance for
     # anomalies hidden among the training rows (they reconstruct worst, so they stop being learned).
     trim_fraction: float = 0.0
+    variant: Variant = field(default_factory=Variant)
 
 
 @dataclass
@@ -139,16 +143,23 @@ def _finish(name: str, total: float, count: int) -> float:
 
 @torch.inference_mode()
 def evaluate_batches(
-    model: nn.Module, data: torch.Tensor, loss: str, metrics: Sequence[str], batch_size: int
+    model: nn.Module, data: torch.Tensor, loss: str, metrics: Sequence[str], batch_size: int,
+    variant: Variant | None = None,
 ) -> dict[str, float]:
-    """Mean loss and metrics of ``model`` over ``data`` in evaluation mode."""
+    """Mean loss (with the variant's term, deterministic) and metrics of ``model`` over ``data`` in
+    evaluation mode."""
+    variant = variant or Variant()
     was_training = model.training
     model.eval()
-    totals = dict.fromkeys(["loss", *metrics], 0.0)
+    extra = [variant.penalty_name] if variant.penalty_name else []
+    totals = dict.fromkeys(["loss", *extra, *metrics], 0.0)
     for start in range(0, len(data), batch_size):
         x = data[start : start + batch_size]
-        out = model(x)
-        totals["loss"] += float(ELEMENTWISE[loss](out, x).mean(dim=1).sum())
+        code, penalty, raw = variant.encode(model, x)
+        out = model.decoder(code)
+        totals["loss"] += float((ELEMENTWISE[loss](out, x).mean(dim=1) + penalty).sum())
+        for name in extra:
+            totals[name] += float(raw.sum())
         for name in metrics:
             totals[name] += float(_metric(name, out, x))
     model.train(was_training)
@@ -180,19 +191,25 @@ def train(
         else None
     )
     generator = torch.Generator().manual_seed(config.seed)
+    variant = config.variant
+    # Corruption and posterior samples draw from their own stream, so the shuffling order (and a
+    # plain model) is the same whatever the variant.
+    noise = torch.Generator(device=device).manual_seed(config.seed + 1) if variant.kind != "plain" else None
+    extra = [variant.penalty_name] if variant.penalty_name else []
     history = History()
     best_loss, best_state, since_best = math.inf, None, 0
     batch_size = min(config.batch_size, len(x_train))
     model.train()
     for epoch in range(1, config.epochs + 1):
         order = torch.randperm(len(x_train), generator=generator).to(device)
-        totals = dict.fromkeys(["loss", *config.metrics], torch.zeros((), device=device))
+        totals = dict.fromkeys(["loss", *extra, *config.metrics], torch.zeros((), device=device))
         for start in range(0, len(x_train), batch_size):
             x = x_train[order[start : start + batch_size]]
             if len(x) < 2 and len(x_train) >= 2:  # a 1-row batch breaks batch normalisation
                 continue
-            out = model(x)
-            per_row = elementwise(out, x).mean(dim=1)
+            code, penalty, raw = variant.encode(model, variant.corrupt(x, noise), noise)
+            out = model.decoder(code)
+            per_row = elementwise(out, x).mean(dim=1) + penalty
             if config.trim_fraction > 0 and epoch > 1:  # the first epoch learns from every row
                 kept = max(1, int(len(per_row) * (1 - config.trim_fraction)))
                 loss = per_row.topk(kept, largest=False, sorted=False).values.mean()
@@ -203,6 +220,8 @@ def train(
             optimizer.step()
             with torch.no_grad():
                 totals["loss"] = totals["loss"] + per_row.detach().sum()
+                for name in extra:
+                    totals[name] = totals[name] + raw.detach().sum()
                 for name in config.metrics:
                     totals[name] = totals[name] + _metric(name, out.detach(), x)
         logs = {name: _finish(name, float(total), len(x_train)) for name, total in totals.items()}
@@ -213,7 +232,7 @@ def train(
             )
         monitored = logs["loss"]
         if x_val is not None:
-            val = evaluate_batches(model, x_val, config.loss, config.metrics, 4096)
+            val = evaluate_batches(model, x_val, config.loss, config.metrics, 4096, variant)
             logs.update({f"val_{name}": value for name, value in val.items()})
             monitored = val["loss"]
         history.append(logs)

@@ -7,12 +7,14 @@ Every model maps flattened samples ``(batch, n_values)`` to their reconstruction
 from aedetect.models.conv import ConvAutoencoder, ConvConfig
 from aedetect.models.dense import DenseAutoencoder, DenseConfig
 from aedetect.models.sequence import LSTMAutoencoder, LSTMConfig
+from aedetect.models.variational import VariationalAutoencoder, VariationalConfig
 
 # Saved as model.json's "model.kind": the key that rebuilds the network on load.
 MODELS = {
     "dense": (DenseConfig, DenseAutoencoder),
     "conv": (ConvConfig, ConvAutoencoder),
     "lstm": (LSTMConfig, LSTMAutoencoder),
+    "variational": (VariationalConfig, VariationalAutoencoder),
 }
 
 
@@ -26,4 +28,4 @@ def build_model(kind: str, config: dict):
 
 
 __all__ = ["MODELS", "build_model", "ConvAutoencoder", "ConvConfig", "DenseAutoencoder", "DenseConfig",
-           "LSTMAutoencoder", "LSTMConfig"]
+           "LSTMAutoencoder", "LSTMConfig", "VariationalAutoencoder", "VariationalConfig"]

@@ -1,0 +1,199 @@
+"""EnsembleDetector: several autoencoders with different seeds, their standardised scores averaged.
+
+Saved as a directory: ``ensemble.json`` (parameters, each member's score mean and spread, the
+threshold rule, the calibration scores) and one model directory per member (``member_0``, ...),
+each the usual JSON + safetensors; :func:`aedetect.load` reads either kind, never unpickling.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.exceptions import NotFittedError
+
+from aedetect import _validation as v
+from aedetect.detector import AutoencoderDetector, _check_labels, _fresh
+from aedetect.thresholds import RULES, ThresholdRule, parse_threshold, rule_from_dict
+
+FORMAT = "aedetect-ensemble"
+FORMAT_VERSION = 1
+
+_CONSTRAINTS = {
+    "detector": [v.NONE, v.Check(lambda d: isinstance(d, AutoencoderDetector), "an AutoencoderDetector")],
+    "n_members": [v.Interval(int, 1)],
+    "validation_fraction": [v.Interval(float, 0, 1, closed="neither")],
+    "threshold": [v.Check(lambda t: isinstance(t, ThresholdRule) or parse_threshold(t) is not None,
+                          "a threshold rule or a str like 'false_alarm_rate:0.01' (rules: " + ", ".join(RULES) + ")")],
+    "random_state": [v.Interval(int, 0)],
+}
+
+
+def _rows(X, rows: np.ndarray):
+    return X.iloc[rows] if isinstance(X, pd.DataFrame) else np.asarray(X)[rows]
+
+
+class EnsembleDetector(OutlierMixin, BaseEstimator):
+    """Average of ``n_members`` autoencoder detectors that differ by their random seed.
+
+    Each member is a clone of ``detector`` with ``random_state = random_state + i`` (so its weights,
+    validation split and batch order differ). A share ``validation_fraction`` of the normal rows is
+    held out from every member; each member's scores are standardised by the mean and standard
+    deviation of its scores on those rows, and the ensemble score is the mean of the standardised
+    scores (**higher = more anomalous**). The threshold rule is fitted on the ensemble scores of the
+    held-out rows; ``predict`` returns **1 for an anomaly**.
+
+    Cost: fitting and scoring take ``n_members`` times as long as one member (the members are
+    trained one after the other), and a saved ensemble is ``n_members`` times as large.
+
+    Parameters
+    ----------
+    detector : AutoencoderDetector, optional
+        The member template (any architecture and variant); ``None`` is ``AutoencoderDetector()``.
+    n_members : int
+        Number of members, >= 1.
+    validation_fraction : float
+        Share of normal rows held out from the members to standardise their scores and fit the
+        threshold, in (0, 1). With fewer than 20 normal rows nothing is held out and the training
+        rows' scores are used.
+    threshold : str or ThresholdRule
+        As for :class:`~aedetect.AutoencoderDetector`.
+    random_state : int
+        Seed of the held-out split and of the first member.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from aedetect import AutoencoderDetector
+    >>> from aedetect.ensemble import EnsembleDetector
+    >>> rng = np.random.default_rng(0)
+    >>> member = AutoencoderDetector(epochs=10, device="cpu")
+    >>> ensemble = EnsembleDetector(member, n_members=3).fit(rng.normal(size=(300, 5)))
+    >>> ensemble.predict(np.vstack([np.zeros((2, 5)), np.full((2, 5), 8.0)])).tolist()
+    [0, 0, 1, 1]
+    """
+
+    def __init__(self, detector: AutoencoderDetector | None = None, n_members: int = 5,
+                 validation_fraction: float = 0.1, threshold: str | ThresholdRule = "false_alarm_rate:0.01",
+                 random_state: int = 0) -> None:
+        self.detector = detector
+        self.n_members = n_members
+        self.validation_fraction = validation_fraction
+        self.threshold = threshold
+        self.random_state = random_state
+
+    def fit(self, X, y=None) -> EnsembleDetector:
+        """Train the members on the normal rows of ``X`` (all rows, or those with ``y == 0``)."""
+        v.validate_params(type(self).__name__, self.get_params(deep=False), _CONSTRAINTS)
+        template = self.detector if self.detector is not None else AutoencoderDetector()
+        normal = X if y is None else _rows(X, np.flatnonzero(_check_labels(y, len(X)) == 0))
+        order = np.random.default_rng(self.random_state).permutation(len(normal))
+        n_held = int(round(len(normal) * self.validation_fraction)) if len(normal) >= 20 else 0
+        train, held_out = _rows(normal, order[n_held:]), _rows(normal, order[:n_held] if n_held else order)
+        self.members_ = [clone(template).set_params(random_state=self.random_state + i).fit(train)
+                         for i in range(self.n_members)]
+        raw = np.stack([member.decision_function(held_out) for member in self.members_])
+        self.member_means_ = raw.mean(axis=1)
+        self.member_stds_ = np.maximum(raw.std(axis=1), 1e-12)
+        self.n_features_in_ = self.members_[0].n_features_in_
+        self.calibration_scores_ = self._combine(raw)
+        self._set_rule(parse_threshold(_fresh(self.threshold)).fit(self.calibration_scores_))
+        self.decision_scores_ = self.decision_function(X)
+        self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
+        return self
+
+    def _combine(self, raw: np.ndarray) -> np.ndarray:
+        return ((raw - self.member_means_[:, None]) / self.member_stds_[:, None]).mean(axis=0)
+
+    def _set_rule(self, rule: ThresholdRule) -> None:
+        self.threshold_rule_ = rule
+        self.threshold_ = rule.threshold_
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "members_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet; call 'fit' with normal data first."
+            )
+
+    def decision_function(self, X) -> np.ndarray:
+        """Mean of the members' standardised scores: higher = more anomalous."""
+        self._check_fitted()
+        return self._combine(np.stack([member.decision_function(X) for member in self.members_]))
+
+    def score_samples(self, X) -> np.ndarray:
+        """scikit-learn's convention: higher = more normal (the negated anomaly score)."""
+        return -self.decision_function(X)
+
+    def predict(self, X) -> np.ndarray:
+        """1 for an anomaly (score above ``threshold_``), 0 for a normal row."""
+        return self.threshold_rule_.predict(self.decision_function(X))
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        return self.fit(X, y).labels_
+
+    def set_threshold(self, rule: str | ThresholdRule, X=None, y=None) -> EnsembleDetector:
+        """Replace the threshold rule without retraining (fitted on the held-out scores, or on ``X``)."""
+        self._check_fitted()
+        scores = self.calibration_scores_ if X is None else self.decision_function(X)
+        self._set_rule(parse_threshold(_fresh(rule)).fit(scores, None if y is None else _check_labels(y, len(scores))))
+        if hasattr(self, "decision_scores_"):
+            self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
+        return self
+
+    def save(self, path) -> None:
+        """Write the ensemble to the directory ``path``: ``ensemble.json`` and one folder per member."""
+        from aedetect import __version__
+        from aedetect.persistence import ENSEMBLE_FILE, _json_params, staged_directory
+
+        self._check_fitted()
+        with staged_directory(path) as staging:
+            for i, member in enumerate(self.members_):
+                member.save(staging / f"member_{i}")
+            params = _json_params(self.get_params(deep=False))
+            params["detector"] = _json_params(self.members_[0].get_params(deep=False))
+            manifest = {
+                "format": FORMAT, "format_version": FORMAT_VERSION, "aedetect_version": __version__,
+                "params": params, "members": [f"member_{i}" for i in range(len(self.members_))],
+                "member_means": self.member_means_.tolist(), "member_stds": self.member_stds_.tolist(),
+                "threshold": self.threshold_rule_.to_dict(),
+                "calibration_scores": self.calibration_scores_.tolist(),
+                "n_features_in": int(self.n_features_in_),
+            }
+            (staging / ENSEMBLE_FILE).write_text(json.dumps(manifest, indent=2))
+
+
+def load_ensemble(path) -> EnsembleDetector:
+    """Rebuild an :class:`EnsembleDetector` saved by :meth:`EnsembleDetector.save`."""
+    from aedetect.persistence import ENSEMBLE_FILE, ModelFileError, load
+
+    directory = Path(path)
+    try:
+        manifest = json.loads((directory / ENSEMBLE_FILE).read_text())
+        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+            raise ModelFileError(
+                f"{str(directory)!r} holds an ensemble of format {manifest.get('format')!r} version "
+                f"{manifest.get('format_version')!r}; this aedetect reads {FORMAT!r} version {FORMAT_VERSION}."
+            )
+        params = dict(manifest["params"])
+        params["detector"] = AutoencoderDetector(**params["detector"])
+        ensemble = EnsembleDetector(**params)
+        ensemble.members_ = [load(directory / name) for name in manifest["members"]]
+        ensemble.member_means_ = np.asarray(manifest["member_means"], dtype=np.float64)
+        ensemble.member_stds_ = np.asarray(manifest["member_stds"], dtype=np.float64)
+        ensemble.calibration_scores_ = np.asarray(manifest["calibration_scores"], dtype=np.float64)
+        ensemble.n_features_in_ = int(manifest["n_features_in"])
+        ensemble._set_rule(rule_from_dict(manifest["threshold"]))
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as error:
+        if isinstance(error, ModelFileError):
+            raise
+        raise ModelFileError(
+            f"The ensemble at {str(directory)!r} is damaged or inconsistent ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200]}); re-train or restore it."
+        ) from None
+    return ensemble
+
+
+__all__ = ["EnsembleDetector", "load_ensemble"]
