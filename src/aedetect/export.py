@@ -7,7 +7,9 @@ threshold, so that onnxruntime alone reproduces ``decision_function`` and ``pred
 ========== ============ ==============================================================
 name       shape        meaning
 ========== ============ ==============================================================
-features   (rows, n)    float32, the numeric columns in ``feature_names`` order
+features   (rows, n)    float32, the numeric columns in ``feature_names`` order; for an
+                        image or series model the samples, channels last:
+                        ``(rows, height, width, channels)`` or ``(rows, length, channels)``
 score      (rows,)      float32 anomaly score
 is_anomaly (rows,)      int64, 1 when ``score > threshold``
 ========== ============ ==============================================================
@@ -65,10 +67,24 @@ class NumericPreprocessing(nn.Module):
         return ((x - self.offset) / self.scale).to(torch.float32)
 
 
-class ScoringGraph(nn.Module):
-    """Raw numeric rows -> (score, is_anomaly): what the ONNX file computes."""
+class ArrayScaling(nn.Module):
+    """Per-channel scaling of channel-last images or windows, then channel-first flattening,
+    exactly as :class:`~aedetect.array_preprocessing.ArrayPreprocessor` does (in float32)."""
 
-    def __init__(self, preprocessing: NumericPreprocessing, scorer: RowScorer, threshold: float) -> None:
+    def __init__(self, offset, scale) -> None:
+        super().__init__()
+        self.register_buffer("offset", torch.as_tensor(np.asarray(offset, dtype=np.float32)))
+        self.register_buffer("scale", torch.as_tensor(np.asarray(scale, dtype=np.float32)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scaled = (x.to(torch.float32) - self.offset) / self.scale
+        return scaled.movedim(-1, 1).flatten(1)
+
+
+class ScoringGraph(nn.Module):
+    """Raw numeric rows (or images, windows) -> (score, is_anomaly): what the ONNX file computes."""
+
+    def __init__(self, preprocessing: nn.Module, scorer: RowScorer, threshold: float) -> None:
         super().__init__()
         self.preprocessing = preprocessing
         self.scorer = scorer
@@ -83,12 +99,17 @@ def scoring_graph(detector) -> ScoringGraph:
     """The detector's preprocessing, network and score as one CPU module (raises for categoricals)."""
     detector._check_fitted()
     prep = detector.preprocessor_
+    if detector.score == "negative_elbo":
+        raise ValueError("ONNX export covers the latent_knn, standardized, reconstruction and latent_mahalanobis "
+                         "scores; this model scores by negative_elbo. Re-train with another --score to export it.")
+    scorer = copy.deepcopy(detector._scorer()).cpu().eval()
+    if detector.data_kind_ != "table":
+        return ScoringGraph(ArrayScaling(prep.offset_, prep.scale_), scorer, detector.threshold_).eval()
     if prep.categorical_features:
         raise ValueError(
             f"ONNX export supports numeric columns only; this model one-hot encodes {prep.categorical_features}. "
             "Train without --categorical (encode those columns yourself beforehand) to export it."
         )
-    scorer = copy.deepcopy(detector._scorer()).cpu().eval()
     preprocessing = NumericPreprocessing(prep.offset_, prep.scale_, prep.fill_values_)
     return ScoringGraph(preprocessing, scorer, detector.threshold_).eval()
 
@@ -119,10 +140,16 @@ def export_onnx(detector, path, opset: int = OPSET) -> Path:
     from aedetect.data.io import atomic_write
 
     graph = scoring_graph(detector)
-    names = list(detector.preprocessor_.numeric_columns_)
-    example = torch.zeros(2, len(names))
+    if detector.data_kind_ == "table":
+        names = list(detector.preprocessor_.numeric_columns_)
+        example = torch.zeros(2, len(names))
+        shape = {"feature_names": json.dumps(names)}
+    else:  # images (rows, h, w, c) or windows (rows, length, c), channels last
+        sample_shape = list(detector.preprocessor_.sample_shape_)
+        example = torch.zeros(2, *sample_shape)
+        shape = {"sample_shape": json.dumps(sample_shape), "data_kind": detector.data_kind_}
     metadata = {
-        "feature_names": json.dumps(names),
+        **shape,
         "score": detector.score,
         "threshold": repr(float(detector.threshold_)),
         "threshold_rule": detector.threshold_rule_.to_spec(),
@@ -156,4 +183,4 @@ def export(detector, path, format: str = "onnx") -> Path:
     return export_onnx(detector, path)
 
 
-__all__ = ["export", "export_onnx", "scoring_graph", "ScoringGraph", "NumericPreprocessing"]
+__all__ = ["export", "export_onnx", "scoring_graph", "ScoringGraph", "NumericPreprocessing", "ArrayScaling"]

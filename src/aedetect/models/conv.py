@@ -90,7 +90,7 @@ class _ConvDecoder(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
-        x = self.project(code).view(len(code), *self.start_shape)
+        x = self.project(code).view(-1, *self.start_shape)
         return self.layers(x).flatten(1)
 
 
@@ -113,7 +113,7 @@ class ConvAutoencoder(nn.Module):
         self.decoder = _ConvDecoder(config)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x.view(len(x), *self.config.input_shape))
+        return self.encoder(x.view(-1, *self.config.input_shape))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encode(x))

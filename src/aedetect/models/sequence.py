@@ -77,7 +77,7 @@ class LSTMAutoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         channels, length = self.config.input_shape
-        steps = x.view(len(x), channels, length).transpose(1, 2)
+        steps = x.view(-1, channels, length).transpose(1, 2)
         return self.to_latent(_run(self.layers, steps, self.dropout)[:, -1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
