@@ -182,3 +182,61 @@ def test_point_scores_localise_a_spike():
     points = point_scores(detector.decision_function(make_windows(series, 20)), len(series), 20)
     flagged = np.flatnonzero(points > detector.threshold_)
     assert flagged.tolist() == [300]
+
+
+# -- command line ----------------------------------------------------------------------------------------
+def _cli(*args):
+    from typer.testing import CliRunner
+
+    from aedetect.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _one_line_error(result, fragment: str) -> None:
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    message = result.stderr.strip()
+    assert message.startswith("error: ") and "\n" not in message and fragment in message, message
+
+
+def test_cli_trains_scores_and_evaluates_an_image_folder(tmp_path):
+    _save_images(tmp_path / "train", square_images(120, 0))
+    _save_images(tmp_path / "test" / "normal", square_images(20, 1))
+    _save_images(tmp_path / "test" / "anomaly", square_images(6, 2, anomaly=True))
+    result = _cli("train", tmp_path / "train", "-o", tmp_path / "m", "--epochs", "12", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "trained on 120 normal images x 144 pixel values" in result.stdout
+    result = _cli("score", tmp_path / "m", tmp_path / "test", "-o", tmp_path / "scores.csv")
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert scores["image"].tolist()[0] == "normal/000.png" and len(scores) == 26
+    assert scores.loc[scores["image"].str.startswith("anomaly"), "is_anomaly"].mean() == 1.0
+    result = _cli("evaluate", tmp_path / "m", tmp_path / "test", "--json", tmp_path / "metrics.json")
+    assert result.exit_code == 0, result.output
+    assert pd.read_json(tmp_path / "metrics.json", typ="series")["roc_auc"] > 0.9
+
+
+def test_cli_scores_a_series_per_time_point(tmp_path):
+    stamps = pd.date_range("2024-01-01", periods=700, freq="5min")
+    values = np.sin(np.arange(700) / 5.0)
+    pd.DataFrame({"timestamp": stamps[:400], "value": values[:400]}).to_csv(tmp_path / "train.csv", index=False)
+    values[600] += 5
+    pd.DataFrame({"timestamp": stamps, "value": values}).to_csv(tmp_path / "new.csv", index=False)
+    result = _cli("train", tmp_path / "train.csv", "--timestamp-column", "timestamp", "--window", "20",
+                  "-o", tmp_path / "m", "--epochs", "12", "--quiet")
+    assert result.exit_code == 0, result.output
+    result = _cli("score", tmp_path / "m", tmp_path / "new.csv", "-o", tmp_path / "points.csv")
+    assert result.exit_code == 0, result.output
+    points = pd.read_csv(tmp_path / "points.csv")
+    assert len(points) == 700 and points.index[points["is_anomaly"] == 1].tolist() == [600]
+
+
+def test_cli_bad_images_and_series_are_one_line_errors(tmp_path):
+    _save_images(tmp_path / "mixed", [square_images(1, 0)[0], np.zeros((8, 8), dtype=np.uint8)])
+    _one_line_error(_cli("train", tmp_path / "mixed", "-o", tmp_path / "m"), "Images of mixed sizes")
+    pd.DataFrame({"timestamp": range(10), "value": np.arange(10.0)}).to_csv(tmp_path / "short.csv", index=False)
+    _one_line_error(_cli("train", tmp_path / "short.csv", "--window", "20", "--timestamp-column", "timestamp",
+                         "-o", tmp_path / "m"), "shorter than one window of 20")
+    _one_line_error(_cli("train", tmp_path / "short.csv", "--window", "4", "--timestamp-column", "time",
+                         "-o", tmp_path / "m"), "timestamp column 'time' is not in the data")
+    assert not (tmp_path / "m").exists()
