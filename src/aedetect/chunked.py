@@ -130,7 +130,9 @@ def _batches(path: Path, detector, extra_drop: Sequence[str], chunk_rows: int,
              block_bytes: int) -> tuple[list[str], Iterator[pa.RecordBatch]]:
     if file_kind(path) == "csv":
         return _csv_batches(path, detector, extra_drop, block_bytes)
-    parquet = pq.ParquetFile(path)
+    # pre_buffer (pyarrow's default) reads ahead and keeps what it read: peak memory grew with the
+    # file (1.3 GB for 4M rows x 32, against 0.26 GB without it).
+    parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
     columns = feature_columns(detector, parquet.schema_arrow.names, extra_drop)
     return columns, parquet.iter_batches(batch_size=chunk_rows)
 
