@@ -102,7 +102,8 @@ def _csv_batches(path: Path, detector, extra_drop: Sequence[str], block_bytes: i
     return columns, reader
 
 
-_CONVERSION = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error to (\w+): invalid value '(.*)'")
+# pyarrow names the row only when it parses on one thread (its pool follows OMP_NUM_THREADS).
+_CONVERSION = re.compile(r"In CSV column #(\d+): (?:Row #(\d+): )?CSV conversion error to (\w+): invalid value '(.*)'")
 
 
 def _arrow_message(source: Path, text: str) -> str:
@@ -113,15 +114,16 @@ def _arrow_message(source: Path, text: str) -> str:
     match = _CONVERSION.search(text)
     if match:
         index, row, kind, value = match.groups()
+        where = f" in row {row}" if row else ""
         with open(source, "rb") if not source.name.lower().endswith(".gz") else gzip.open(source) as handle:
             header = handle.readline().decode("utf-8", "replace").rstrip("\r\n")
         delimiter = "\t" if source.name.lower().endswith(".tsv") else ","
         names = next(csv.reader([header], delimiter=delimiter))
         name = names[int(index)] if int(index) < len(names) else f"#{index}"
         if kind == "double":
-            return (f"Column {name!r} is not numeric (e.g. {value!r} in row {row}); declare it categorical "
+            return (f"Column {name!r} is not numeric (e.g. {value!r}{where}); declare it categorical "
                     f"(--categorical {name}) or leave it out of the features.")
-        return (f"Column {name!r} holds {value!r} in row {row}, which does not fit the type {kind} that its first "
+        return (f"Column {name!r} holds {value!r}{where}, which does not fit the type {kind} that its first "
                 "rows suggest; make the column consistent.")
     return f"Cannot read {str(source)!r}: {text}"
 
