@@ -24,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
 import sys
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--params", default="{}", help="JSON of aedetect parameters added to both systems")
     parser.add_argument("--output-dir", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     if not args.data.is_file():
@@ -74,11 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     anomaly = (test_labels == 0).astype(int)
     print(f"ECG5000: {len(normal_train)} normal training beats, {len(test)} test beats ({anomaly.sum()} abnormal); "
           f"{len(SYSTEMS)} systems x {args.seeds} seeds")
-    rows = []
+    rows, extra = [], json.loads(args.params)
     for system, params in SYSTEMS.items():
         for seed in range(args.seeds):
             started = time.perf_counter()
-            detector = AutoencoderDetector(random_state=seed, **params).fit(normal_train)
+            detector = AutoencoderDetector(random_state=seed, **{**params, **extra}).fit(normal_train)
             fit_s = time.perf_counter() - started
             scores = detector.decision_function(test)
             for rule_name, rule in RULES.items():
@@ -98,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# ECG5000, the TensorFlow tutorial's protocol",
         "",
-        f"Command: `python benchmarks/ecg5000.py --seeds {args.seeds}`  ",
+        f"Command: `python benchmarks/ecg5000.py --seeds {args.seeds}"
+        + (f" --params '{args.params}'" if extra else "") + "`  ",
         f"Date: {date.today().isoformat()}; machine: {platform.machine()}, Python {platform.python_version()}; "
         f"medians over {args.seeds} seeds",
         "",

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
               f"| art_daily_jumpsup | {int(flags.sum())} | {int((flags & inside).sum())} | {outside} | "
               f"{'; '.join(spans(flags, test['timestamp'])) or 'none'} | {fit_s:.1f} |", "",
               f"Goal (flagged span inside the labelled window, nothing outside): {verdict}", ""]
-    print(lines[-3], lines[-1], sep="\n")
+    print(lines[-4], lines[-2], sep="\n")
 
     lines += ["## realKnownCause", "",
               "| series | window | training points | labelled windows hit | points flagged outside windows "
