@@ -8,8 +8,10 @@ Systems: aedetect's series default (``architecture="conv1d"``: each row is one s
 table default (dense), seeds ``0 .. seeds-1``. Thresholds:
 
 * the tutorial's rule: mean + 1 standard deviation of the *training* beats' scores;
-* ours: the default ``false_alarm_rate:0.01`` and ``false_alarm_rate:0.05`` (fitted on held-out
-  normal beats; the "normal" class holds a few odd beats, which push the 1 % rule's threshold high).
+* ours, fitted on the held-out normal beats (236 of them): the default ``false_alarm_rate:0.01``
+  and ``false_alarm_rate:0.05``, and Tukey's fences ``iqr:1.5`` and ``iqr:3``. The "normal" class
+  holds a few odd beats; with so few held-out beats, the 1 % and 5 % quantiles are set by a handful
+  of them and move from seed to seed, while the quartiles behind Tukey's fences hardly do.
 
 Reported both ways: anomaly as the positive class (precision, recall, F1) and, as the tutorial
 reports it, normal as the positive class (accuracy, precision, recall); plus ROC-AUC. The tutorial's
@@ -43,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parent.parent / "shared" / "datasets" / "ecg5000" / "ecg.csv"
 SYSTEMS = {"aedetect conv1d": {"architecture": "conv1d"}, "aedetect dense": {"architecture": "dense"}}
 RULES = {"tutorial mean+std (train)": "mean_std:1", "ours false_alarm_rate:0.01": "false_alarm_rate:0.01",
-         "ours false_alarm_rate:0.05": "false_alarm_rate:0.05"}
+         "ours false_alarm_rate:0.05": "false_alarm_rate:0.05", "ours iqr:1.5": "iqr:1.5", "ours iqr:3": "iqr:3"}
 
 
 def measures(anomaly: np.ndarray, flagged: np.ndarray, scores: np.ndarray) -> dict[str, float]:

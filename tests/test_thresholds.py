@@ -11,6 +11,7 @@ from aedetect.thresholds import (
     ContaminationThreshold,
     FalseAlarmRateThreshold,
     FixedThreshold,
+    IqrThreshold,
     MeanStdThreshold,
     PercentileThreshold,
     parse_threshold,
@@ -37,6 +38,22 @@ def test_mean_std():
     rule = MeanStdThreshold(2).fit(scores)
     assert rule.threshold_ == pytest.approx(3.0 + 2 * np.sqrt(2.0))
     assert MeanStdThreshold(-1).fit(scores).threshold_ == pytest.approx(3.0 - np.sqrt(2.0))
+
+
+def test_iqr_is_tukeys_fence():
+    rule = IqrThreshold(3).fit(SCORES)  # quartiles 25.75 and 75.25
+    assert rule.threshold_ == pytest.approx(75.25 + 3 * 49.5)
+    assert IqrThreshold().fit(SCORES).threshold_ == pytest.approx(75.25 + 1.5 * 49.5)
+
+
+def test_iqr_is_not_moved_by_a_few_extreme_normal_scores():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=300)
+    odd = np.concatenate([scores, [40.0, 55.0, 80.0]])
+    assert IqrThreshold(3).fit(odd).threshold_ == pytest.approx(IqrThreshold(3).fit(scores).threshold_, rel=0.05)
+    assert MeanStdThreshold(3).fit(odd).threshold_ > 2 * MeanStdThreshold(3).fit(scores).threshold_
+    with pytest.raises(ValueError, match="iqr:3"):
+        IqrThreshold(-1)
 
 
 def test_false_alarm_rate_is_the_conformal_order_statistic():
@@ -106,6 +123,7 @@ def test_fitting_on_empty_or_non_finite_scores_is_an_error(bad):
         ("percentile:99.5", PercentileThreshold, 99.5),
         ("contamination:0.02", ContaminationThreshold, 0.02),
         ("mean_std:3", MeanStdThreshold, 3.0),
+        ("iqr:3", IqrThreshold, 3.0),
         ("false_alarm_rate:0.01", FalseAlarmRateThreshold, 0.01),
         (" fixed:-1.5 ", FixedThreshold, -1.5),
         ("best_f1", BestF1Threshold, None),
@@ -124,7 +142,7 @@ def test_parse_threshold_passes_rule_objects_through():
     rule = MeanStdThreshold(1)
     assert parse_threshold(rule) is rule
     assert repr(rule) == "MeanStdThreshold('mean_std:1')"
-    assert set(RULES) == {"percentile", "contamination", "mean_std", "false_alarm_rate", "best_f1", "fixed"}
+    assert set(RULES) == {"percentile", "contamination", "mean_std", "iqr", "false_alarm_rate", "best_f1", "fixed"}
 
 
 @pytest.mark.parametrize(

@@ -236,7 +236,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         values: the negative ELBO per value, without sampling.
     threshold : str or ThresholdRule
         How the anomaly threshold is chosen, e.g. ``"false_alarm_rate:0.01"``, ``"percentile:99"``,
-        ``"contamination:0.02"``, ``"mean_std:3"``, ``"fixed:0.5"``, ``"best_f1"``.
+        ``"contamination:0.02"``, ``"mean_std:3"``, ``"iqr:3"``, ``"fixed:0.5"``, ``"best_f1"``.
     random_state : int
         Seeds weight initialisation, the validation split and shuffling: the same seed and data
         give the same model.

@@ -24,7 +24,10 @@ from aedetect.training import ELEMENTWISE
 #: Rows per batch for in-memory scoring. The kNN part builds a (batch x 4096) distance matrix that
 #: is written and read once per batch; about 1024 rows was fastest on a 2-core CPU (larger batches
 #: spill out of cache, smaller ones pay per-call overhead).
-SCORER_BATCH = {"latent_knn": 1024, "default": 16384}
+SCORER_BATCH = {"latent_knn": 4096, "default": 16384}
+#: Reference rows per group of the kNN search (see :class:`LatentKnn`): a multiple of the CPU's
+#: vector width, so that the group minima are one vectorised reduction.
+KNN_GROUP = 32
 
 
 def _sum_of_squares(values: torch.Tensor) -> torch.Tensor:
@@ -34,14 +37,16 @@ def _sum_of_squares(values: torch.Tensor) -> torch.Tensor:
 class LatentKnn(nn.Module):
     """Euclidean distance from each query row to its ``k``-th nearest reference row, exactly.
 
-    A CPU spends most of a brute-force kNN on selecting the k smallest of 4,096 distances per row, so
-    the search is split in two: the reference rows are cut into about sqrt(n) groups, the groups with
-    the k smallest minima are picked, and the k-th nearest is selected among their rows only. This is
-    exact: fewer than k rows can be nearer than the k-th smallest group minimum, and every one of
-    them lies in a picked group. Distances are ranked by ``|r|^2 - 2 q.r`` (one matrix product;
-    ``|q|^2`` does not change the order) and the chosen neighbour's distance is then computed
-    directly as a sum of squares, which float32 gets accurate where the expanded form would cancel.
-    Every step (MatMul, ReduceMin, TopK, Gather) exports to ONNX.
+    A CPU spends most of a brute-force kNN on selecting among all the distances of a row, so the
+    search is split in two: the reference rows are cut into groups of :data:`KNN_GROUP` rows, the
+    groups with the k smallest minima are picked (a group minimum is one vectorised ``amin``), and
+    the k-th nearest is selected among their rows only. This is exact: fewer than k rows can be
+    nearer than the k-th smallest group minimum, and every one of them lies in a picked group.
+    Distances are ranked by ``|r|^2 - 2 q.r`` (one matrix product; ``|q|^2`` does not change the
+    order) and the chosen neighbour's distance is then computed directly as a sum of squares, which
+    float32 gets accurate where the expanded form would cancel. For ``k = 1`` the selections are
+    ``argmin`` rather than ``topk``, which costs a CPU several times less on short rows. Every step
+    (MatMul, ReduceMin, ArgMin/TopK, Gather) exports to ONNX.
     """
 
     def __init__(self, reference, k: int) -> None:
@@ -49,7 +54,7 @@ class LatentKnn(nn.Module):
         reference = np.asarray(reference, dtype=np.float32)
         n, width = reference.shape
         self.k = int(min(k, n))
-        group = int(np.ceil(np.sqrt(n)))
+        group = KNN_GROUP
         if -(-n // group) < self.k:  # too few groups to pick k of them: one row per group
             group = 1
         self.group, self.n_groups = group, -(-n // group)
@@ -57,18 +62,25 @@ class LatentKnn(nn.Module):
         padded[:n] = reference
         norms = np.full(len(padded), 1e30, dtype=np.float64)  # padding rows are never near
         norms[:n] = (reference.astype(np.float64) ** 2).sum(axis=1)
-        # [q, 1] . [-2 r, |r|^2] = |r|^2 - 2 q.r: the norms ride along in the matrix product.
+        # [q, 1] . [-2 r, |r|^2] = |r|^2 - 2 q.r: the norms ride along in the matrix product (an
+        # addmm would first copy them into every row of the output, a pass as long as the product).
         keys = np.concatenate([-2.0 * padded.astype(np.float64), norms[:, None]], axis=1)
         self.register_buffer("reference", torch.as_tensor(padded))
         self.register_buffer("keys_t", torch.as_tensor(np.ascontiguousarray(keys.T, dtype=np.float32)))
+
+    def _smallest(self, values: torch.Tensor) -> torch.Tensor:
+        """Indices of the k smallest values of each row (the smallest only, for k = 1)."""
+        if self.k == 1:
+            return values.argmin(dim=1, keepdim=True)
+        return values.topk(self.k, dim=1, largest=False).indices
 
     def forward(self, query: torch.Tensor) -> torch.Tensor:
         k, group = self.k, self.group
         augmented = torch.cat([query, torch.ones_like(query[:, :1])], dim=1)
         ranked = (augmented @ self.keys_t).reshape(-1, self.n_groups, group)
-        groups = ranked.amin(dim=2).topk(k, dim=1, largest=False).indices
+        groups = self._smallest(ranked.amin(dim=2))
         candidates = ranked.gather(1, groups.unsqueeze(2).expand(-1, -1, group)).reshape(-1, k * group)
-        position = candidates.topk(k, dim=1, largest=False).indices[:, k - 1:]
+        position = self._smallest(candidates)[:, k - 1:]
         nearest = groups.gather(1, torch.div(position, group, rounding_mode="floor")) * group + position % group
         return _sum_of_squares(query - self.reference[nearest.squeeze(1)]).sqrt()
 

@@ -123,6 +123,30 @@ class MeanStdThreshold(ThresholdRule):
 
 
 @dataclass(repr=False)
+class IqrThreshold(ThresholdRule):
+    """Tukey's fence: the third quartile of normal scores plus ``k`` interquartile ranges.
+
+    ``k=1.5`` is the box plot's outlier fence, ``k=3`` its "far out" fence. The quartiles come from
+    the middle of the normal scores, so a few odd rows among them (which set a false-alarm-rate
+    quantile or inflate a standard deviation) hardly move the threshold, and a few hundred
+    calibration rows already fix it well.
+    """
+
+    k: float = 1.5
+    name = "iqr"
+
+    def __post_init__(self) -> None:
+        _in_range("k", self.k, 0, math.inf, "e.g. iqr:3")
+
+    def parameter(self) -> float:
+        return self.k
+
+    def _compute(self, scores, y):
+        lower, upper = np.percentile(scores, [25, 75])
+        return upper + self.k * (upper - lower)
+
+
+@dataclass(repr=False)
 class FalseAlarmRateThreshold(ThresholdRule):
     """A split-conformal threshold for a target false-alarm rate ``rate``.
 
@@ -205,6 +229,7 @@ RULES: dict[str, type[ThresholdRule]] = {
         PercentileThreshold,
         ContaminationThreshold,
         MeanStdThreshold,
+        IqrThreshold,
         FalseAlarmRateThreshold,
         BestF1Threshold,
         FixedThreshold,
