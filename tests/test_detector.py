@@ -340,10 +340,18 @@ def test_trim_fraction_scores_a_contaminated_training_set_better(make_normals, f
 def test_trim_fraction_widens_the_neighbour_rank_and_trims_the_reference(normal_frame, fast):
     plain = AutoencoderDetector(**fast).fit(normal_frame)
     trimmed = AutoencoderDetector(trim_fraction=0.2, **fast).fit(normal_frame)
-    assert plain.n_neighbours_ == 5
+    assert plain.n_neighbours_ == 1  # one rank per 819 reference codes, at least the nearest
     # 300 rows: 270 train the network, 216 of them (the best-reconstructed 80 %) are reference codes.
     assert len(plain.latent_reference_) == 270 and len(trimmed.latent_reference_) == 216
     assert trimmed.n_neighbours_ == round(0.2 / 2 * 216)
+
+
+def test_tables_keep_512_reference_codes_and_the_rank_grows_with_their_number(fast):
+    rows = np.random.default_rng(3).normal(size=(1200, 4))
+    detector = AutoencoderDetector(**fast).fit(rows)
+    assert len(detector.latent_reference_) == 512 and detector.n_neighbours_ == 1
+    detector.latent_reference_ = np.zeros((4096, detector.latent_reference_.shape[1]), dtype=np.float32)
+    assert detector.n_neighbours_ == 5
 
 
 # -- swapping the threshold ------------------------------------------------------------------------
