@@ -19,6 +19,10 @@ SCALERS = ("standard", "robust", "minmax", "none")
 IMPUTES = ("none", "median", "mean")
 
 
+#: Rows scaled at a time by :meth:`TablePreprocessor.transform`.
+_BLOCK_ROWS = 8192
+
+
 def as_frame(X, feature_names: Sequence[str] | None = None) -> pd.DataFrame:
     """Turn a DataFrame, a 2-D array or a list of rows into a DataFrame (arrays get ``x0, x1, ...``)."""
     if isinstance(X, pd.DataFrame):
@@ -168,9 +172,13 @@ class TablePreprocessor:
         if self.fill_values_ is not None:
             numeric = self._fill(numeric)
         self._check_finite(numeric)
-        scaled = numeric - np.asarray(self.offset_)
-        scaled /= np.asarray(self.scale_)  # in place: one large temporary instead of two
-        parts = [scaled.astype(np.float32, order="C")]
+        offset, scale = np.asarray(self.offset_), np.asarray(self.scale_)
+        scaled = np.empty(numeric.shape, dtype=np.float32)
+        for start in range(0, len(numeric), _BLOCK_ROWS):  # in blocks: the float64 temporary stays in cache
+            block = numeric[start:start + _BLOCK_ROWS] - offset
+            block /= scale
+            scaled[start:start + _BLOCK_ROWS] = block
+        parts = [scaled]
         if not self.categorical_features:
             return parts[0]
         for column in self.categorical_features:

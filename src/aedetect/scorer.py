@@ -79,6 +79,10 @@ class LatentKnn(nn.Module):
         augmented = torch.cat([query, torch.ones_like(query[:, :1])], dim=1)
         ranked = (augmented @ self.keys_t).reshape(-1, self.n_groups, group)
         groups = self._smallest(ranked.amin(dim=2))
+        if k == 1:  # one candidate group per row: pick it by a flat row index, cheaper than gather
+            rows = torch.arange(ranked.shape[0], device=query.device) * self.n_groups + groups.squeeze(1)
+            nearest = groups.squeeze(1) * group + ranked.reshape(-1, group)[rows].argmin(dim=1)
+            return _sum_of_squares(query - self.reference[nearest]).sqrt()
         candidates = ranked.gather(1, groups.unsqueeze(2).expand(-1, -1, group)).reshape(-1, k * group)
         position = self._smallest(candidates)[:, k - 1:]
         nearest = groups.gather(1, torch.div(position, group, rounding_mode="floor")) * group + position % group
