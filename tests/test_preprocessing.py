@@ -161,3 +161,11 @@ def test_as_frame():
         as_frame(np.zeros(3))
     with pytest.raises(ValueError, match=r"shape \(2, 2, 2\)"):
         as_frame(np.zeros((2, 2, 2)))
+
+
+def test_tables_longer_than_one_scaling_block_scale_every_row_alike():
+    rows = np.random.default_rng(5).normal(3.0, 2.0, size=(20_001, 3)).astype(np.float32)  # 3 blocks of 8,192
+    frame = pd.DataFrame(rows, columns=["a", "b", "c"])
+    prep = TablePreprocessor().fit(frame)
+    expected = ((rows.astype(np.float64) - np.asarray(prep.offset_)) / np.asarray(prep.scale_)).astype(np.float32)
+    np.testing.assert_array_equal(prep.transform(frame), expected)
