@@ -17,7 +17,7 @@ import pytest
 from conftest import FAST
 from typer.testing import CliRunner
 
-from aedetect import AutoencoderDetector
+from aedetect import AutoencoderDetector, chunked
 from aedetect.chunked import score_file
 from aedetect.cli import app
 from aedetect.streaming import score_stream
@@ -59,6 +59,25 @@ def test_csv_in_many_chunks_gives_the_in_memory_scores_in_order(detector, table,
     assert out["id"].tolist() == table["id"].tolist() and out["note"].tolist() == table["note"].tolist()
     np.testing.assert_allclose(out["score"], scores, rtol=1e-12)
     assert out["is_anomaly"].tolist() == flags.tolist()
+
+
+def test_csv_in_many_segments_keeps_quoted_fields_whole_and_names_rows_from_the_file_start(
+        detector, table, tmp_path, monkeypatch):
+    monkeypatch.setattr(chunked, "SEGMENT_BYTES", 300)  # a few rows per segment; cuts fall inside quotes
+    quoted = table.assign(note=[f'line one, "{i}"\nline two' for i in range(len(table))])
+    quoted.to_csv(tmp_path / "in.csv", index=False)
+    summary = score_file(detector, tmp_path / "in.csv", tmp_path / "out.csv", drop=["note", "id"], block_bytes=2048)
+    out = pd.read_csv(tmp_path / "out.csv")
+    scores, _ = expected(detector, table)
+    assert summary.rows == len(out) == len(table) and out["note"].tolist() == quoted["note"].tolist()
+    np.testing.assert_allclose(out["score"], scores, rtol=1e-12)
+    bad = quoted.astype({"c": object})
+    bad.loc[len(bad) - 3, "c"] = "oops"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match="Column 'c' is not numeric.*'oops'") as raised:
+        score_file(detector, tmp_path / "bad.csv", tmp_path / "o.csv", drop=["id", "note"], block_bytes=2048)
+    if "in row" in str(raised.value):  # pyarrow names the row when it parses on one thread
+        assert f"in row {len(bad) - 3 + 2}" in str(raised.value)  # 1-based, after the header line
 
 
 def test_parquet_chunks_with_an_id_column_and_only_anomalies(detector, table, tmp_path):

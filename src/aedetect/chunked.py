@@ -3,6 +3,9 @@
 The file is read a block at a time with pyarrow (CSV: about ``block_bytes`` of text per chunk;
 Parquet: ``chunk_rows`` rows per chunk), each chunk is scored and appended to the output file
 (CSV or Parquet) before the next is read, so peak memory is a few chunks whatever the file's size.
+A CSV file is handed to pyarrow in segments of about :data:`SEGMENT_BYTES`, each cut after a whole
+record, with a fresh reader for each: one pyarrow streaming reader over the whole file holds about
+20 bytes more per row read until it closes (pyarrow 26; 200 MB more at 10M rows x 32 columns).
 Rows keep their input order. The output is written under a temporary name and renamed when complete.
 
 From CSV, the feature columns are read as numbers (categorical ones as text); every other column
@@ -28,6 +31,7 @@ CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CHUNK_ROWS = 65536
 BLOCK_BYTES = 16 << 20
+SEGMENT_BYTES = 128 << 20
 
 
 @dataclass
@@ -98,8 +102,49 @@ def _csv_batches(path: Path, detector, extra_drop: Sequence[str], block_bytes: i
     types = {c: schema.field(c).type for c in schema.names}
     types.update({c: pa.string() if c in categorical else pa.float64() for c in columns})
     convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=False)
-    reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
-    return columns, reader
+    return columns, _segment_batches(path, read, parse, convert)
+
+
+def _csv_segments(path: Path) -> Iterator[bytes]:
+    """The file's text in pieces of about :data:`SEGMENT_BYTES`, each the header line plus whole records.
+
+    A piece is cut at a line end where an even number of quote characters came before it in the
+    piece (a doubled quote inside a quoted field counts twice), so no quoted field is split.
+    """
+    with gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb") as handle:
+        header = handle.readline()
+        while piece := handle.read(SEGMENT_BYTES):
+            parts = [piece]
+            quotes = piece.count(b'"')
+            line = handle.readline()
+            parts.append(line)
+            quotes += line.count(b'"')
+            while quotes % 2 and line:
+                line = handle.readline()
+                parts.append(line)
+                quotes += line.count(b'"')
+            yield header + b"".join(parts)
+
+
+def _shift_rows(message: str, offset: int) -> str:
+    """pyarrow's "Row #N" of a segment as the row of the whole file."""
+    return re.sub(r"Row #(\d+)", lambda match: f"Row #{int(match.group(1)) + offset}", message)
+
+
+def _segment_batches(path: Path, read, parse, convert) -> Iterator[pa.RecordBatch]:
+    """Record batches of every segment of the file in order; pyarrow's row numbers count from the file's start."""
+    rows_before = 0
+    for segment in _csv_segments(path):
+        rows = 0
+        try:
+            with pacsv.open_csv(pa.BufferReader(segment), read_options=read, parse_options=parse,
+                                convert_options=convert) as reader:
+                for batch in reader:
+                    yield batch
+                    rows += batch.num_rows
+        except pa.ArrowInvalid as error:
+            raise pa.ArrowInvalid(_shift_rows(str(error), rows_before)) from None
+        rows_before += rows
 
 
 # pyarrow names the row only when it parses on one thread (its pool follows OMP_NUM_THREADS).
