@@ -21,9 +21,10 @@ from torch import nn
 
 from aedetect.training import ELEMENTWISE
 
-#: Rows per batch for in-memory scoring. The kNN part builds a (batch x 4096) distance matrix that
-#: is written and read once per batch; about 1024 rows was fastest on a 2-core CPU (larger batches
-#: spill out of cache, smaller ones pay per-call overhead).
+#: Rows per batch for in-memory scoring. The kNN part builds a (batch x reference codes) distance
+#: matrix that is written and read once per batch; with a table's 512 codes, 4096 rows was fastest on
+#: a 2-core CPU among 1024 to 8192 (larger batches spill out of cache, smaller ones pay per-call
+#: overhead; compare with ``benchmarks/throughput.py --skip-files``).
 SCORER_BATCH = {"latent_knn": 4096, "default": 16384}
 #: Reference rows per group of the kNN search (see :class:`LatentKnn`): a multiple of the CPU's
 #: vector width, so that the group minima are one vectorised reduction.
@@ -68,25 +69,22 @@ class LatentKnn(nn.Module):
         self.register_buffer("reference", torch.as_tensor(padded))
         self.register_buffer("keys_t", torch.as_tensor(np.ascontiguousarray(keys.T, dtype=np.float32)))
 
-    def _smallest(self, values: torch.Tensor) -> torch.Tensor:
-        """Indices of the k smallest values of each row (the smallest only, for k = 1)."""
-        if self.k == 1:
-            return values.argmin(dim=1, keepdim=True)
-        return values.topk(self.k, dim=1, largest=False).indices
-
     def forward(self, query: torch.Tensor) -> torch.Tensor:
         k, group = self.k, self.group
         augmented = torch.cat([query, torch.ones_like(query[:, :1])], dim=1)
         ranked = (augmented @ self.keys_t).reshape(-1, self.n_groups, group)
-        groups = self._smallest(ranked.amin(dim=2))
+        minima = ranked.amin(dim=2)
         if k == 1:  # one candidate group per row: pick it by a flat row index, cheaper than gather
-            rows = torch.arange(ranked.shape[0], device=query.device) * self.n_groups + groups.squeeze(1)
-            nearest = groups.squeeze(1) * group + ranked.reshape(-1, group)[rows].argmin(dim=1)
-            return _sum_of_squares(query - self.reference[nearest]).sqrt()
-        candidates = ranked.gather(1, groups.unsqueeze(2).expand(-1, -1, group)).reshape(-1, k * group)
-        position = self._smallest(candidates)[:, k - 1:]
-        nearest = groups.gather(1, torch.div(position, group, rounding_mode="floor")) * group + position % group
-        return _sum_of_squares(query - self.reference[nearest.squeeze(1)]).sqrt()
+            groups = minima.argmin(dim=1)
+            rows = torch.arange(ranked.shape[0], device=query.device) * self.n_groups + groups
+            nearest = groups * group + ranked.reshape(-1, group)[rows].argmin(dim=1)
+        else:
+            groups = minima.topk(k, dim=1, largest=False).indices
+            candidates = ranked.gather(1, groups.unsqueeze(2).expand(-1, -1, group)).reshape(-1, k * group)
+            position = candidates.topk(k, dim=1, largest=False).indices[:, k - 1]
+            nearest = groups.gather(1, torch.div(position, group, rounding_mode="floor").unsqueeze(1)).squeeze(1)
+            nearest = nearest * group + position % group
+        return _sum_of_squares(query - self.reference[nearest]).sqrt()
 
 
 class RowScorer(nn.Module):
