@@ -70,6 +70,38 @@ def test_contract_over_architectures(name, tmp_path):
     assert loaded.data_kind_ == detector.data_kind_
 
 
+def corner_images(n: int, seed: int) -> np.ndarray:
+    """12x12 uint8 images with an upright pose: a bright L along the top row and the left column."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 40, size=(n, 12, 12)).astype(np.int64)
+    images[:, 1:3, 1:11] += 200
+    images[:, 1:11, 1:3] += 200
+    return np.clip(images, 0, 255).astype(np.uint8)
+
+
+def test_square_images_learn_their_pose_and_turned_images_score_higher():
+    detector = AutoencoderDetector(**FAST_ARRAY).fit(corner_images(200, 0))
+    assert detector.model_.rotation is not None and len(detector.score_scales_) == 4
+    assert "rotation" in detector.history_.values and "val_rotation" in detector.history_.values
+    normals = corner_images(40, 1)
+    turned = np.rot90(corner_images(10, 2), 2, axes=(1, 2))  # the L upside down
+    normal_scores, turned_scores = detector.decision_function(normals), detector.decision_function(turned)
+    assert np.median(turned_scores) > np.percentile(normal_scores, 95)
+    matrix = detector.preprocessor_.transform
+    nll = detector._rotation_nll
+    assert np.median(nll(matrix(turned))) > 3 * np.median(nll(matrix(normals)))
+
+
+def test_the_rotation_head_is_off_when_asked_and_for_non_square_images():
+    off = AutoencoderDetector(**FAST_ARRAY, rotation_head=False).fit(square_images(60, 0))
+    oblong = AutoencoderDetector(**FAST_ARRAY).fit(square_images(60, 0)[:, :, :10])
+    for detector in (off, oblong):
+        assert detector.model_.rotation is None and len(detector.score_scales_) == 3
+        assert "rotation" not in detector.history_.values
+    with pytest.raises(ValueError, match="rotation_head"):
+        AutoencoderDetector(rotation_head="yes").fit(square_images(60, 0))
+
+
 def test_the_error_map_points_at_the_anomalous_pixels():
     detector = AutoencoderDetector(**FAST_ARRAY).fit(square_images(200, 0))
     odd = square_images(5, 3)

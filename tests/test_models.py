@@ -65,3 +65,20 @@ def test_config_rebuilds_an_identical_architecture():
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(3, 6)
     torch.testing.assert_close(rebuilt.eval()(x), model.eval()(x))
+
+
+def test_the_rotation_head_needs_square_images_and_reads_every_turn():
+    from aedetect.models.conv import ConvAutoencoder, ConvConfig
+
+    with pytest.raises(ValueError, match="square images"):
+        ConvAutoencoder(ConvConfig(input_shape=[1, 12, 10], channels=[8], latent_dim=4, rotation_head=True))
+    with pytest.raises(ValueError, match="square images"):
+        ConvAutoencoder(ConvConfig(input_shape=[1, 24], channels=[8], latent_dim=4, rotation_head=True))
+    model = ConvAutoencoder(ConvConfig(input_shape=[1, 12, 12], channels=[8], latent_dim=4, rotation_head=True))
+    x = torch.rand(8, 144)
+    with torch.no_grad():
+        losses, nll = model.rotation_loss(x), model.rotation_nll(x)
+    assert losses.shape == (8,) and nll.shape == (8,)
+    assert torch.all(nll > 0) and torch.all(losses > 0)
+    # one turn of each row, against the four: the mean per-turn loss is near the mean NLL / 4
+    assert abs(float(losses.mean()) - float(nll.mean()) / 4) < 0.5

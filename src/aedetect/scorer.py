@@ -99,12 +99,14 @@ class RowScorer(nn.Module):
         The element-wise reconstruction error.
     feature_error_means : array
         Mean error of each feature on normal training rows (the ``standardized`` divisor).
-    score_scales : array of 3 values
-        Normal levels of the standardized error, the Mahalanobis distance and the kNN distance.
+    score_scales : array of 3 or 4 values
+        Normal levels of the standardized error, the Mahalanobis distance, the kNN distance and,
+        for a model with a rotation head, its rotation NLL.
     latent_scale, latent_reference, latent_mean, latent_precision : arrays
         Per-unit code scale, scaled reference codes, mean code and precision matrix of normal codes.
     latent_weight : float
-        Weight of the latent part against the reconstruction part.
+        Weight of the latent part against the reconstruction part; a model with a rotation head
+        adds its rotation NLL (``model.rotation_nll``) to the latent scores with the same weight.
     neighbours : int
         Which nearest reference code the kNN distance is measured to.
     """
@@ -130,6 +132,8 @@ class RowScorer(nn.Module):
         self.register_buffer("latent_mean", _tensor(np.asarray(latent_mean, dtype=np.float64)))
         self.register_buffer("whitening", _tensor(vectors * np.sqrt(np.clip(values, 0, None))))
         self.mahalanobis_scale = float(scales[1])
+        self.rotation = score.startswith("latent") and getattr(model, "rotation", None) is not None
+        self.rotation_scale = float(scales[3]) if len(scales) > 3 else 1.0
 
     def _code_and_reconstruction(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         if not self.score.startswith("latent"):
@@ -152,6 +156,8 @@ class RowScorer(nn.Module):
             latent = self.knn(query) / self.knn_scale
         else:
             latent = _sum_of_squares((code - self.latent_mean) @ self.whitening) / self.mahalanobis_scale
+        if self.rotation:
+            latent = latent + self.model.rotation_nll(x, code) / self.rotation_scale
         return standardized / self.standardized_scale + self.latent_weight * latent
 
 

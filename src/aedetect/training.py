@@ -151,15 +151,23 @@ def evaluate_batches(
     variant = variant or Variant()
     was_training = model.training
     model.eval()
+    rotation = getattr(model, "rotation", None) is not None
     extra = [variant.penalty_name] if variant.penalty_name else []
+    extra += ["rotation"] if rotation else []
     totals = dict.fromkeys(["loss", *extra, *metrics], 0.0)
     for start in range(0, len(data), batch_size):
         x = data[start : start + batch_size]
         code, penalty, raw = variant.encode(model, x)
         out = model.decoder(code)
-        totals["loss"] += float((ELEMENTWISE[loss](out, x).mean(dim=1) + penalty).sum())
+        per_row = ELEMENTWISE[loss](out, x).mean(dim=1) + penalty
+        if rotation:
+            turned = model.rotation_loss(x)
+            per_row = per_row + turned
+            totals["rotation"] += float(turned.sum())
+        totals["loss"] += float(per_row.sum())
         for name in extra:
-            totals[name] += float(raw.sum())
+            if name != "rotation":
+                totals[name] += float(raw.sum())
         for name in metrics:
             totals[name] += float(_metric(name, out, x))
     model.train(was_training)
@@ -195,7 +203,9 @@ def train(
     # Corruption and posterior samples draw from their own stream, so the shuffling order (and a
     # plain model) is the same whatever the variant.
     noise = torch.Generator(device=device).manual_seed(config.seed + 1) if variant.kind != "plain" else None
+    rotation = getattr(model, "rotation", None) is not None
     extra = [variant.penalty_name] if variant.penalty_name else []
+    extra += ["rotation"] if rotation else []
     history = History()
     best_loss, best_state, since_best = math.inf, None, 0
     batch_size = min(config.batch_size, len(x_train))
@@ -210,6 +220,9 @@ def train(
             code, penalty, raw = variant.encode(model, variant.corrupt(x, noise), noise)
             out = model.decoder(code)
             per_row = elementwise(out, x).mean(dim=1) + penalty
+            if rotation:  # the rotation head's cross-entropy, on the clean images
+                turned = model.rotation_loss(x)
+                per_row = per_row + turned
             if config.trim_fraction > 0 and epoch > 1:  # the first epoch learns from every row
                 kept = max(1, int(len(per_row) * (1 - config.trim_fraction)))
                 loss = per_row.topk(kept, largest=False, sorted=False).values.mean()
@@ -221,7 +234,8 @@ def train(
             with torch.no_grad():
                 totals["loss"] = totals["loss"] + per_row.detach().sum()
                 for name in extra:
-                    totals[name] = totals[name] + raw.detach().sum()
+                    part = turned if name == "rotation" else raw
+                    totals[name] = totals[name] + part.detach().sum()
                 for name in config.metrics:
                     totals[name] = totals[name] + _metric(name, out.detach(), x)
         logs = {name: _finish(name, float(total), len(x_train)) for name, total in totals.items()}

@@ -27,6 +27,8 @@ class ConvConfig:
     ``input_shape`` is ``[channels, length]`` for sequences and ``[channels, height, width]`` for
     images. Each entry of ``channels`` is one stride-2 convolution block (so each halves the
     resolution); the latent code is a linear layer on the last block's feature map.
+    ``rotation_head`` (square images only) adds a classifier on the latent code that tells which of
+    four quarter turns an image was given (see :meth:`ConvAutoencoder.rotation_nll`).
     """
 
     input_shape: list[int]
@@ -37,6 +39,7 @@ class ConvConfig:
     dropout: float = 0.0
     normalization: Normalization = "none"
     output_activation: OutputActivation = "linear"
+    rotation_head: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,7 +98,13 @@ class _ConvDecoder(nn.Module):
 
 
 class ConvAutoencoder(nn.Module):
-    """Stride-2 convolutions down to a linear latent code, transposed convolutions back up."""
+    """Stride-2 convolutions down to a linear latent code, transposed convolutions back up.
+
+    With ``rotation_head``, training also teaches the encoder to recognise how an image is turned
+    (0, 90, 180 or 270 degrees), as in self-supervised anomaly detection with geometric transforms:
+    the code then has to carry the shape cues of the normal class's upright pose, and an image of
+    another kind, whose pose the head cannot read, gets a high :meth:`rotation_nll`.
+    """
 
     def __init__(self, config: ConvConfig) -> None:
         super().__init__()
@@ -111,6 +120,36 @@ class ConvAutoencoder(nn.Module):
         flat = config.channels[-1] * math.prod(config.sizes()[-1])
         self.encoder = nn.Sequential(*layers, nn.Flatten(), nn.Linear(flat, config.latent_dim))
         self.decoder = _ConvDecoder(config)
+        self.rotation: nn.Module | None = None
+        if config.rotation_head:
+            if dims != 2 or config.input_shape[1] != config.input_shape[2]:
+                raise ValueError(f"rotation_head needs square images; got input_shape {config.input_shape}.")
+            self.rotation = nn.Sequential(ACTIVATIONS[config.activation](), nn.Linear(config.latent_dim, 4))
+
+    def _turned(self, x: torch.Tensor, quarter_turns: int) -> torch.Tensor:
+        return torch.rot90(x.view(-1, *self.config.input_shape), quarter_turns, dims=(2, 3)).flatten(1)
+
+    def rotation_loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-row cross-entropy of the rotation head: row i of the batch is turned i mod 4 times.
+
+        Batches come in a fresh random order each epoch, so every image meets every turn.
+        """
+        turns = torch.arange(len(x), device=x.device) % 4
+        turned = torch.empty_like(x)
+        for k in range(4):
+            turned[k::4] = self._turned(x[k::4], k)
+        return nn.functional.cross_entropy(self.rotation(self.encode(turned)), turns, reduction="none")
+
+    def rotation_nll(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+        """Sum over the four quarter turns of -log p(turn | turned image): low for the normal class.
+
+        ``code`` is the upright image's latent code, when the caller has it already.
+        """
+        code = self.encode(x) if code is None else code
+        total = -torch.log_softmax(self.rotation(code), dim=1)[:, 0]
+        for k in range(1, 4):
+            total = total - torch.log_softmax(self.rotation(self.encode(self._turned(x, k))), dim=1)[:, k]
+        return total
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x.view(-1, *self.config.input_shape))
