@@ -6,7 +6,8 @@ class and the mean. Systems, in the same run and on the same images:
 
 aedetect
     ``AutoencoderDetector(random_state=0)`` with its defaults: uint8 images in, so the image default
-    (convolutional autoencoder, pixels min-max scaled, the default ``latent_knn`` score).
+    (convolutional autoencoder with the rotation head of square images, pixels min-max scaled,
+    the default ``latent_knn`` score).
 pca
     scikit-learn ``PCA`` keeping 90 % of the variance of the class's training pixels (scaled to
     [0, 1]); score = squared reconstruction error.
