@@ -183,8 +183,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         the scored image (for the normal class's pose it reads them well). On Fashion-MNIST's
         one-class protocol this lifts mean ROC-AUC from 0.931 to 0.946 over 3 seeds
         (``benchmarks/fashion_mnist.py --seeds 3``, with and without ``--params
-        '{"rotation_head": false}'``) for about 1.6 times the training time. Turn it off for images with no upright pose
-        (textures, microscopy, aerial views), where a turned normal image is still normal.
+        '{"rotation_head": false}'``) for about 1.7 times the fit time. Turn it off for images
+        with no upright pose (textures, microscopy, aerial views), where a turned normal image is
+        still normal.
     scaler : {"auto", "standard", "robust", "minmax", "none"}
         Scaling fitted on the normal training rows: per column for tables, per channel for images
         and series. ``"auto"``: ``"standard"`` for tables and series, ``"minmax"`` for images

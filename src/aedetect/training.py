@@ -141,6 +141,29 @@ def _finish(name: str, total: float, count: int) -> float:
     return math.sqrt(value) if name == "rmse" else value
 
 
+def _extra_terms(model: nn.Module, variant: Variant) -> list[str]:
+    """Names of the loss terms beside the reconstruction, logged per epoch."""
+    extra = [variant.penalty_name] if variant.penalty_name else []
+    return extra + (["rotation"] if getattr(model, "rotation", None) is not None else [])
+
+
+def _batch_loss(
+    model: nn.Module, variant: Variant, inputs: torch.Tensor, x: torch.Tensor,
+    elementwise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """Reconstruction of ``x`` from ``inputs`` (``x`` or its corrupted copy), the loss per row, and
+    each extra term per row (raw, before weighting): the variant's, and the rotation head's
+    cross-entropy on the clean images, which adds to the loss as it is."""
+    code, penalty, raw = variant.encode(model, inputs, generator)
+    out = model.decoder(code)
+    per_row = elementwise(out, x).mean(dim=1) + penalty
+    terms = {variant.penalty_name: raw} if variant.penalty_name else {}
+    if getattr(model, "rotation", None) is not None:
+        terms["rotation"] = model.rotation_loss(x)
+        per_row = per_row + terms["rotation"]
+    return out, per_row, terms
+
+
 @torch.inference_mode()
 def evaluate_batches(
     model: nn.Module, data: torch.Tensor, loss: str, metrics: Sequence[str], batch_size: int,
@@ -151,23 +174,13 @@ def evaluate_batches(
     variant = variant or Variant()
     was_training = model.training
     model.eval()
-    rotation = getattr(model, "rotation", None) is not None
-    extra = [variant.penalty_name] if variant.penalty_name else []
-    extra += ["rotation"] if rotation else []
-    totals = dict.fromkeys(["loss", *extra, *metrics], 0.0)
+    totals = dict.fromkeys(["loss", *_extra_terms(model, variant), *metrics], 0.0)
     for start in range(0, len(data), batch_size):
         x = data[start : start + batch_size]
-        code, penalty, raw = variant.encode(model, x)
-        out = model.decoder(code)
-        per_row = ELEMENTWISE[loss](out, x).mean(dim=1) + penalty
-        if rotation:
-            turned = model.rotation_loss(x)
-            per_row = per_row + turned
-            totals["rotation"] += float(turned.sum())
+        out, per_row, terms = _batch_loss(model, variant, x, x, ELEMENTWISE[loss])
         totals["loss"] += float(per_row.sum())
-        for name in extra:
-            if name != "rotation":
-                totals[name] += float(raw.sum())
+        for name, value in terms.items():
+            totals[name] += float(value.sum())
         for name in metrics:
             totals[name] += float(_metric(name, out, x))
     model.train(was_training)
@@ -203,9 +216,7 @@ def train(
     # Corruption and posterior samples draw from their own stream, so the shuffling order (and a
     # plain model) is the same whatever the variant.
     noise = torch.Generator(device=device).manual_seed(config.seed + 1) if variant.kind != "plain" else None
-    rotation = getattr(model, "rotation", None) is not None
-    extra = [variant.penalty_name] if variant.penalty_name else []
-    extra += ["rotation"] if rotation else []
+    extra = _extra_terms(model, variant)
     history = History()
     best_loss, best_state, since_best = math.inf, None, 0
     batch_size = min(config.batch_size, len(x_train))
@@ -217,12 +228,7 @@ def train(
             x = x_train[order[start : start + batch_size]]
             if len(x) < 2 and len(x_train) >= 2:  # a 1-row batch breaks batch normalisation
                 continue
-            code, penalty, raw = variant.encode(model, variant.corrupt(x, noise), noise)
-            out = model.decoder(code)
-            per_row = elementwise(out, x).mean(dim=1) + penalty
-            if rotation:  # the rotation head's cross-entropy, on the clean images
-                turned = model.rotation_loss(x)
-                per_row = per_row + turned
+            out, per_row, terms = _batch_loss(model, variant, variant.corrupt(x, noise), x, elementwise, noise)
             if config.trim_fraction > 0 and epoch > 1:  # the first epoch learns from every row
                 kept = max(1, int(len(per_row) * (1 - config.trim_fraction)))
                 loss = per_row.topk(kept, largest=False, sorted=False).values.mean()
@@ -233,9 +239,8 @@ def train(
             optimizer.step()
             with torch.no_grad():
                 totals["loss"] = totals["loss"] + per_row.detach().sum()
-                for name in extra:
-                    part = turned if name == "rotation" else raw
-                    totals[name] = totals[name] + part.detach().sum()
+                for name, value in terms.items():
+                    totals[name] = totals[name] + value.detach().sum()
                 for name in config.metrics:
                     totals[name] = totals[name] + _metric(name, out.detach(), x)
         logs = {name: _finish(name, float(total), len(x_train)) for name, total in totals.items()}
