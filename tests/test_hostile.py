@@ -30,7 +30,7 @@ def trained_models(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("hostile-models")
     table = AutoencoderDetector(**FAST).fit(normal_rows(200))
     table.save(folder / "table")
-    EnsembleDetector(n_members=2, **FAST).fit(normal_rows(200)).save(folder / "ensemble")
+    EnsembleDetector(AutoencoderDetector(**FAST), n_members=2).fit(normal_rows(200)).save(folder / "ensemble")
     images = np.random.default_rng(0).random((60, 8, 8)).astype(np.float32)
     AutoencoderDetector(**{**FAST, "epochs": 2}).fit(images).save(folder / "image")
     return {kind: folder / kind for kind in ("table", "ensemble", "image")}
