@@ -106,12 +106,33 @@ def test_several_models_by_name(client, models, probe):
 
 
 ROW = {"a": 0.1, "b": 0.2, "c": 0.3, "d": 0.4}
+BIG = b"1" + b"0" * 400
 BAD_REQUESTS = {
-    "malformed JSON": (b'{"records": [', 422, "JSON"),
+    "malformed JSON": (b'{"records": [', 400, "not valid JSON"),
     "unknown feature": ({"records": [{**ROW, "zzz": 1.0}]}, 422, "zzz"),
     "missing feature": ({"records": [{"a": 1.0, "b": 2.0, "c": 3.0}]}, 422, "lacks feature(s) ['d']"),
     "missing column": ({"columns": {"a": [1.0], "b": [1.0], "c": [1.0]}}, 422, "Missing feature(s) ['d']"),
-    "NaN": (b'{"records": [{"a": NaN, "b": 0, "c": 0, "d": 0}]}', 422, "NaN"),
+    "NaN token": (b'{"records": [{"a": NaN, "b": 0, "c": 0, "d": 0}]}', 400, "NaN, which is not JSON"),
+    "Infinity token": (b'{"records": [{"a": -Infinity, "b": 0, "c": 0, "d": 0}]}', 400, "-Infinity"),
+    "NaN top_features": (b'{"records": [{"a": 0, "b": 0, "c": 0, "d": 0}], "top_features": NaN}', 400, "NaN"),
+    "NaN unknown field": (b'{"records": [{"a": 0, "b": 0, "c": 0, "d": 0}], "zz": NaN}', 400, "NaN"),
+    "NaN threshold": (b'{"records": [{"a": 0, "b": 0, "c": 0, "d": 0}], "threshold": NaN}', 400, "NaN"),
+    "NaN beside a bad value": (b'{"records": [{"a": NaN, "b": [1], "c": 0, "d": 0}]}', 400, "NaN"),
+    "400-digit row value": (b'{"records": [{"a": ' + BIG + b', "b": 0, "c": 0, "d": 0}]}', 400, "401 digits"),
+    "400-digit column value": (b'{"columns": {"a": [' + BIG + b'], "b": [0], "c": [0], "d": [0]}}', 400, "too large"),
+    "400-digit top_features": (b'{"records": [{"a": 0, "b": 0, "c": 0, "d": 0}], "top_features": -' + BIG + b"}",
+                               400, "too large"),
+    "1e400": (b'{"records": [{"a": 1e400, "b": 0, "c": 0, "d": 0}]}', 400, "1e400 is too large"),
+    "lone surrogate": (b'{"records": [{"a": 0, "b": 0, "c": 0, "d": 0}], "\\ud800": 1}', 400, "surrogate"),
+    "not UTF-8": (b'{"records": [{"a": "\xff", "b": 0, "c": 0, "d": 0}]}', 400, "UTF-8"),
+    "deep nesting": (b'{"records": [{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}]}", 400, "nested too deeply"),
+    "list as value": ({"records": [{**ROW, "a": [1.0]}]}, 422, "must be a number, text, true/false or null; got list"),
+    "list as threshold": ({"records": [ROW], "threshold": [1]}, 422, "threshold must be a finite number or a rule"),
+    "true as threshold": ({"records": [ROW], "threshold": True}, 422, "got bool"),
+    "rule that overflows": ({"records": [ROW], "threshold": "mean_std:1e308"}, 422, "'mean_std:1e308'"),
+    "top_features too big": ({"records": [ROW], "top_features": 10**30}, 422, "top_features: Input should be less"),
+    "body not an object": ([1, 2], 422, "Invalid request: body"),
+    "no body": (b"", 422, "Field required"),
     "null": ({"records": [{**ROW, "a": None}]}, 422, "NaN"),
     "text value": ({"records": [{**ROW, "a": "high"}]}, 422, "not numeric"),
     "overflow": ({"records": [{**ROW, "a": 1e308}]}, 422, "too large"),
@@ -135,6 +156,13 @@ def test_bad_requests_get_a_clear_4xx(client, case):
         response = client.post("/score", json=payload)
     assert response.status_code == status, response.text
     assert fragment in str(response.json()["detail"])
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", None, "application/x-www-form-urlencoded"])
+def test_a_body_not_sent_as_json_is_415(client, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/score", content=b'{"records": [{"a": 0, "b": 0, "c": 0, "d": 0}]}', headers=headers)
+    assert response.status_code == 415 and "application/json" in response.json()["detail"]
 
 
 def test_a_chunked_body_over_the_limit_is_refused_without_content_length(client):

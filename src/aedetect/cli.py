@@ -458,7 +458,7 @@ def serve(
     from aedetect.serving import check_binding, load_models
     from aedetect.serving import serve as run_server
 
-    check_binding(host, api_key, allow_unauthenticated)  # before the slow part
+    api_key = check_binding(host, api_key, allow_unauthenticated)  # before the slow part; a blank key is none
     if max_rows < 1 or max_body_mb <= 0:
         raise ValueError(f"--max-rows must be >= 1 and --max-body-mb > 0; got {max_rows} and {max_body_mb}.")
     served = load_models(models)

@@ -3,8 +3,11 @@
 Endpoints: ``POST /score`` (rows as JSON records or columns; scores, 0/1 flags, the threshold and the
 features behind each flagged row), ``GET /model`` (metadata), ``GET /health``, the same per model
 under ``/models/{name}``, and the OpenAPI docs at ``/docs``. Every problem with a request is a 4xx
-with a message: 413 for a body or row count over the limits, 422 for malformed JSON, unknown or
-missing features, NaN and values the model cannot score, 401 for a missing or wrong API key.
+whose body is ``{"detail": "<what is wrong and how to fix it>"}`` (:class:`ErrorResponse`): 400 for a
+body that is not strict JSON (``NaN``, ``Infinity``, numbers beyond a 64-bit float, bad UTF-8), 401 for
+a missing or wrong API key, 404 for an unknown model, 413 for a body or row count over the limits, 415
+for a body not sent as ``application/json``, 422 for a request of the wrong shape, unknown or missing
+features, NaN and values the model cannot score. Responses never hold NaN or infinity.
 
 Models are loaded from JSON + safetensors (:func:`aedetect.load`): nothing is unpickled.
 """
@@ -12,6 +15,7 @@ Models are loaded from JSON + safetensors (:func:`aedetect.load`): nothing is un
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import threading
 from collections.abc import Mapping
@@ -21,8 +25,10 @@ from typing import Annotated, Any
 import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Security
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator
+from pydantic_core import PydanticCustomError
 
 from aedetect.chunked import features_of
 from aedetect.thresholds import parse_threshold
@@ -31,7 +37,41 @@ MAX_ROWS = 10_000
 MAX_BODY_BYTES = 16 << 20
 API_KEY_HEADER = "X-API-Key"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-Value = float | int | bool | str | None
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _one_error(code: str, message: str):
+    """A validator that reports one plain error instead of one per member of a union."""
+
+    def validate(value, handler):
+        if isinstance(value, bool) and code == "threshold_type":
+            raise PydanticCustomError(code, message, {"kind": "bool"})
+        try:
+            return handler(value)
+        except ValidationError:
+            raise PydanticCustomError(code, message, {"kind": type(value).__name__}) from None
+
+    return WrapValidator(validate)
+
+
+Value = Annotated[float | int | bool | str | None,
+                  _one_error("feature_value", "A feature value must be a number, text, true/false or null; got {kind}")]
+Threshold = Annotated[FiniteFloat | Annotated[str, Field(max_length=100)] | None,
+                      _one_error("threshold_type", "The threshold must be a finite number or a rule such as "
+                                 "'percentile:99.5' (at most 100 characters); got {kind}")]
+
+
+class Problem(BaseModel):
+    loc: list[str | int] = Field(description="Where in the request, e.g. ['body', 'records', 0, 'a'].")
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error the service gives: one line naming the problem and the fix."""
+
+    detail: str
+    errors: list[Problem] | None = Field(None, description="Each problem of a request that fails validation (422).")
 
 
 class ScoreRequest(BaseModel):
@@ -40,7 +80,7 @@ class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"records": [{"a": 0.1, "b": -1.2}]}]})
     records: list[dict[str, Value]] | None = Field(None, description="One object per row, every feature once.")
     columns: dict[str, list[Value]] | None = Field(None, description="One list per feature, all of the same length.")
-    threshold: Annotated[float, Field(allow_inf_nan=False)] | str | None = Field(
+    threshold: Threshold = Field(
         None, description="Override the model's threshold for this request: a number, or a rule such as "
         "'percentile:99.5' fitted on the model's held-out normal scores.")
     top_features: int = Field(3, ge=0, le=100, description="Features listed per flagged row.")
@@ -48,8 +88,8 @@ class ScoreRequest(BaseModel):
 
 class Contribution(BaseModel):
     feature: str
-    error: float = Field(description="Reconstruction error of the feature (model space).")
-    contribution: float = Field(description="Its part in the score: the error relative to its normal level.")
+    error: FiniteFloat = Field(description="Reconstruction error of the feature (model space).")
+    contribution: FiniteFloat = Field(description="Its part in the score: the error relative to its normal level.")
 
 
 class Explanation(BaseModel):
@@ -59,8 +99,8 @@ class Explanation(BaseModel):
 
 class ScoreResponse(BaseModel):
     model: str
-    threshold: float
-    scores: list[float] = Field(description="Anomaly scores, higher = more anomalous.")
+    threshold: FiniteFloat
+    scores: list[FiniteFloat] = Field(description="Anomaly scores, higher = more anomalous.")
     is_anomaly: list[int] = Field(description="1 = anomaly (score above the threshold), 0 = normal.")
     n_flagged: int
     explanations: list[Explanation] = Field(description="The top features of each flagged row.")
@@ -77,7 +117,8 @@ class ServedModel:
     def info(self) -> dict:
         d = self.detector
         history = d.history_
-        best = {k: v[history.best_epoch - 1] for k, v in history.values.items() if 0 < history.best_epoch <= len(v)}
+        best = {k: _finite_or_none(v[history.best_epoch - 1]) for k, v in history.values.items()
+                if 0 < history.best_epoch <= len(v)}
         return {
             "name": self.name,
             "features": list(d.preprocessor_.columns_),
@@ -103,10 +144,18 @@ class ServedModel:
             if rule.name == "best_f1":
                 raise ValueError("The 'best_f1' threshold needs labels; give a number or another rule.")
             rule.fit(self.detector.calibration_scores_)
+            if not math.isfinite(rule.threshold_):
+                raise ValueError(f"The threshold rule {override!r} gives a threshold of {rule.threshold_} on this "
+                                 "model's scores, which is not a finite number; choose a smaller value.")
             if len(self.thresholds) > 256:
                 self.thresholds.clear()
             self.thresholds[override] = float(rule.threshold_)
         return self.thresholds[override]
+
+
+def _finite_or_none(value):
+    """A training metric as JSON: a number, or null where it was NaN or infinite."""
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
 def load_models(specs: list[str]) -> dict[str, ServedModel]:
@@ -143,7 +192,8 @@ def _frame(request: ScoreRequest, columns: list[str], numeric: list[str], max_ro
         raise HTTPException(422, "There are no rows to score.")
     unknown, missing = sorted(names - set(columns)), [c for c in columns if c not in names]
     if unknown:
-        raise HTTPException(422, f"Unknown feature(s) {unknown[:5]}; the model's features are {columns[:20]}.")
+        shown = [name[:60] for name in unknown[:5]]
+        raise HTTPException(422, f"Unknown feature(s) {shown}; the model's features are {columns[:20]}.")
     if request.records is not None:
         incomplete = next((i for i, r in enumerate(request.records) if len(r) != len(columns)), None)
         if incomplete is not None:
@@ -171,7 +221,13 @@ def _explain(served: ServedModel, features, flagged: np.ndarray, top: int) -> li
     d = served.detector
     rows = features.iloc[flagged] if isinstance(features, pd.DataFrame) else features[flagged]
     errors = d.feature_errors(rows).to_numpy(dtype=np.float64)
-    contributions = errors if d.score == "reconstruction" else errors / d.feature_error_means_
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        contributions = errors if d.score == "reconstruction" else errors / d.feature_error_means_
+    finite = np.isfinite(errors).all(axis=1) & np.isfinite(contributions).all(axis=1)
+    if not finite.all():
+        bad = int(flagged[np.flatnonzero(~finite)[0]])
+        raise ValueError(f"Row {bad} has values too large to explain (its feature errors overflow); "
+                         "send top_features=0 to score it without explanations.")
     names = d.feature_names_out_
     explanations = []
     for row, error, part in zip(flagged, errors, contributions, strict=True):
@@ -185,8 +241,8 @@ def score_request(served: ServedModel, request: ScoreRequest, max_rows: int, loc
     """Score one request; raise ``HTTPException`` (4xx) for anything wrong with it."""
     d = served.detector
     columns = list(d.preprocessor_.columns_)
-    frame = _frame(request, columns, d.preprocessor_.numeric_columns_, max_rows)
     try:
+        frame = _frame(request, columns, d.preprocessor_.numeric_columns_, max_rows)
         threshold = served.threshold(request.threshold)
         features = features_of(d, frame, columns)
         with lock, np.errstate(over="ignore"):  # one scoring at a time: one batch uses the cores best
@@ -197,7 +253,7 @@ def score_request(served: ServedModel, request: ScoreRequest, max_rows: int, loc
             flags = (scores > threshold).astype(np.int64)
             explanations = _explain(served, features, np.flatnonzero(flags), request.top_features)
     except (ValueError, TypeError, OverflowError) as error:
-        raise HTTPException(422, " ".join(str(error).split())) from None
+        raise HTTPException(422, " ".join(str(error).split())[:2000]) from None
     return ScoreResponse(model=served.name, threshold=threshold, scores=scores.tolist(), is_anomaly=flags.tolist(),
                          n_flagged=int(flags.sum()), explanations=explanations)
 
@@ -206,19 +262,23 @@ def create_app(models: Mapping[str, ServedModel], api_key: str | None = None, ma
                max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """The FastAPI app serving ``models`` (the first one also at ``/score`` and ``/model``)."""
     from aedetect import __version__
-    from aedetect._http import BodyLimit
+    from aedetect._http import BodyLimit, ServerErrorsAsJSON, StrictJSONRoute, validation_error
 
     if not models:
         raise ValueError("Give at least one model to serve.")
+    api_key = given_api_key(api_key)
     default = next(iter(models))
     app = FastAPI(title="aedetect", version=__version__,
                   description="Anomaly scores from autoencoders: higher = more anomalous; 1 = anomaly.")
+    app.router.route_class = StrictJSONRoute
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(ServerErrorsAsJSON)  # added last, so it wraps the body limit and everything inside
     lock = threading.Lock()
-    header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Needed when the server has a key.")
+    header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="The server's API key.")
 
     def authorised(key: str | None = Security(header)) -> None:
-        if api_key is not None and (key is None or not secrets.compare_digest(key.encode(), api_key.encode())):
+        if key is None or not secrets.compare_digest(key.encode(), api_key.encode()):
             raise HTTPException(401, f"Missing or wrong API key; send it in the {API_KEY_HEADER} header.")
 
     def served(name: str) -> ServedModel:
@@ -226,43 +286,57 @@ def create_app(models: Mapping[str, ServedModel], api_key: str | None = None, ma
             raise HTTPException(404, f"No model named {name!r}; this server has {list(models)}.")
         return models[name]
 
-    guarded = [Depends(authorised)]
+    # The spec declares the key and the 401 only when there is one, so that it says what the server does.
+    guarded = [Depends(authorised)] if api_key is not None else []
+    errors = {status: {"model": ErrorResponse} for status in ([401] if api_key is not None else [])}
+    named = {**errors, 404: {"model": ErrorResponse}}
+    scoring = {**errors, **{status: {"model": ErrorResponse} for status in (400, 413, 415, 422)}}
 
     @app.get("/health", summary="Liveness: the server is up and its models are loaded")
     def health() -> dict:
         return {"status": "ok", "models": list(models)}
 
-    @app.get("/model", dependencies=guarded, summary="Metadata of the default model")
+    @app.get("/model", dependencies=guarded, responses=errors, summary="Metadata of the default model")
     def model_info() -> dict:
         return models[default].info()
 
-    @app.get("/models", dependencies=guarded, summary="Metadata of every model")
+    @app.get("/models", dependencies=guarded, responses=errors, summary="Metadata of every model")
     def all_models() -> dict:
         return {name: m.info() for name, m in models.items()}
 
-    @app.get("/models/{name}", dependencies=guarded, summary="Metadata of one model")
+    @app.get("/models/{name}", dependencies=guarded, responses=named, summary="Metadata of one model")
     def named_model_info(name: str) -> dict:
         return served(name).info()
 
-    @app.post("/score", dependencies=guarded, response_model=ScoreResponse, summary="Score rows with the default model")
+    @app.post("/score", dependencies=guarded, response_model=ScoreResponse, responses=scoring, summary="Score rows with the default model")
     def score(request: ScoreRequest) -> ScoreResponse:
         return score_request(models[default], request, max_rows, lock)
 
     @app.post("/models/{name}/score", dependencies=guarded, response_model=ScoreResponse,
-              summary="Score rows with one model")
+              responses={**scoring, **named}, summary="Score rows with one model")
     def score_named(name: str, request: ScoreRequest) -> ScoreResponse:
         return score_request(served(name), request, max_rows, lock)
 
     return app
 
 
-def check_binding(host: str, api_key: str | None, allow_unauthenticated: bool) -> None:
-    """Refuse to serve beyond this machine without an API key, unless told to."""
-    if host not in LOOPBACK and api_key is None and not allow_unauthenticated:
+def given_api_key(api_key: str | None) -> str | None:
+    """The key clients must send, or None: an empty or blank key is no key (HTTP trims header values)."""
+    if api_key is not None and not isinstance(api_key, str):
+        raise TypeError(f"The API key must be a string; got {type(api_key).__name__}.")
+    return (api_key or "").strip() or None
+
+
+def check_binding(host: str, api_key: str | None, allow_unauthenticated: bool) -> str | None:
+    """Refuse to serve beyond this machine without an API key, unless told to; return the key to use."""
+    key = given_api_key(api_key)
+    if host not in LOOPBACK and key is None and not allow_unauthenticated:
+        empty = " (the key given is empty)" if api_key is not None else ""
         raise ValueError(
-            f"Serving on {host!r} makes the models reachable from other machines: give an API key "
+            f"Serving on {host!r} makes the models reachable from other machines: give an API key{empty} "
             "(--api-key or AEDETECT_API_KEY), or pass --allow-unauthenticated to serve without one."
         )
+    return key
 
 
 def serve(models: Mapping[str, ServedModel], host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
@@ -270,9 +344,10 @@ def serve(models: Mapping[str, ServedModel], host: str = "127.0.0.1", port: int 
     """Run the service with uvicorn until interrupted."""
     import uvicorn
 
-    check_binding(host, api_key, allow_unauthenticated)
+    api_key = check_binding(host, api_key, allow_unauthenticated)
     app = create_app(models, api_key, max_rows, max_body_bytes)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
 
-__all__ = ["create_app", "load_models", "serve", "check_binding", "ServedModel", "ScoreRequest", "ScoreResponse"]
+__all__ = ["create_app", "load_models", "serve", "check_binding", "ServedModel", "ScoreRequest", "ScoreResponse",
+           "ErrorResponse"]
