@@ -161,6 +161,37 @@ def test_latent_space_samples_large_data_but_keeps_every_anomaly():
     assert "% of latent variance" in figure.axes[0].get_xlabel()
 
 
+@pytest.mark.parametrize(("normal", "anomalous", "shown"), [(30, 30, (30, 30)), (30, 80, (30, 50)),
+                                                             (80, 10, (50, 10))])
+def test_latent_space_samples_each_group_to_at_most_max_points(normal, anomalous, shown):
+    # More rows than max_points in all, fewer normal ones than max_points: used to fail with
+    # "Cannot take a larger sample than population".
+    labels = np.r_[np.zeros(normal), np.ones(anomalous)].astype(np.int64)
+    n = labels.size
+    figure = plots.latent_space(RNG.normal(size=(n, 3)), RNG.random(n), 0.5, labels, max_points=50)
+    drawn = [len(points.get_offsets()) for points in figure.axes[0].collections]
+    assert tuple(drawn) == shown
+    title = figure.axes[0].get_title()
+    assert (f"({sum(shown):,} of {n:,} rows shown)" in title) == (sum(shown) < n)
+    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert legend[1] == ("anomaly (" + (f"{shown[1]} of {anomalous}" if shown[1] < anomalous else f"{anomalous}")
+                         + ")")
+
+
+def test_latent_space_needs_two_rows():
+    with pytest.raises(ValueError, match="needs at least 2 rows; got 1"):
+        plots.latent_space(np.zeros((1, 2)), np.zeros(1), 0.5)
+
+
+def test_names_with_dollar_signs_are_drawn_as_written():
+    errors = pd.DataFrame(RNG.random((6, 3)), columns=[r"$\frac$", "price $ in $ usd", "$x$"])
+    for figure in (plots.feature_error_summary(errors, np.arange(6.0), 2.5),
+                   plots.top_anomaly_features(errors, np.arange(6.0), 2.5)):
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg")  # mathtext failed on "\frac" when the ticks were drawn
+        assert "price $ in $ usd" in buffer.getvalue() and "$x$" in buffer.getvalue()
+
+
 def test_latent_space_of_a_one_dimensional_code_uses_the_score_as_second_axis():
     figure = plots.latent_space(RNG.normal(size=(200, 1)), SCORES, THRESHOLD)
     assert figure.axes[0].get_ylabel() == plots.SCORE_LABEL

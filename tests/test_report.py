@@ -328,3 +328,122 @@ def test_demo_writes_a_report_next_to_its_model(tmp_path, monkeypatch, test_data
     assert result.exit_code == 0, result.output
     page = (tmp_path / "demo-report.html").read_text()
     assert "dataset:seed-imbalanced" in page and 'data-figure="roc-pr-curves"' in page
+
+
+# -- hostile text and odd data ----------------------------------------------------------------------
+IMG = "<img src=x onerror=alert(1)>"
+SCRIPT = "<script>alert(2)</script>"
+
+
+def hostile_detector(names: list[str]) -> AutoencoderDetector:
+    """A tiny detector whose feature names and metadata carry HTML (and TeX) payloads."""
+    frame = _rows(120, 0).set_axis(names, axis=1)
+    model = AutoencoderDetector(**{**SMALL, "epochs": 2}).fit(frame)
+    model.metadata_ = {"source": IMG, "label_column": SCRIPT, "normal_label": IMG, "drop": [SCRIPT]}
+    return model
+
+
+HOSTILE_NAMES = [f"a{IMG}", f"b{SCRIPT}", "c\" onmouseover=\"alert(3)", r"d $\frac$"]
+
+
+def test_text_from_the_data_is_escaped_and_nothing_can_run(tmp_path, quick_png, monkeypatch):
+    named = ("score-distribution", "top-anomaly-features", "feature-error-summary")  # the figures with names
+    monkeypatch.setattr(report, "FIGURES", [spec for spec in report.FIGURES if spec.name in named])
+    model = hostile_detector(HOSTILE_NAMES)
+    frame = _rows(40, 1).set_axis(HOSTILE_NAMES, axis=1)
+    labels = np.r_[np.zeros(36), np.ones(4)].astype(np.int64)
+    source = f"x{IMG}{SCRIPT}.csv"
+    path = report.write_report(model, frame, labels, path=tmp_path / "report.html", source=source,
+                               figures_dir=tmp_path / "figures")
+    page = path.read_text(encoding="utf-8")
+    assert "<img src=x" not in page and "<script" not in page and "onmouseover=\"" not in page
+    assert f'id="data-source">{html.escape(source)}</dd>' in page
+    assert f"<title>aedetect report: {html.escape(source)}</title>" in page
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page).group(1)
+    assert "default-src 'none'" in csp and "img-src data:" in csp and "script-src" not in csp
+    # Feature names reach the figures as text: in the SVG files they are XML-escaped, not markup
+    # (and "$...$" is shown as written, not typeset as TeX, which failed on "\frac").
+    for svg in (tmp_path / "figures").glob("*.svg"):
+        text = svg.read_text()
+        assert "<img" not in text and "<script" not in text, svg.name
+    assert "a&lt;img src=x" in (tmp_path / "figures" / "feature-error-summary.svg").read_text()
+
+
+def test_latent_space_of_more_than_max_points_rows_with_fewer_normal_rows(detector, quick_png):
+    # 4,100 rows, 3,000 of them normal: the old sample asked for 4,000 normal rows and failed.
+    frame = pd.concat([_rows(3000, 11), _rows(1100, 12, shift=4.0)], ignore_index=True)
+    labels = np.r_[np.zeros(3000), np.ones(1100)].astype(np.int64)
+    figures, skipped = report.build_figures(report.ReportData(detector, frame, labels))
+    assert "latent-space" in figures and skipped == []
+    normal, anomaly = figures["latent-space"].axes[0].collections[:2]
+    assert len(normal.get_offsets()) == 3000 and len(anomaly.get_offsets()) == 1100
+
+
+def test_a_one_row_report_leaves_out_the_latent_space_and_says_why(detector, quick_png):
+    page = report.render_report(detector, _rows(1, 3), np.array([1]), source="one row")
+    assert 'data-figure="latent-space"' not in page
+    assert "<strong>Latent space</strong>: the data have only 1 row; a projection needs at least 2." in page
+    assert 'data-figure="score-distribution"' in page and 'id="data-rows" data-value="1"' in page
+
+
+def _odd_data() -> dict:
+    same = pd.concat([_rows(1, 4)] * 12, ignore_index=True)
+    far = _rows(12, 5, shift=50.0)
+    constant = _rows(30, 6).assign(b=1.0)
+    return {
+        "two rows": (_rows(2, 3), np.array([0, 1])),
+        "identical rows (all-same scores)": (same, None),
+        "identical rows, labelled": (same, np.r_[np.zeros(11), np.ones(1)]),
+        "no row flagged": (_rows(30, 7) * 0.01, np.r_[np.zeros(27), np.ones(3)]),
+        "every row flagged": (far, None),
+        "every row flagged, labelled": (far, np.r_[np.zeros(2), np.ones(10)]),
+        "a constant feature": (constant, np.r_[np.zeros(27), np.ones(3)]),
+    }
+
+
+@pytest.mark.parametrize("case", list(_odd_data()))
+def test_small_and_odd_data_give_a_full_report(case, detector, quick_png):
+    frame, labels = _odd_data()[case]
+    page = report.render_report(detector, frame, labels, source=case)
+    assert 'data-figure="latent-space"' in page and 'data-figure="feature-error-summary"' in page
+
+
+def test_identical_codes_do_not_claim_a_variance_share(detector):
+    import warnings
+
+    from aedetect import plots
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn's 0 / 0 variance share used to warn here
+        figure = plots.latent_space(np.ones((6, 2)), np.arange(6.0), 2.5)
+    assert "the codes do not vary" in figure.axes[0].get_xlabel()
+
+
+def test_non_finite_scores_are_a_clear_error(detector, test_data, monkeypatch):
+    frame, labels = test_data
+    monkeypatch.setattr(detector, "decision_function", lambda X: np.r_[np.full(len(X) - 1, 0.5), np.nan])
+    with pytest.raises(ValueError, match=r"1 of 160 rows have no finite anomaly score \(first: row 159"):
+        report.render_report(detector, frame, labels)
+
+
+def test_an_ensemble_gets_a_report_without_the_per_row_network_figures(test_data, quick_png):
+    from aedetect import EnsembleDetector
+
+    frame, labels = test_data
+    ensemble = EnsembleDetector(AutoencoderDetector(**{**SMALL, "epochs": 2}), n_members=2).fit(_rows(120, 0))
+    page = report.render_report(ensemble, frame, labels, source="ensemble")
+    assert "ensemble of 2 × " in page and 'data-figure="roc-pr-curves"' in page
+    for name in ("top-anomaly-features", "feature-error-summary", "latent-space"):
+        assert f'data-figure="{name}"' not in page
+    assert "an ensemble scores whole rows" in page and "an ensemble has one per member" in page
+
+
+def test_cli_report_of_a_file_named_with_markup_escapes_the_name(model_dir, test_data, tmp_path, quick_cli):
+    frame, labels = test_data
+    data = tmp_path / f"x{IMG}.csv"
+    frame.assign(label=labels).to_csv(data, index=False)
+    out = tmp_path / "report.html"
+    result = _run("report", model_dir, data, "-o", out)
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert "<img src=x" not in page and html.escape(str(data)) in page

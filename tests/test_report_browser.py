@@ -119,3 +119,48 @@ def test_unlabelled_report_says_why_figures_are_missing(browser, pages):
         "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
     assert loaded and _severe(browser) == []
     browser.save_screenshot(str(artifacts() / "report-unlabelled.png"))
+
+
+PAYLOAD_IMG = "<img src=x onerror=alert(1)>"
+PAYLOAD_SCRIPT = "<script>alert(2)</script>"
+
+
+@pytest.fixture(scope="module")
+def hostile_page(tmp_path_factory):
+    """A report whose source name, feature names, class labels and metadata carry HTML payloads."""
+    names = [f"a{PAYLOAD_IMG}", f"b{PAYLOAD_SCRIPT}", 'c" onmouseover="alert(3)', "d"]
+    rng = np.random.default_rng(1)
+    normal = pd.DataFrame(rng.normal(size=(120, 4)), columns=names)
+    test = pd.DataFrame(np.r_[rng.normal(size=(30, 4)), rng.normal(6, 1, size=(4, 4))], columns=names)
+    detector = AutoencoderDetector(hidden_dims=[8], latent_dim=2, epochs=2, random_state=0, device="cpu")
+    detector.fit(normal)
+    detector.metadata_ = {"source": PAYLOAD_IMG, "label_column": PAYLOAD_SCRIPT, "drop": [PAYLOAD_IMG]}
+    source = f"x{PAYLOAD_IMG}{PAYLOAD_SCRIPT}.csv"
+    path = report.write_report(detector, test, np.r_[np.zeros(30), np.ones(4)].astype(np.int64),
+                               path=tmp_path_factory.mktemp("hostile") / "report.html", source=source)
+    return path, source
+
+
+def test_text_from_the_data_cannot_inject_markup_or_script(browser, hostile_page):
+    from selenium.common.exceptions import NoAlertPresentException
+
+    path, source = hostile_page
+    _open(browser, path)
+    with pytest.raises(NoAlertPresentException):  # no alert() fired
+        browser.switch_to.alert.text  # noqa: B018
+    injected = browser.execute_script(
+        "return {img: document.querySelectorAll('img[src=x], img:not([src^=\"data:image/png;base64,\"])').length,"
+        " scripts: document.scripts.length, handlers: document.querySelectorAll('[onerror],[onmouseover]').length}")
+    assert injected == {"img": 0, "scripts": 0, "handlers": 0}
+    # The payload is shown as text, as written.
+    assert browser.execute_script("return document.getElementById('data-source').textContent") == source
+    assert browser.title == f"aedetect report: {source}"
+    # The page's own figures and styles still load under its Content-Security-Policy, and nothing was
+    # blocked (a blocked resource or script would be logged as an error).
+    csp = browser.execute_script(
+        "return document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]').content")
+    assert "default-src 'none'" in csp
+    loaded = browser.execute_script(
+        "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    assert loaded and _severe(browser) == []
+    assert browser.execute_script("return getComputedStyle(document.querySelector('main')).maxWidth") == "1180px"

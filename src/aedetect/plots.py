@@ -274,7 +274,7 @@ def top_anomaly_features(errors: pd.DataFrame, scores, threshold: float, top_k: 
     for ax, row in zip(axes, rows, strict=False):
         values = errors.iloc[int(row)].sort_values(ascending=False).head(top_features)[::-1]
         ax.barh([_short(str(name)) for name in values.index], values.to_numpy(), color=ANOMALY)
-        ax.set_title(f"row {errors.index[int(row)]}: score {scores[row]:.3g}", fontsize=10)
+        ax.set_title(f"row {_short(str(errors.index[int(row)]))}: score {scores[row]:.3g}", fontsize=10)
         ax.grid(axis="y", visible=False)
     for ax in axes[len(rows):]:
         ax.set_visible(False)
@@ -319,24 +319,46 @@ def feature_error_summary(errors: pd.DataFrame, scores, threshold: float, top_fe
 
 
 def _short(name: str, width: int = 24) -> str:
-    return name if len(name) <= width else name[: width - 1] + "…"
+    """A name from the data as a label: shortened, and "$" escaped so that matplotlib shows it as written
+    instead of typesetting "$...$" as TeX (or failing on it: tick labels are parsed when drawn)."""
+    return (name if len(name) <= width else name[: width - 1] + "…").replace("$", r"\$")
 
 
 # -- latent space ---------------------------------------------------------------------------------------
+def _sample_groups(groups: list[np.ndarray], max_points: int, random_state: int) -> np.ndarray:
+    """Sorted row indices: each group's rows, or a random ``max_points`` of them when it has more."""
+    rng = np.random.default_rng(random_state)
+    kept = [rows if rows.size <= max_points else rng.choice(rows, max_points, replace=False) for rows in groups]
+    return np.sort(np.concatenate(kept)).astype(np.intp)
+
+
+def _count(shown: int, total: int) -> str:
+    return f"{total:,}" if shown == total else f"{shown:,} of {total:,}"
+
+
+def _explained(share: float) -> str:
+    return f"{share:.0%} of latent variance" if np.isfinite(share) else "the codes do not vary"
+
+
 @styled
-def latent_space(codes, scores, threshold: float, labels=None, random_state: int = 0) -> Figure:
-    """Latent codes projected on their first two principal components, coloured by label or by score."""
+def latent_space(codes, scores, threshold: float, labels=None, random_state: int = 0,
+                 max_points: int = MAX_POINTS) -> Figure:
+    """Latent codes projected on their first two principal components, coloured by label or by score.
+
+    With more than ``max_points`` rows, each group (anomalies and the rest) keeps at most ``max_points``
+    rows, drawn at random with a fixed seed, so the plot stays legible; the title says how many are shown.
+    Needs at least two rows.
+    """
     from sklearn.decomposition import PCA
 
     codes, scores = np.asarray(codes, dtype=float), np.asarray(scores, dtype=float)
-    keep = np.arange(len(codes))
+    if len(codes) < 2:
+        raise ValueError(f"The latent-space figure needs at least 2 rows; got {len(codes)}.")
     important = (scores > threshold) if labels is None else (np.asarray(labels) == 1)
-    if len(codes) > MAX_POINTS:  # every anomaly, and a sample of the rest, keeps the plot legible
-        rng = np.random.default_rng(random_state)
-        rest = np.flatnonzero(~important)
-        keep = np.sort(np.r_[np.flatnonzero(important), rng.choice(rest, MAX_POINTS, replace=False)])
+    keep = _sample_groups([np.flatnonzero(important), np.flatnonzero(~important)], max_points, random_state)
     n_components = min(2, codes.shape[1])
-    pca = PCA(n_components=n_components, random_state=random_state).fit(codes)
+    with np.errstate(invalid="ignore", divide="ignore"):  # codes that do not vary: 0 / 0 variance shares
+        pca = PCA(n_components=n_components, random_state=random_state).fit(codes)
     projected = pca.transform(codes[keep])
     explained = pca.explained_variance_ratio_
     if n_components == 1:  # a 1-D code: spread the points by score instead
@@ -350,8 +372,7 @@ def latent_space(codes, scores, threshold: float, labels=None, random_state: int
         groups = ((0, "normal", NORMAL, "o", 10), (1, "anomaly", ANOMALY, "^", 28))
         for value, name, colour, marker, size in groups:
             part = labels == value
-            total = int((all_labels == value).sum())
-            count = f"{total:,}" if part.sum() == total else f"{int(part.sum()):,} of {total:,}"
+            count = _count(int(part.sum()), int((all_labels == value).sum()))
             ax.scatter(projected[part, 0], projected[part, 1], s=size, c=colour, marker=marker, alpha=0.6,
                        linewidths=0, label=f"{name} ({count})", rasterized=True)
         ax.legend(loc="best", markerscale=1.5)
@@ -363,11 +384,11 @@ def latent_space(codes, scores, threshold: float, labels=None, random_state: int
                             norm=matplotlib.colors.LogNorm() if _log_x(scores) else None)
         marked = important[keep]
         ax.scatter(projected[marked, 0], projected[marked, 1], s=40, facecolors="none", edgecolors=ANOMALY,
-                   linewidths=1.2, label=f"flagged ({int(marked.sum()):,})")
+                   linewidths=1.2, label=f"flagged ({_count(int(marked.sum()), int(important.sum()))})")
         figure.colorbar(points, ax=ax, label=SCORE_LABEL)
         ax.legend(loc="best")
         ax.set_title("Latent space (PCA), by anomaly score" + sampled)
-    ax.set_xlabel(f"principal component 1 ({explained[0]:.0%} of latent variance)")
-    ax.set_ylabel(f"principal component 2 ({explained[1]:.0%} of latent variance)" if n_components == 2
+    ax.set_xlabel(f"principal component 1 ({_explained(explained[0])})")
+    ax.set_ylabel(f"principal component 2 ({_explained(explained[1])})" if n_components == 2
                   else SCORE_LABEL)
     return figure

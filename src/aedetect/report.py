@@ -1,6 +1,8 @@
 """A self-contained HTML report of a fitted detector on a data set: figures, metrics, model summary.
 
-The page embeds every figure as a base64 PNG, so it opens from disk with no network. Which figures
+The page embeds every figure as a base64 PNG, so it opens from disk with no network; everything taken
+from the data or the model (the source's name, the module structure, labels of classes) is HTML-escaped,
+and a Content-Security-Policy lets the page load nothing and run no script. Which figures
 exist is decided by :data:`FIGURES`, a list of :class:`FigureSpec`: a figure is one function in
 :mod:`aedetect.plots` plus one entry here that says what data it needs. A figure whose needs the data
 do not meet (no labels, say) is left out, and the page says why.
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 from matplotlib.figure import Figure
 
 from aedetect import plots, sample_plots
@@ -40,6 +42,9 @@ REQUIREMENTS = {
     "table": "per-feature figures are for tables (images and series get their own)",
     "image": "the model is not an image model",
     "series": "the model is not a series model",
+    "rows": "the data have only 1 row; a projection needs at least 2",
+    "feature-errors": "the model gives no per-feature errors (an ensemble scores whole rows)",
+    "codes": "the model gives no latent codes (an ensemble has one per member)",
 }
 
 
@@ -58,7 +63,13 @@ class ReportData:
 
     @cached_property
     def scores(self) -> np.ndarray:
-        return np.asarray(self.detector.decision_function(self.X), dtype=np.float64)
+        scores = np.asarray(self.detector.decision_function(self.X), dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(scores))
+        if bad.size:  # no figure can place them, and every summary would turn NaN
+            raise ValueError(f"{bad.size} of {scores.size} rows have no finite anomaly score (first: row "
+                             f"{bad[0]}, score {scores[bad[0]]}); their values are probably too large for the "
+                             "model's float32 network: check those rows, or clip or rescale the data.")
+        return scores
 
     @property
     def threshold(self) -> float:
@@ -95,6 +106,11 @@ class ReportData:
         if self.labels is not None and 0 < int(np.sum(self.labels)) < len(self.labels):
             found.add("labels")
         found.add(getattr(self.detector, "data_kind_", "table"))
+        if len(self.scores) >= 2:
+            found.add("rows")
+        for need, method in (("feature-errors", "feature_errors"), ("codes", "encode")):
+            if callable(getattr(self.detector, method, None)):
+                found.add(need)
         history = getattr(self.detector, "history_", None)
         if history is not None and history.values:
             found.add("history")
@@ -138,12 +154,12 @@ FIGURES: list[FigureSpec] = [
     FigureSpec("top-anomaly-features", "Features behind the top anomalies",
                "For the highest-scoring flagged rows, the features the network reconstructs worst.",
                lambda d: plots.top_anomaly_features(*d.feature_errors[:1], d.scores, d.threshold,
-                                                    unit=d.feature_errors[1]), frozenset({"table"})),
+                                                    unit=d.feature_errors[1]), frozenset({"table", "feature-errors"})),
     FigureSpec("feature-error-summary", "Per-feature reconstruction error",
                "Mean per-feature error of flagged rows against the other rows: the features that drive "
                "the flags.",
                lambda d: plots.feature_error_summary(*d.feature_errors[:1], d.scores, d.threshold,
-                                                     unit=d.feature_errors[1]), frozenset({"table"})),
+                                                     unit=d.feature_errors[1]), frozenset({"table", "feature-errors"})),
     FigureSpec("reconstructions", "Originals and reconstructions",
                "The highest-scoring images and the most typical ones: original, reconstruction, and the "
                "per-pixel error map (brighter = worse reconstructed).",
@@ -156,7 +172,8 @@ FIGURES: list[FigureSpec] = [
                frozenset({"series"})),
     FigureSpec("latent-space", "Latent space",
                "The latent codes projected to two dimensions with PCA.",
-               lambda d: plots.latent_space(d.codes, d.scores, d.threshold, _labels_if_any(d))),
+               lambda d: plots.latent_space(d.codes, d.scores, d.threshold, _labels_if_any(d)),
+               frozenset({"rows", "codes"})),
 ]
 
 
@@ -201,21 +218,25 @@ def _metric_rows(result: Evaluation) -> list[tuple[str, str, float | None]]:
 
 def _summary(data: ReportData) -> dict:
     detector = data.detector
+    members = getattr(detector, "members_", None) or [detector]  # an ensemble: its members share one design
+    member = members[0]
     history = getattr(detector, "history_", None)
-    model = getattr(detector, "model_", None)
-    n_parameters = sum(p.numel() for p in model.parameters()) if model is not None else 0
+    model = getattr(member, "model_", None)
+    n_parameters = sum(p.numel() for m in members for p in m.model_.parameters()) if model is not None else 0
+    network = type(model).__name__ if model is not None else "unknown"
     scores = data.scores
     return {
         "source": data.source,
         "rows": len(scores),
         "features": int(detector.n_features_in_),
-        "encoded_features": len(detector.feature_names_out_),
+        "encoded_features": len(getattr(member, "feature_names_out_", ())) or int(detector.n_features_in_),
         "anomalies": None if data.labels is None else int(np.sum(data.labels)),
+        "network": network if len(members) == 1 else f"ensemble of {len(members)} × {network}",
         "model": str(model),
         "parameters": n_parameters,
-        "latent_dim": getattr(getattr(detector, "model_config_", None), "latent_dim", None),
-        "score": detector.score,
-        "loss": detector.loss,
+        "latent_dim": getattr(getattr(member, "model_config_", None), "latent_dim", None),
+        "score": getattr(member, "score", "unknown"),
+        "loss": getattr(member, "loss", "unknown"),
         "seconds": None if history is None else history.seconds,
         "epochs": None if history is None else history.stopped_epoch,
         "best_epoch": None if history is None else history.best_epoch,
@@ -226,7 +247,8 @@ def _summary(data: ReportData) -> dict:
     }
 
 
-_environment = Environment(loader=PackageLoader("aedetect", "templates"), autoescape=select_autoescape())
+# Every value is escaped: the source's name, class names and the like come from the user's files.
+_environment = Environment(loader=PackageLoader("aedetect", "templates"), autoescape=True)
 # Exact values in data-value attributes, so a reader (or a test) never has to parse rounded text.
 _environment.filters["exact"] = lambda value: "null" if value is None else repr(float(value))
 
