@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import gzip
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from aedetect.data.io import read_table, select_features, split_labels, write_table
+from aedetect.data.io import (
+    WRITABLE,
+    atomic_write,
+    check_output,
+    read_table,
+    select_features,
+    split_labels,
+    write_table,
+)
 
 
 @pytest.fixture
@@ -143,3 +157,99 @@ def test_write_table_replaces_an_existing_file(table, tmp_path):
     write_table(table, tmp_path / "t.csv")
     write_table(table.iloc[:1], tmp_path / "t.csv")
     assert len(read_table(tmp_path / "t.csv")) == 1
+
+
+# -- outputs: the one check every command runs, and temporary files --------------------------------
+
+
+def test_an_output_that_is_an_input_is_refused(table, tmp_path):
+    data = write_table(table, tmp_path / "in.csv")
+    (tmp_path / "link.csv").symlink_to("in.csv")
+    os.link(data, tmp_path / "hard.csv")
+    for output in (data, tmp_path / "link.csv", tmp_path / "hard.csv", tmp_path / "sub" / ".." / "in.csv"):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        with pytest.raises(ValueError, match=r"it is the input .*give another output path"):
+            check_output(output, inputs=[data])
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text("{}")
+    with pytest.raises(ValueError, match="it is a file of the input .*model"):
+        check_output(model / "model.json", folders=[model])
+    # A new file, another file, a dangling link, and a table beside images in a data folder are fine.
+    (tmp_path / "dangling.csv").symlink_to("nowhere.csv")
+    (tmp_path / "images").mkdir()
+    write_table(table, tmp_path / "images" / "scores.csv")
+    for output in (tmp_path / "new.csv", tmp_path / "dangling.csv", tmp_path / "images" / "scores.csv"):
+        assert check_output(output, inputs=[data, tmp_path / "images", "-", "dataset:wine", None],
+                            folders=[model]) == output
+
+
+def test_check_output_refuses_what_cannot_be_written(table, tmp_path):
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(ValueError, match="it is a directory; give a file name"):
+        check_output(tmp_path / "folder.csv")
+    with pytest.raises(ValueError, match=r"unknown output type; use \.csv or \.parquet"):
+        check_output(tmp_path / "t.json", suffixes=WRITABLE)
+    with pytest.raises(ValueError, match="does not exist; create it first"):
+        check_output(tmp_path / "missing" / "t.csv")
+    # A folder output (a model) may not be a file, nor hold an input that replacing it would delete.
+    data = write_table(table, tmp_path / "folder.csv" / "in.csv")
+    with pytest.raises(ValueError, match="holds the input"):
+        check_output(tmp_path / "folder.csv", inputs=[data], directory=True)
+    with pytest.raises(ValueError, match="a file of that name exists"):
+        check_output(data, directory=True)
+    assert check_output(tmp_path / "model", inputs=[data], directory=True) == tmp_path / "model"
+
+
+def test_a_directory_output_is_refused_with_one_sentence(table, tmp_path):
+    (tmp_path / "t.csv").mkdir()
+    with pytest.raises(ValueError, match="it is a directory"):
+        write_table(table, tmp_path / "t.csv")
+    with pytest.raises(ValueError, match="it is a directory"):
+        atomic_write(tmp_path / "t.csv", lambda temporary: None)
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_temporary_files_of_writers_that_died_are_removed(table, tmp_path):
+    dead, alive = _dead_pid(), os.getpid()
+    stale = tmp_path / f".t.csv.{dead}.ab_cd123.tmp"
+    kept = [
+        tmp_path / f".t.csv.{alive}.ab_cd123.tmp",  # a writer still running
+        tmp_path / ".t.csv.ab_cd123.tmp",  # not our pattern: no PID
+        tmp_path / f".u.csv.{dead}.ab_cd123.tmp",  # another output's
+        tmp_path / f".t.csv.{dead}.ab_cd123.tmp.bak",  # not ours
+    ]
+    for path in (stale, *kept):
+        path.write_text("partial")
+    seen = []
+    atomic_write(tmp_path / "t.csv", lambda temporary: seen.append(Path(temporary).name))
+    assert re.fullmatch(rf"\.t\.csv\.{alive}\.[a-z0-9_]{{8}}\.tmp", seen[0])
+    assert not stale.exists() and all(path.exists() for path in kept)
+    assert (tmp_path / "t.csv").exists()
+
+
+def test_sigterm_during_a_write_removes_the_temporary_file(tmp_path):
+    script = (
+        "import os, signal, sys\n"
+        "from aedetect.data.io import atomic_write\n"
+        "def write(temporary):\n"
+        "    open(temporary, 'w').write('partial')\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "atomic_write(sys.argv[1], write)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "t.csv")], capture_output=True)
+    assert result.returncode == 128 + signal.SIGTERM, result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_signal_handlers_come_back_after_a_write(tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
+    during = []
+    atomic_write(tmp_path / "t.csv", lambda temporary: during.append(signal.getsignal(signal.SIGTERM)))
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert during[0] is not before or before is not signal.SIG_DFL

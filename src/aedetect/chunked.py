@@ -206,17 +206,17 @@ def score_file(detector, source, output, id_column: str | None = None, drop: Seq
     -------
     ScoringSummary
     """
-    from aedetect.data.io import atomic_write, check_output_folder
+    from aedetect.data.io import WRITABLE, atomic_write, check_output
 
     source, output = Path(source), Path(output)
-    if not source.is_file():
+    if not source.exists():
         raise FileNotFoundError(f"Data file {str(source)!r} does not exist; check the path.")
+    if not source.is_file():
+        raise ValueError(f"Data file {str(source)!r} is not a regular file (a folder, pipe or device); give a "
+                         "CSV or Parquet file, or stream records through standard input with DATA '-'.")
     if file_kind(source) is None:
         raise ValueError(f"Cannot score {str(source)!r} in chunks: use CSV or Parquet.")
-    out_kind = file_kind(output)
-    if out_kind is None or output.name.lower().endswith((".csv.gz", ".tsv")):
-        raise ValueError(f"Cannot write {str(output)!r}: unknown output type; use .csv or .parquet.")
-    check_output_folder(output)
+    out_kind = file_kind(check_output(output, inputs=[source], suffixes=WRITABLE))
     extra_drop = [*drop, *([id_column] if id_column else [])]
     summary = ScoringSummary(threshold=float(detector.threshold_))
 

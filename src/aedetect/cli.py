@@ -59,6 +59,16 @@ def _csv(value: str | None) -> list[str] | None:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+def _int_list(value: str | None, option: str) -> list[int] | None:
+    """``"64,32"`` as ``[64, 32]``; one line naming ``option`` when a part is not an integer."""
+    if value is None:
+        return None
+    try:
+        return [int(part) for part in _csv(value)]
+    except ValueError:
+        raise ValueError(f"{option} must be comma-separated integers, e.g. 64,32; got {value!r}.") from None
+
+
 def _label(value: str | None):
     if value is None:
         return None
@@ -175,7 +185,7 @@ def train(
     Images: a folder of PNG/JPEG (with optional normal/ and anomaly/ sub-folders), an IDX file or a
     .npy array. Series: a table with --window (and --timestamp-column).
     """
-    from aedetect.data.io import check_output_folder
+    from aedetect.data.io import check_output
     from aedetect.detector import AutoencoderDetector
 
     file_config = _load_config(config)
@@ -190,7 +200,7 @@ def train(
     value_list = _csv(values) or file_config.get("values")
     overrides = dict(
         architecture=architecture,
-        hidden_dims=[int(h) for h in _csv(hidden_dims)] if hidden_dims else None,
+        hidden_dims=_int_list(hidden_dims, "--hidden-dims") or None,
         latent_dim=latent_dim, activation=activation, dropout=dropout, normalization=normalization,
         output_activation=output_activation, rotation_head=rotation_head, scaler=scaler, impute=impute, optimizer=optimizer,
         learning_rate=learning_rate, weight_decay=weight_decay, loss=loss,
@@ -204,7 +214,7 @@ def train(
     kwargs["verbose"] = not quiet and sys.stderr.isatty()
     detector = AutoencoderDetector(**kwargs)
     detector._validate_params()  # fail on a bad option before reading a large file
-    check_output_folder(output)
+    check_output(output, inputs=[data, config, labels_file], directory=True)
     _use_data_dir(data_dir)
 
     from aedetect.data.inputs import is_image_source, read_images, read_windows
@@ -347,7 +357,10 @@ def score(
     'tail -f log.jsonl | aedetect score MODEL - --only-anomalies'.
     """
     from aedetect.chunked import file_kind, score_file
+    from aedetect.data.io import WRITABLE, check_output
 
+    if data != "-" and output is not None:  # before the slow part
+        check_output(output, inputs=[data], folders=[model], suffixes=WRITABLE)
     detector = _load_model(model)
     _apply_threshold(detector, threshold)
     drop_list = _csv(drop) or []
@@ -432,8 +445,10 @@ def export(
     export_format: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
 ) -> None:
     """Export the preprocessing, network and score as one ONNX graph (onnxruntime alone scores with it)."""
+    from aedetect.data.io import check_output
     from aedetect.export import export as export_model
 
+    check_output(output, folders=[model])  # before the slow part
     detector = _load_model(model)
     path = export_model(detector, output, export_format)
     names = detector.preprocessor_.numeric_columns_
@@ -483,8 +498,11 @@ def evaluate(
     data_dir: Annotated[Path | None, typer.Option(help="Folder holding downloadable datasets (kddcup99).")] = None,
 ) -> None:
     """Evaluate a model on labelled data: classification report, confusion matrix, ROC-AUC, PR-AUC."""
+    from aedetect.data.io import check_output
     from aedetect.evaluation import evaluate as evaluate_scores
 
+    if json_output is not None:  # before the slow part
+        check_output(json_output, inputs=[data, labels_file], folders=[model])
     detector = _load_model(model)
     _use_data_dir(data_dir)
     meta = getattr(detector, "metadata_", {}) or {}
@@ -538,10 +556,10 @@ def report(
     ] = None,
 ) -> None:
     """Write a self-contained HTML report: figures, metrics (with labels) and a model summary."""
-    from aedetect.data.io import split_labels
-    from aedetect.report import check_writable, write_report
+    from aedetect.data.io import check_output, split_labels
+    from aedetect.report import write_report
 
-    check_writable(output)  # fail before the slow part
+    check_output(output, inputs=[data, labels_file], folders=[model])  # fail before the slow part
     detector = _load_model(model)
     meta = getattr(detector, "metadata_", {}) or {}
     normal = normal_label if normal_label is not None else meta.get("normal_label", 0)
@@ -575,9 +593,14 @@ def demo(
     from sklearn.model_selection import train_test_split
 
     from aedetect.data.datasets import load_dataset
+    from aedetect.data.io import check_output
     from aedetect.detector import AutoencoderDetector
     from aedetect.evaluation import evaluate as evaluate_scores
 
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report_path = output.with_name(f"{output.name.removesuffix('-model')}-report.html")
+    check_output(output, directory=True)  # before training, not after it
+    check_output(report_path)
     frame, labels = load_dataset("seed-imbalanced")
     X_train, X_test, y_train, y_test = train_test_split(frame, labels, test_size=0.2, random_state=42)
     console.print(f"seed-imbalanced: {len(frame)} rows x {frame.shape[1]} features, {labels.mean():.2%} anomalies; "
@@ -594,13 +617,11 @@ def demo(
     top = evaluate_scores(y_test, scores, tutorial)
     console.print(f"at the tutorials' rule (98th percentile of test scores): precision {top.precision:.3f}, "
                   f"recall {top.recall:.3f}, F1 {top.f1:.3f}", highlight=False)
-    output.parent.mkdir(parents=True, exist_ok=True)
     detector.metadata_ = {"source": "dataset:seed-imbalanced", "label_column": None, "drop": []}
     detector.save(output)
     console.print(f"model saved to {output}", highlight=False)
     from aedetect.report import write_report
 
-    report_path = output.with_name(f"{output.name.removesuffix('-model')}-report.html")
     write_report(detector, X_test, y_test, path=report_path, source="dataset:seed-imbalanced (20 % test split)")
     console.print(f"report written to {report_path}", highlight=False)
 
@@ -615,7 +636,7 @@ def datasets(
 ) -> None:
     """List the built-in datasets, or write one (features plus a 'label' column, 1 = anomaly) to a file."""
     from aedetect.data.datasets import DATASETS, load_dataset
-    from aedetect.data.io import write_table
+    from aedetect.data.io import WRITABLE, check_output, write_table
 
     if name is None:
         table = Table("name", "description", header_style="bold")
@@ -626,6 +647,7 @@ def datasets(
         return
     if output is None:
         raise ValueError("Give --output FILE (.csv or .parquet) to write the dataset to.")
+    check_output(output, suffixes=WRITABLE)  # before the slow part (kddcup99)
     _use_data_dir(data_dir)
     frame, labels = load_dataset(name)
     write_table(frame.assign(label=labels), output)
