@@ -197,6 +197,7 @@ class StrictJSONRoute(APIRoute):
 
 def _place(loc) -> str:
     parts = [str(part)[:60] for part in loc]
+    parts = [part if part.isprintable() else repr(part) for part in parts]  # a key may hold a newline
     if parts and parts[0] == "body":
         parts = parts[1:]
     return ".".join(parts) or "body"

@@ -324,7 +324,10 @@ def given_api_key(api_key: str | None) -> str | None:
     """The key clients must send, or None: an empty or blank key is no key (HTTP trims header values)."""
     if api_key is not None and not isinstance(api_key, str):
         raise TypeError(f"The API key must be a string; got {type(api_key).__name__}.")
-    return (api_key or "").strip() or None
+    key = (api_key or "").strip() or None
+    if key is not None and not (key.isascii() and key.isprintable()):
+        raise ValueError("The API key must be printable ASCII (it travels in an HTTP header); choose another key.")
+    return key
 
 
 def check_binding(host: str, api_key: str | None, allow_unauthenticated: bool) -> str | None:
