@@ -77,7 +77,7 @@ def test_nan_and_inf_are_rejected_naming_the_column_and_the_impute_option(mixed,
     with pytest.raises(ValueError) as caught:
         TablePreprocessor().fit(dirty)
     message = str(caught.value)
-    assert "'count'" in message and f"first: {kind} in row 3" in message and "impute='median'" in message
+    assert "'count'" in message and f"first: {kind} in data row 4" in message and "impute='median'" in message
     prep = TablePreprocessor().fit(mixed[["size", "count"]])
     with pytest.raises(ValueError, match="'count' has 1 NaN or infinite value"):
         prep.transform(dirty)
@@ -101,7 +101,7 @@ def test_imputed_column_that_is_entirely_missing_fills_with_zero():
 
 def test_text_column_not_declared_categorical_is_a_clear_error(mixed):
     with pytest.raises(
-        ValueError, match=r"Column 'colour' is not numeric \(e.g. 'red'\); declare it categorical"
+        ValueError, match=r"Column 'colour' is not numeric \('red' in data row 1\); declare it categorical"
     ):
         TablePreprocessor().fit(mixed)
 

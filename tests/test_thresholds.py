@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -158,8 +160,10 @@ def test_parse_threshold_passes_rule_objects_through():
         ("contamination:0.6", ValueError, r"'contamination' of a threshold must be a number in \(0, 0.5\)"),
         ("false_alarm_rate:0", ValueError, r"'rate' of a threshold must be a number in \(0, 1\)"),
         ("false_alarm_rate:1.5", ValueError, r"'rate' of a threshold must be a number in \(0, 1\)"),
-        ("mean_std:inf", ValueError, "'k' of a threshold must be a finite number"),
-        ("fixed:nan", ValueError, "A fixed threshold must be a finite number"),
+        ("mean_std:inf", ValueError, "'mean_std:inf' must be a finite number; write e.g. 'mean_std:3'"),
+        ("fixed:nan", ValueError, "'fixed:nan' must be a finite number"),
+        ("percentile:nan", ValueError, "'percentile:nan' must be a finite number; write e.g. 'percentile:99'"),
+        ("iqr:-inf", ValueError, "'iqr:-inf' must be a finite number"),
         ("best_f1:0.5", ValueError, "'best_f1' threshold takes no value"),
         (0.5, TypeError, "must be a rule object or a string like 'percentile:99'"),
         (None, TypeError, "must be a rule object or a string"),
@@ -177,3 +181,12 @@ def test_rule_from_dict_restores_the_fitted_value():
     assert restored.threshold_ == rule.threshold_
     np.testing.assert_array_equal(restored.predict(SCORES), rule.predict(SCORES))
     assert rule_from_dict({"spec": "percentile:95", "threshold": None}).to_spec() == "percentile:95"
+
+
+@pytest.mark.parametrize(("rule", "spec"), [(MeanStdThreshold(1e308), "mean_std:1e+308"),
+                                            (MeanStdThreshold(-1e308), "mean_std:-1e+308")])
+def test_a_rule_whose_threshold_is_not_finite_is_refused_naming_it_and_the_fix(rule, spec):
+    with pytest.raises(ValueError, match=re.escape(f"The threshold rule {spec} gives a threshold that is not "
+                                                   "finite") + ".*choose a smaller parameter \\(e.g. mean_std:3\\)"):
+        rule.fit(SCORES)
+    assert not hasattr(rule, "threshold_")

@@ -65,11 +65,7 @@ def test_validate_params_names_owner_parameter_expectation_and_value():
         ("validation_fraction", 1.0, "a float in the range [0, 1)"),
         ("patience", 0, "an int >= 1"),
         ("score", "magic", "a str among {" + ", ".join(repr(name) for name in ALL_SCORES) + "}"),
-        ("threshold", "bogus:3", "a threshold rule or a str like 'false_alarm_rate:0.01'"),
-        ("threshold", "percentile:150", "a threshold rule or a str like 'false_alarm_rate:0.01'"),
-        ("threshold", "best_f1:0.5", "a threshold rule or a str like 'false_alarm_rate:0.01'"),
         ("threshold", 0.5, "a threshold rule or a str like 'false_alarm_rate:0.01'"),
-        ("random_state", None, "an int >= 0"),
         ("random_state", -1, "an int >= 0"),
         ("device", "tpu", "'auto', 'cpu' or 'cuda[:N]'"),
         ("verbose", 1, "a bool"),
@@ -84,6 +80,25 @@ def test_bad_parameter_values_raise_the_uniform_message_at_fit(normal_frame, par
     assert message.startswith(f"The {param!r} parameter of AutoencoderDetector must be ")
     assert expected in message
     assert message.endswith(f"; got {value!r}.")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("bogus:3", "Unknown threshold rule 'bogus'; choose one of: percentile"),
+        ("percentile:150", "The 'percentile' of a threshold must be a number in (0, 100); got 150.0"),
+        ("best_f1:0.5", "The 'best_f1' threshold takes no value"),
+        ("mean_std:nan", "must be a finite number"),
+        ("iqr:inf", "must be a finite number"),
+    ],
+)
+def test_a_bad_threshold_string_names_what_is_wrong_with_it(normal_frame, value, reason):
+    with pytest.raises(ValueError) as caught:
+        AutoencoderDetector(threshold=value).fit(normal_frame)
+    message = str(caught.value)
+    assert message.startswith(f"The 'threshold' parameter of AutoencoderDetector must be a valid threshold rule; "
+                              f"got {value!r}: ")
+    assert reason in message
 
 
 def test_latent_dim_zero_message_in_full(normal_frame):

@@ -13,6 +13,8 @@ from typing import Literal
 
 import numpy as np
 
+from aedetect.preprocessing import FLOAT32_MAX, SCALED_LIMIT, InvalidValueError
+
 DataKind = Literal["image", "series"]
 ARRAY_SCALERS = ("standard", "robust", "minmax", "none")
 DEFAULT_SCALER = {"image": "minmax", "series": "standard", "table": "standard"}
@@ -20,7 +22,10 @@ DEFAULT_SCALER = {"image": "minmax", "series": "standard", "table": "standard"}
 
 def sample_array(X, kind: DataKind) -> np.ndarray:
     """``X`` as a channel-last float array ``(n, *spatial, channels)``, or a clear ``ValueError``."""
-    array = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
+    try:
+        array = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
+    except ValueError:  # numpy's "inhomogeneous shape": samples of different sizes in a list
+        raise ValueError(_mixed_sizes(X, kind)) from None
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise ValueError(f"Expected numeric {kind} data; got values of type {array.dtype}. Convert them to numbers first.")
     spatial = 2 if kind == "image" else 1
@@ -35,6 +40,24 @@ def sample_array(X, kind: DataKind) -> np.ndarray:
             "Move the channel axis last, e.g. np.moveaxis(images, 1, -1)."
         )
     return array
+
+
+def _mixed_sizes(samples, kind: DataKind) -> str:
+    shapes = []
+    for sample in samples:
+        try:
+            shape = np.shape(sample)
+        except ValueError:
+            shape = "ragged"
+        if shape not in shapes:
+            shapes.append(shape)
+    what, fix = ("images", "resize them to one size") if kind == "image" else ("windows", "cut them to one length")
+    seen = " and ".join(str(s) for s in shapes[:2])
+    return f"The {what} must all have the same size; got {seen}; {fix} first."
+
+
+def _describe_sample(kind: DataKind) -> str:
+    return "image" if kind == "image" else "window"
 
 
 class ArrayPreprocessor:
@@ -65,7 +88,8 @@ class ArrayPreprocessor:
         if len(array) == 0:
             raise ValueError(f"There are no {self.kind} samples to learn from; give at least one.")
         self.sample_shape_ = [int(s) for s in array.shape[1:]]
-        values = self._check_finite(array.astype(np.float64)).reshape(-1, array.shape[-1])
+        self._check_values(array)
+        values = array.astype(np.float64).reshape(-1, array.shape[-1])
         if self.scaler == "standard":
             offset, scale = values.mean(axis=0), values.std(axis=0)
         elif self.scaler == "robust":
@@ -100,15 +124,32 @@ class ArrayPreprocessor:
             cells = [f"t{t}" for t in range(spatial[0])]
         return [p + cell for p in prefix for cell in cells]
 
-    def _check_finite(self, array: np.ndarray) -> np.ndarray:
-        bad = ~np.isfinite(array)
+    def _check_values(self, array: np.ndarray) -> np.ndarray:
+        """``array`` as float32, after refusing NaN, infinite and beyond-float32 values (by sample index)."""
+        if array.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                bad = ~(np.abs(array) <= FLOAT32_MAX)
+            if bad.any():
+                flat = bad.reshape(len(array), -1)
+                first = int(np.nonzero(flat.any(axis=1))[0][0])
+                value = array.reshape(len(array), -1)[first][flat[first]][0]
+                problem = (f"holds {value:g}{{where}}, beyond the float32 range that the model computes in; fix or rescale it"
+                           if np.isfinite(value) else
+                           f"has {int(bad.sum())} NaN or infinite value(s) (first{{where}}); clean or interpolate them first")
+                raise InvalidValueError(f"The {self.kind} data {problem}.", first, "sample")
+        return array.astype(np.float32)
+
+    def _check_scaled(self, scaled: np.ndarray) -> np.ndarray:
+        """Refuse values too far out for the network to score (see :data:`SCALED_LIMIT`)."""
+        bad = ~(np.abs(scaled) <= SCALED_LIMIT)
         if bad.any():
-            first = int(np.nonzero(bad.reshape(len(array), -1).any(axis=1))[0][0])
-            raise ValueError(
-                f"The {self.kind} data has {int(bad.sum())} NaN or infinite value(s) (first in sample {first}); "
-                "clean or interpolate them first."
-            )
-        return array
+            flat = bad.reshape(len(scaled), -1)
+            first = int(np.nonzero(flat.any(axis=1))[0][0])
+            raise InvalidValueError(
+                f"The {self.kind} data has value(s) too far out for the model to score (first{{where}}: more than "
+                f"{SCALED_LIMIT:.0e} training spreads from the training centre); check the units of the "
+                f"{_describe_sample(self.kind)}s.", first, "sample")
+        return scaled
 
     def transform(self, X) -> np.ndarray:
         """Return a float32 matrix ``(n, channels * prod(spatial))``, channel-first."""
@@ -119,7 +160,9 @@ class ArrayPreprocessor:
                 f"The {what} have shape {tuple(array.shape[1:])} but the model was trained on "
                 f"{tuple(self.sample_shape_)}; resize them (or cut windows of the training length) first."
             )
-        scaled = (self._check_finite(array.astype(np.float32)) - np.float32(self.offset_)) / np.float32(self.scale_)
+        with np.errstate(over="ignore"):  # an overflow is inf, which _check_scaled refuses
+            scaled = (self._check_values(array) - np.float32(self.offset_)) / np.float32(self.scale_)
+        self._check_scaled(scaled)
         return np.ascontiguousarray(np.moveaxis(scaled, -1, 1).reshape(len(array), -1), dtype=np.float32)
 
     def to_samples(self, matrix: np.ndarray, units: bool = True) -> np.ndarray:

@@ -28,6 +28,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from aedetect.preprocessing import InvalidValueError
+
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CHUNK_ROWS = 65536
@@ -62,6 +64,9 @@ def feature_columns(detector, columns: Sequence[str], extra_drop: Sequence[str] 
     Columns the model was trained without (its label column, dropped columns, ``extra_drop``) may be
     present; any other unknown column is an error unless ``allow_extra`` (streams carry extra fields).
     """
+    from aedetect.preprocessing import check_unique_columns, name_list
+
+    check_unique_columns(columns, "The data")
     meta = getattr(detector, "metadata_", {}) or {}
     dropped = {c for c in [meta.get("label_column"), *(meta.get("drop") or []), *extra_drop] if c}
     expected = list(detector.preprocessor_.columns_)
@@ -71,9 +76,9 @@ def feature_columns(detector, columns: Sequence[str], extra_drop: Sequence[str] 
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"lacks training column(s) {missing[:5]}")
+            parts.append(f"lacks training column(s) {name_list(missing)}")
         if extra:
-            parts.append(f"has column(s) the model did not train on {extra[:5]} (leave them out with --drop)")
+            parts.append(f"has column(s) the model did not train on {name_list(extra)} (leave them out with --drop)")
         raise ValueError(f"The data {' and '.join(parts)}; the model expects {len(expected)} columns.")
     return expected
 
@@ -157,14 +162,14 @@ def _arrow_message(source: Path, text: str) -> str:
     match = _CONVERSION.search(text)
     if match:
         index, row, kind, value = match.groups()
-        where = f" in row {row}" if row else ""
+        where = f" in data row {int(row) - 1}" if row else ""  # pyarrow counts the header as row 1
         with open(source, "rb") if not source.name.lower().endswith(".gz") else gzip.open(source) as handle:
             header = handle.readline().decode("utf-8", "replace").rstrip("\r\n")
         delimiter = "\t" if source.name.lower().endswith(".tsv") else ","
         names = next(csv.reader([header], delimiter=delimiter))
         name = names[int(index)] if int(index) < len(names) else f"#{index}"
         if kind == "double":
-            return (f"Column {name!r} is not numeric (e.g. {value!r}{where}); declare it categorical "
+            return (f"Column {name!r} is not numeric ({value!r}{where}); declare it categorical "
                     f"(--categorical {name}) or leave it out of the features.")
         return (f"Column {name!r} holds {value!r}{where}, which does not fit the type {kind} that its first "
                 "rows suggest; make the column consistent.")
@@ -230,6 +235,8 @@ def score_file(detector, source, output, id_column: str | None = None, drop: Seq
                 table = pa.Table.from_batches([batch])
                 try:
                     scores, flags = score_frame(detector, table.select(columns).to_pandas(), columns)
+                except InvalidValueError as error:  # name the row of the whole file
+                    raise error.shifted(summary.rows) from None
                 except ValueError as error:
                     raise ValueError(f"In rows {summary.rows}-{summary.rows + len(table) - 1}: {error}") from None
                 kept = table.select([id_column]) if id_column else table

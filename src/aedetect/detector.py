@@ -18,7 +18,15 @@ from aedetect import _validation as v
 from aedetect.array_preprocessing import DEFAULT_SCALER, ArrayPreprocessor, sample_array
 from aedetect.models import build_model
 from aedetect.models.dense import ACTIVATIONS, NORMALIZATIONS, OUTPUT_ACTIVATIONS
-from aedetect.preprocessing import IMPUTES, SCALERS, TablePreprocessor, as_frame
+from aedetect.preprocessing import (
+    IMPUTES,
+    SCALERS,
+    InvalidValueError,
+    TablePreprocessor,
+    as_frame,
+    check_unique_columns,
+    name_list,
+)
 from aedetect.scorer import LatentKnn, RowScorer, score_matrix
 from aedetect.scoring import forward_pass
 from aedetect.thresholds import RULES, ThresholdRule, parse_threshold
@@ -48,6 +56,9 @@ NEIGHBOURS_PER_TRIMMED = 0.5
 # normal level). Measured on the ADBench clean-training benchmark: 0 (reconstruction alone) gives
 # mean ROC-AUC 0.913, 1 gives 0.941, 4 gives 0.945, the latent distance alone 0.934.
 LATENT_WEIGHT = 4.0
+# Fewest normal rows (images, windows) that fit takes: one row has no spread for the scaler and the
+# latent scale, no neighbour for the kNN distance and no variation for the threshold rule to measure.
+MIN_NORMAL_ROWS = 2
 
 
 def _is_threshold(value) -> bool:
@@ -88,7 +99,7 @@ _CONSTRAINTS = {
     "score": [v.Options(ALL_SCORES)],
     "threshold": [v.Check(_is_threshold, "a threshold rule or a str like 'false_alarm_rate:0.01' (rules: "
                           + ", ".join(RULES) + ")")],
-    "random_state": [v.Interval(int, 0)],
+    "random_state": [v.NONE, v.Interval(int, 0)],
     "device": [v.Check(lambda d: isinstance(d, str) and (d in ("auto", "cpu") or d.startswith("cuda")),
                        "'auto', 'cpu' or 'cuda[:N]'")],
     "verbose": [v.Check(lambda x: isinstance(x, bool), "a bool")],
@@ -256,9 +267,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     threshold : str or ThresholdRule
         How the anomaly threshold is chosen, e.g. ``"false_alarm_rate:0.01"``, ``"percentile:99"``,
         ``"contamination:0.02"``, ``"mean_std:3"``, ``"iqr:3"``, ``"fixed:0.5"``, ``"best_f1"``.
-    random_state : int
+    random_state : int or None
         Seeds weight initialisation, the validation split and shuffling: the same seed and data
-        give the same model.
+        give the same model. ``None`` draws a fresh seed at each fit (recorded in ``random_state_``),
+        so fits are not reproducible.
     device : str
         ``"auto"`` (CUDA when present, else CPU), ``"cpu"`` or ``"cuda"``.
     verbose : bool
@@ -306,7 +318,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         beta: float = 1.0,
         score: str = "latent_knn",
         threshold: str | ThresholdRule = "false_alarm_rate:0.01",
-        random_state: int = 0,
+        random_state: int | None = 0,
         device: str = "auto",
         verbose: bool = False,
     ) -> None:
@@ -345,6 +357,13 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     # -- fitting ---------------------------------------------------------------------------------
     def _validate_params(self) -> None:
         owner = type(self).__name__
+        if isinstance(self.threshold, str):  # the rule's own message names its valid range
+            try:
+                parse_threshold(self.threshold)
+            except ValueError as error:
+                raise v.InvalidParameterError(
+                    f"The 'threshold' parameter of {owner} must be a valid threshold rule; got {self.threshold!r}: "
+                    f"{error}") from None
         v.validate_params(owner, self.get_params(deep=False), _CONSTRAINTS)
         if self.noise == "masking" and self.noise_level >= 1:
             raise v.InvalidParameterError(f"The 'noise_level' parameter of {owner} must be a float in the range "
@@ -372,35 +391,54 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             raise ValueError(
                 "loss='bce' needs inputs in [0, 1]: use scaler='minmax' (and output_activation='sigmoid')."
             )
-        data = as_frame(X) if self.data_kind_ == "table" else sample_array(X, self.data_kind_)
+        if self.data_kind_ == "table":
+            data = as_frame(X)
+            # Names as str, as they are stored and matched at scoring (DataFrame(array) has 0, 1, ...).
+            data = data.set_axis([str(c) for c in data.columns], axis=1)
+        else:
+            data = sample_array(X, self.data_kind_)
         labels = None if y is None else _check_labels(y, len(data))
-        normal = data if labels is None else data[labels == 0]
-        if len(normal) == 0:
+        normal_rows = np.arange(len(data)) if labels is None else np.flatnonzero(labels == 0)
+        if len(normal_rows) == 0:
             raise ValueError("There are zero normal rows to train on (every label is 1); give normal data.")
+        if len(normal_rows) < MIN_NORMAL_ROWS:
+            raise ValueError(
+                f"Training needs at least {MIN_NORMAL_ROWS} normal rows; got {len(normal_rows)}. One row has no "
+                "spread to scale by and no neighbour to compare with; give more normal data."
+            )
         if isinstance(X, pd.DataFrame):
             self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         self.n_features_in_ = int(np.prod(data.shape[1:]))
+        seed = self.random_state
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+        self.random_state_ = int(seed)
 
-        rng = np.random.default_rng(self.random_state)
-        order = rng.permutation(len(normal))
-        n_val = int(round(len(normal) * self.validation_fraction)) if len(normal) >= 20 else 0
-        val_rows, train_rows = order[:n_val], order[n_val:]
+        rng = np.random.default_rng(self.random_state_)
+        order = rng.permutation(len(normal_rows))
+        n_val = int(round(len(normal_rows) * self.validation_fraction)) if len(normal_rows) >= 20 else 0
+        val_rows, train_rows = normal_rows[order[:n_val]], normal_rows[order[n_val:]]
 
+        # Every row is checked and transformed in the user's order, so that an error names the row
+        # of the user's data rather than one after shuffling; the preprocessing is fitted on the
+        # training rows only, and the rows are picked from the one transformed matrix.
         if self.data_kind_ == "table":
             scaler = DEFAULT_SCALER["table"] if self.scaler == "auto" else self.scaler
             self.preprocessor_ = TablePreprocessor(self.categorical_features, scaler, self.impute)
-            self.preprocessor_.fit(normal.iloc[train_rows])
-            train_matrix = self.preprocessor_.transform(normal.iloc[train_rows])
-            val_matrix = self.preprocessor_.transform(normal.iloc[val_rows]) if n_val else None
+            self.preprocessor_.check_values(data)
+            self.preprocessor_.fit(data.iloc[train_rows])
         else:
-            self.preprocessor_ = ArrayPreprocessor(self.data_kind_, self.scaler).fit(normal[train_rows])
-            train_matrix = self.preprocessor_.transform(normal[train_rows])
-            val_matrix = self.preprocessor_.transform(normal[val_rows]) if n_val else None
+            self.preprocessor_ = ArrayPreprocessor(self.data_kind_, self.scaler)
+            self.preprocessor_._check_values(data)
+            self.preprocessor_.fit(data[train_rows])
+        matrix = self.preprocessor_.transform(data)
+        train_matrix = matrix[train_rows]
+        val_matrix = matrix[val_rows] if n_val else None
         self.model_kind_, self.model_config_ = self._network_config(train_matrix.shape[1])
         self.device_ = resolve_device(self.device)
-        torch.manual_seed(self.random_state)
+        torch.manual_seed(self.random_state_)
         self.model_ = build_model(self.model_kind_, self.model_config_.to_dict())[1].to(self.device_)
         batch, epochs, learning_rate = default_schedule(len(train_matrix))
         base_kind = getattr(self.model_config_, "base_kind", self.model_kind_)
@@ -415,7 +453,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             batch_size=int(self.batch_size if self.batch_size is not None else batch),
             patience=int(self.patience),
             trim_fraction=float(self.trim_fraction),
-            seed=int(self.random_state),
+            seed=self.random_state_,
             variant=self._variant(),
         )
         self.history_ = self._train(train_matrix, val_matrix, config)
@@ -425,7 +463,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.threshold_rule_ = parse_threshold(_fresh(self.threshold))
         self.threshold_rule_.fit(self.calibration_scores_)
         self.threshold_ = self.threshold_rule_.threshold_
-        self.decision_scores_ = self._scores_of_matrix(self._matrix(data))
+        self.decision_scores_ = self._scores_of_matrix(matrix)
         self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
         return self
 
@@ -492,7 +530,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             kept = np.flatnonzero(row_error <= np.quantile(row_error, 1 - self.trim_fraction))
             errors, codes = errors[kept], codes[kept]
         self.feature_error_means_ = np.maximum(errors.mean(axis=0), 1e-8)
-        rng = np.random.default_rng(self.random_state)
+        rng = np.random.default_rng(self.random_state_)
         rows = rng.permutation(len(codes))[:KNN_REFERENCE_ROWS[self.data_kind_]]
         self.latent_scale_ = np.maximum(codes.std(axis=0), 1e-8)
         self.latent_reference_ = (codes[rows] / self.latent_scale_).astype(np.float32)
@@ -592,6 +630,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         return self.preprocessor_.transform(frame)
 
     def _check_names(self, frame: pd.DataFrame) -> None:
+        check_unique_columns(frame.columns)
         names = [str(c) for c in frame.columns]
         expected = list(self.feature_names_in_)
         if names != expected:
@@ -599,9 +638,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             extra = [c for c in names if c not in expected]
             raise ValueError(
                 "The feature names differ from those seen in fit: "
-                + (f"missing {missing[:5]}" if missing else "")
+                + (f"missing {name_list(missing)}" if missing else "")
                 + ("; " if missing and extra else "")
-                + (f"unexpected {extra[:5]}" if extra else "")
+                + (f"unexpected {name_list(extra)}" if extra else "")
                 + ("" if missing or extra else "same names in another order")
                 + "; score data with the training columns, in the same order."
             )
@@ -626,8 +665,16 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     def _scores_of_matrix(self, matrix: np.ndarray) -> np.ndarray:
         if self.score == "negative_elbo":
             errors = forward_pass(self.model_, matrix, self.loss, self.device_)["errors"]
-            return negative_elbo(self.model_, matrix, errors, self.device_)
-        return score_matrix(self._scorer(), matrix, self.device_)
+            scores = negative_elbo(self.model_, matrix, errors, self.device_)
+        else:
+            scores = score_matrix(self._scorer(), matrix, self.device_)
+        if not np.isfinite(scores).all():  # the inputs passed their checks but the network overflowed
+            row = int(np.flatnonzero(~np.isfinite(scores))[0])
+            unit = "data row" if self.data_kind_ == "table" else "sample"
+            raise InvalidValueError(
+                "The score{where} is not finite: the network overflowed on its values; check that they are in the "
+                "units the model was trained on.", row, unit)
+        return scores
 
     def decision_function(self, X) -> np.ndarray:
         """Anomaly score of each row: higher = more anomalous (see the ``score`` parameter)."""
@@ -716,15 +763,23 @@ def _data_kind(X, architecture: str) -> str:
     """"table", "image" or "series": from the architecture, or from the array's rank for "auto"."""
     if architecture != "auto":
         kind = _KIND_OF[architecture]
-        if kind == "table" and not isinstance(X, pd.DataFrame) and np.ndim(X) > 2:
+        if kind == "table" and not isinstance(X, pd.DataFrame) and _ndim(X) > 2:
             raise ValueError(
                 f"architecture='dense' needs a 2-D table; got an array of shape {np.shape(X)}. Use "
                 "architecture='conv2d' for images or 'conv1d'/'lstm' for series windows."
             )
         return kind
-    if not isinstance(X, pd.DataFrame) and np.ndim(X) in (3, 4):
+    if not isinstance(X, pd.DataFrame) and _ndim(X) in (3, 4):
         return "image"
     return "table"
+
+
+def _ndim(X) -> int:
+    """Dimensions of an array or of a list of samples (that may differ in size: sample_array says so)."""
+    try:
+        return np.ndim(X)
+    except ValueError:  # numpy's "inhomogeneous shape"
+        return 1 + np.ndim(X[0])
 
 
 def _fresh(rule):

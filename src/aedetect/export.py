@@ -18,8 +18,13 @@ Imputation (when the model was trained with ``impute``) and scaling happen insid
 score part is the detector's own :class:`~aedetect.scorer.RowScorer`, traced, so every ``score``
 option (the kNN as a matrix product and a TopK over the stored reference codes) is the same code in
 both places. Models with one-hot categorical columns cannot be exported (ONNX has no portable
-string-to-one-hot operator); the export says so. Without ``impute``, a NaN input gives a NaN score in
-the graph, where the detector would raise.
+string-to-one-hot operator); the export says so.
+
+A graph cannot raise, so a row that the detector refuses gets score ``+inf`` and ``is_anomaly`` 1 in
+the graph: a row that cannot be judged is safer flagged than passed. Those are rows with a NaN or
+infinite value (without ``impute``; with it they are filled, as in the detector), with a value too far
+out to score (more than :data:`~aedetect.preprocessing.SCALED_LIMIT` training spreads from the
+training centre; a float32 input is always within float32), and rows whose score overflows.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from aedetect.preprocessing import SCALED_LIMIT
 from aedetect.scorer import RowScorer
 
 OPSET = 18
@@ -91,7 +97,11 @@ class ScoringGraph(nn.Module):
         self.threshold = float(threshold)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        score = self.scorer(self.preprocessing(x))
+        scaled = self.preprocessing(x)
+        # What the detector refuses (NaN, inf, too far out: each fails "<=") scores +inf and is flagged.
+        scorable = (scaled.abs() <= SCALED_LIMIT).all(dim=1)
+        score = self.scorer(scaled)
+        score = torch.where(scorable & torch.isfinite(score), score, torch.full_like(score, float("inf")))
         return score, (score > self.threshold).to(torch.int64)
 
 

@@ -21,13 +21,89 @@ IMPUTES = ("none", "median", "mean")
 
 #: Rows scaled at a time by :meth:`TablePreprocessor.transform`.
 _BLOCK_ROWS = 8192
+#: The network computes in float32: a value beyond this cannot even be given to it.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: Largest scaled input (in training spreads from the training centre) that a model scores. Scores
+#: square reconstruction errors and divide them by normal error levels (as small as 1e-8): an input of
+#: 1e12 scores about 1e24 with the default networks, far inside float32, where from about 1e19 the
+#: score overflows to inf and then NaN. A value 1e12 spreads out is a unit or parsing error, not data.
+SCALED_LIMIT = 1e12
+
+
+class InvalidValueError(ValueError):
+    """A cell the model cannot take, at position ``row`` (0-based) of the table or array it was given.
+
+    The message names a table's row as "data row N", counted from 1 with any header not counted, so
+    that a file's N-th row below its header is data row N; an array's sample by its 0-based index, as
+    NumPy counts. :meth:`shifted` renumbers it for a table that was a chunk of a larger one;
+    :meth:`without_row` leaves the row out (a stream names its line instead).
+    """
+
+    def __init__(self, template: str, row: int | None, unit: str = "data row") -> None:
+        self.template, self.row, self.unit = template, row, unit
+        number = None if row is None else row + 1 if unit == "data row" else row
+        where = "" if row is None else f" in {unit} {number}"
+        super().__init__(template.replace("{where}", where))  # not format(): names may hold braces
+
+    def shifted(self, offset: int) -> InvalidValueError:
+        return InvalidValueError(self.template, None if self.row is None else self.row + offset, self.unit)
+
+    def without_row(self) -> InvalidValueError:
+        return InvalidValueError(self.template, None, self.unit)
+
+
+def name_list(names: Sequence, limit: int = 5) -> str:
+    """``names`` for a message: the first ``limit`` of them, and how many more there are."""
+    names = list(names)
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return f"{names[:limit]}{more}"
+
+
+def check_unique_columns(columns: Sequence, what: str = "X") -> None:
+    """Refuse duplicated column names (after ``str``): a column must be found by its name."""
+    seen = pd.Index([str(c) for c in columns])
+    duplicated = seen[seen.duplicated()].unique().tolist()
+    if duplicated:
+        raise ValueError(f"{what} has duplicated column names {name_list(duplicated)}; give each column its own name.")
+
+
+def check_in_range(numeric: np.ndarray, columns: Sequence[str], allow_missing: bool = False) -> None:
+    """Raise :class:`InvalidValueError` for the first NaN, infinite or beyond-float32 cell of ``numeric``.
+
+    With ``allow_missing`` (imputation), NaN and infinite cells are holes to fill and pass; finite
+    values beyond float32 never do (they are not missing, they are wrong).
+    """
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(numeric) <= FLOAT32_MAX)
+    if allow_missing:
+        bad &= np.isfinite(numeric)
+    if not bad.any():
+        return
+    rows, cols = np.nonzero(bad)
+    column, value = columns[cols[0]], numeric[rows[0], cols[0]]
+    if np.isfinite(value):
+        raise InvalidValueError(
+            f"Column {column!r} holds {value:g}{{where}}, beyond the float32 range (magnitude up to {FLOAT32_MAX:.3g}) "
+            "that the model computes in; fix the value or rescale the column (e.g. change its units).", int(rows[0]))
+    count = int((~np.isfinite(numeric[:, cols[0]])).sum())
+    kind = "NaN" if np.isnan(value) else "infinite"
+    raise InvalidValueError(
+        f"Column {column!r} has {count} NaN or infinite value(s) (first: {kind}{{where}}); clean them or choose "
+        "an imputation (impute='median' / --impute median).", int(rows[0]))
 
 
 def as_frame(X, feature_names: Sequence[str] | None = None) -> pd.DataFrame:
     """Turn a DataFrame, a 2-D array or a list of rows into a DataFrame (arrays get ``x0, x1, ...``)."""
     if isinstance(X, pd.DataFrame):
         return X
-    array = np.asarray(X)
+    try:
+        array = np.asarray(X)
+    except ValueError:  # numpy's "inhomogeneous shape": rows of different lengths
+        lengths = sorted({len(row) for row in X if hasattr(row, "__len__")})
+        raise ValueError(
+            f"Every row must have the same number of values; got rows of {lengths[0]} and {lengths[-1]} values. "
+            "Give a rectangular table."
+        ) from None
     if array.ndim == 1:
         raise ValueError(
             f"Expected a 2-D table (rows x features); got a 1-D array of {array.shape[0]} values. "
@@ -37,6 +113,21 @@ def as_frame(X, feature_names: Sequence[str] | None = None) -> pd.DataFrame:
         raise ValueError(f"Expected a 2-D table (rows x features); got an array of shape {array.shape}.")
     names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(array.shape[1])]
     return pd.DataFrame(array, columns=names, copy=False)  # read only: no need to copy a large array
+
+
+def _not_numeric(column: str, values: pd.Series) -> ValueError:
+    """Name the first value of a non-numeric column that is not a number, and its row."""
+    present = values.notna().to_numpy()
+    try:
+        numbers = pd.to_numeric(values, errors="coerce").notna().to_numpy()
+    except (TypeError, ValueError):  # cells such as lists: none of them is a number
+        numbers = np.zeros(len(values), dtype=bool)
+    bad = np.flatnonzero(present & ~numbers)
+    row = int(bad[0]) if len(bad) else (int(np.flatnonzero(present)[0]) if present.any() else None)
+    example = "" if row is None else f"{values.iloc[row]!r}{{where}}"
+    return InvalidValueError(
+        f"Column {column!r} is not numeric ({example or 'no values'}); declare it categorical (categorical_features "
+        f"/ --categorical {column}) or leave it out of the features.", row)
 
 
 class TablePreprocessor:
@@ -85,9 +176,11 @@ class TablePreprocessor:
             raise ValueError(
                 f"Categorical column(s) {missing} are not in the data; columns are {list(frame.columns)}."
             )
+        check_unique_columns(frame.columns)
         self.columns_ = [str(c) for c in frame.columns]
         self.numeric_columns_ = [c for c in self.columns_ if c not in self.categorical_features]
         numeric = self._numeric(frame)
+        check_in_range(numeric, self.numeric_columns_, allow_missing=self.impute != "none")
         if self.impute != "none":
             # Infinite values are holes too (see _fill): they must not enter the fill statistics.
             finite = np.where(np.isfinite(numeric), numeric, np.nan)
@@ -97,7 +190,6 @@ class TablePreprocessor:
             numeric = self._fill(numeric)
         else:
             self.fill_values_ = None
-        self._check_finite(numeric)
         self.offset_, self.scale_ = self._fit_scaler(numeric)
         self.categories_ = {
             c: sorted({str(v) for v in frame[c].dropna().tolist()}) for c in self.categorical_features
@@ -108,6 +200,17 @@ class TablePreprocessor:
         if not self.feature_names_out_:
             raise ValueError("No features left to learn from; select at least one feature column.")
         return self
+
+    def check_values(self, frame: pd.DataFrame) -> None:
+        """Before :meth:`fit`: raise for the first cell of ``frame`` that no fit could take.
+
+        Text in a numeric column, NaN or infinite values without imputation, values beyond float32;
+        the error names the row of ``frame`` (fit sees shuffled rows, whose numbers mean nothing).
+        """
+        check_unique_columns(frame.columns)
+        columns = [str(c) for c in frame.columns if str(c) not in self.categorical_features]
+        numeric = self._numeric(frame.set_axis([str(c) for c in frame.columns], axis=1), columns)
+        check_in_range(numeric, columns, allow_missing=self.impute != "none")
 
     def _fit_scaler(self, numeric: np.ndarray) -> tuple[list[float], list[float]]:
         width = numeric.shape[1]
@@ -126,17 +229,15 @@ class TablePreprocessor:
         return np.asarray(offset, dtype=float).tolist(), np.asarray(scale, dtype=float).tolist()
 
     # -- transforming --------------------------------------------------------------------------
-    def _numeric(self, frame: pd.DataFrame) -> np.ndarray:
-        for column in self.numeric_columns_:
-            if not (pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column])):
-                example = frame[column].dropna().iloc[0] if frame[column].notna().any() else None
-                raise ValueError(
-                    f"Column {column!r} is not numeric (e.g. {example!r}); declare it categorical "
-                    f"(categorical_features / --categorical {column}) or leave it out of the features."
-                )
-        if not self.numeric_columns_:
+    def _numeric(self, frame: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndarray:
+        columns = self.numeric_columns_ if columns is None else columns
+        for column in columns:
+            values = frame[column]
+            if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
+                raise _not_numeric(column, values)
+        if not columns:
             return np.empty((len(frame), 0), dtype=np.float64)
-        return frame[self.numeric_columns_].to_numpy(dtype=np.float64, na_value=np.nan)
+        return frame[columns].to_numpy(dtype=np.float64, na_value=np.nan)
 
     def _fill(self, numeric: np.ndarray) -> np.ndarray:
         holes = ~np.isfinite(numeric)
@@ -145,24 +246,13 @@ class TablePreprocessor:
             numeric[holes] = np.take(np.asarray(self.fill_values_), np.nonzero(holes)[1])
         return numeric
 
-    def _check_finite(self, numeric: np.ndarray) -> None:
-        bad = ~np.isfinite(numeric)
-        if bad.any():
-            rows, cols = np.nonzero(bad)
-            column = self.numeric_columns_[cols[0]]
-            kind = "NaN" if np.isnan(numeric[rows[0], cols[0]]) else "infinite"
-            raise ValueError(
-                f"Column {column!r} has {int(bad.sum())} NaN or infinite value(s) (first: {kind} in row "
-                f"{int(rows[0])}); clean them or choose an imputation (impute='median' / --impute median)."
-            )
-
     def check_columns(self, frame: pd.DataFrame) -> None:
         """Raise ``ValueError`` when ``frame`` lacks columns seen during fit."""
         missing = [c for c in self.columns_ if c not in frame.columns]
         if missing:
             raise ValueError(
-                f"The data lacks {len(missing)} column(s) the model was trained on: {missing[:5]}"
-                f"{' ...' if len(missing) > 5 else ''}; score data with the training columns."
+                f"The data lacks {len(missing)} column(s) the model was trained on: {name_list(missing)}; "
+                "score data with the training columns."
             )
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
@@ -171,12 +261,14 @@ class TablePreprocessor:
         numeric = self._numeric(frame)
         if self.fill_values_ is not None:
             numeric = self._fill(numeric)
-        self._check_finite(numeric)
         offset, scale = np.asarray(self.offset_), np.asarray(self.scale_)
         scaled = np.empty(numeric.shape, dtype=np.float32)
         for start in range(0, len(numeric), _BLOCK_ROWS):  # in blocks: the float64 temporary stays in cache
             block = numeric[start:start + _BLOCK_ROWS] - offset
             block /= scale
+            # One pass checks everything the model cannot take: NaN and inf fail "<=" too.
+            if not (np.abs(block) <= SCALED_LIMIT).all():
+                self._refuse(numeric, start + _BLOCK_ROWS)
             scaled[start:start + _BLOCK_ROWS] = block
         parts = [scaled]
         if not self.categorical_features:
@@ -190,6 +282,19 @@ class TablePreprocessor:
             one_hot[np.nonzero(known)[0], codes[known]] = 1.0
             parts.append(one_hot)
         return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
+
+    def _refuse(self, numeric: np.ndarray, stop: int) -> None:
+        """Raise for the first cell of ``numeric[:stop]`` that is missing, beyond float32 or too far out."""
+        check_in_range(numeric[:stop], self.numeric_columns_)
+        offset, scale = np.asarray(self.offset_), np.asarray(self.scale_)
+        with np.errstate(all="ignore"):
+            rows, cols = np.nonzero(~(np.abs((numeric[:stop] - offset) / scale) <= SCALED_LIMIT))
+        row, col = int(rows[0]), int(cols[0])
+        low, high = offset[col] - SCALED_LIMIT * scale[col], offset[col] + SCALED_LIMIT * scale[col]
+        raise InvalidValueError(
+            f"Column {self.numeric_columns_[col]!r} holds {numeric[row, col]:g}{{where}}, too far out for the model "
+            f"to score (it takes {low:.3g} to {high:.3g}: {SCALED_LIMIT:.0e} training spreads around the training "
+            "centre); fix the value or clip it to that range.", row)
 
     def inverse_transform_numeric(self, matrix: np.ndarray) -> np.ndarray:
         """Map the numeric block of a model-space matrix back to the original units."""

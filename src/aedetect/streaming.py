@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from aedetect.chunked import ScoringSummary, feature_columns, score_frame
+from aedetect.preprocessing import InvalidValueError, name_list
 
 FORMATS = ("auto", "csv", "jsonl")
 _END = object()
@@ -83,7 +84,7 @@ class _Batch:
             incomplete = [r for r in records if any(c not in r for c in columns)]
             if incomplete:  # a key missing from one record is not a NaN to impute
                 missing = [c for c in columns if c not in incomplete[0]]
-                raise ValueError(f"The record lacks feature(s) {missing[:5]}")
+                raise ValueError(f"The record lacks feature(s) {name_list(missing)}")
             return frame, columns
         frame = pd.DataFrame(records, columns=self.names)
         for column in self.numeric:
@@ -189,6 +190,8 @@ def _score_pending(batch: _Batch, pending: list[tuple[int, str]], sink: TextIO, 
                 frame, columns = batch.frame([record])
                 scores, flags = score_frame(batch.detector, frame, columns)
             except (ValueError, TypeError, KeyError) as error:
+                if isinstance(error, InvalidValueError):  # the line names the record; "data row 1" would not
+                    error = error.without_row()
                 message = f"line {number}: {' '.join(str(error).split())}"
                 if not skip_invalid:
                     _write(batch, results, sink, summary, only_anomalies)

@@ -32,7 +32,14 @@ class ThresholdRule:
 
     def fit(self, scores: np.ndarray, y: np.ndarray | None = None) -> ThresholdRule:
         scores = _check_scores(scores)
-        self.threshold_ = float(self._compute(scores, y))
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
+            threshold = float(self._compute(scores, y))
+        if not math.isfinite(threshold):
+            raise ValueError(
+                f"The threshold rule {self.to_spec()} gives a threshold that is not finite ({threshold}) on these "
+                f"scores; choose a smaller parameter (e.g. {type(self)().to_spec()})."
+            )
+        self.threshold_ = threshold
         return self
 
     def _compute(self, scores: np.ndarray, y: np.ndarray | None) -> float:
@@ -254,6 +261,8 @@ def parse_threshold(spec: str | ThresholdRule) -> ThresholdRule:
         number = float(value)
     except ValueError:
         raise ValueError(f"The threshold value in {spec!r} is not a number; write e.g. '{name}:0.01'.") from None
+    if not math.isfinite(number):
+        raise ValueError(f"The threshold value in {spec!r} must be a finite number; write e.g. '{RULES[name]().to_spec()}'.")
     return RULES[name](number)
 
 

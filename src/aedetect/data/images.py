@@ -8,6 +8,7 @@ takes.
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import numpy as np
@@ -61,14 +62,27 @@ def read_idx(path) -> np.ndarray:
 
 
 def _load_image(path: Path) -> np.ndarray:
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode not in ("L", "RGB", "RGBA"):
-                image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-            return np.asarray(image)
+        # PIL warns above Image.MAX_IMAGE_PIXELS and raises above twice that: both are refused, as
+        # no image this tool learns from is that large, and decoding one could exhaust the memory.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                if image.mode not in ("L", "RGB", "RGBA"):
+                    image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+                return np.asarray(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        pixels = re.search(r"\((\d+) pixels\)", str(error))
+        size = f" ({int(pixels.group(1)):,} pixels, over PIL's limit of {Image.MAX_IMAGE_PIXELS:,})" if pixels else ""
+        raise ValueError(
+            f"The image {str(path)!r} is too large to read safely{size}: it may be a decompression bomb; "
+            "remove it, or shrink it to the size of the other images."
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(f"Cannot read the image {str(path)!r} ({type(error).__name__}); remove or replace it.") from None
 

@@ -78,8 +78,15 @@ def read_images(source: str, labels_file: str | None = None, normal_label=0, ano
         with np.load(path, allow_pickle=False) as archive:
             images = archive["X"]
             labels = np.asarray(archive["y"]).astype(np.int64).ravel() if "y" in archive.files else None
-    else:
+    elif path.suffix.lower() == ".npy":
         images = np.load(path, allow_pickle=False)
+    else:
+        if not path.exists():
+            raise FileNotFoundError(f"No such image source: {str(path)!r}; check the path.")
+        raise ValueError(
+            f"This model scores images; {str(path)!r} is not an image source. Give an image folder, an IDX file "
+            "or a .npy/.npz array of images."
+        )
     if labels_file is not None:
         raw = read_idx(labels_file) if is_idx(labels_file) else np.load(labels_file, allow_pickle=False)
         if np.ndim(raw) != 1 or len(raw) != len(images):

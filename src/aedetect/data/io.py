@@ -40,6 +40,8 @@ def read_table(path, header: bool = True) -> pd.DataFrame:
     suffix = _suffix(path)
     try:
         if suffix in (".csv", ".csv.gz", ".tsv"):
+            if header:
+                _refuse_duplicated_names(path, "\t" if suffix == ".tsv" else ",")
             frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", header=0 if header else None)
             if not header:
                 frame.columns = [f"x{i}" for i in range(frame.shape[1])]
@@ -74,6 +76,24 @@ def read_table(path, header: bool = True) -> pd.DataFrame:
     if len(frame) == 0:
         raise ValueError(f"Data file {str(path)!r} has no rows; give a file with data.")
     return frame
+
+
+def _refuse_duplicated_names(path: Path, delimiter: str) -> None:
+    """pandas renames a repeated column name ("a", "a.1"): a model must not learn under a made-up name."""
+    import csv
+    import gzip
+    from collections import Counter
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
+        names = next(csv.reader(handle, delimiter=delimiter), [])
+    seen = [name for name in names if name]  # pandas names blank ones "Unnamed: N"
+    counts = Counter(seen)
+    duplicated = [name for name in dict.fromkeys(seen) if counts[name] > 1]
+    if duplicated:
+        more = f" and {len(duplicated) - 5} more" if len(duplicated) > 5 else ""
+        raise ValueError(f"Data file {str(path)!r} has duplicated column names {duplicated[:5]}{more}; "
+                         "give each column its own name.")
 
 
 def split_labels(
