@@ -12,6 +12,7 @@ from sklearn.base import clone
 
 import aedetect
 from aedetect import AutoencoderDetector
+from aedetect.model_storage import seal
 from aedetect.persistence import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, ModelFileError, load, save
 
 
@@ -109,8 +110,8 @@ def test_damaged_weights_with_a_matching_checksum_are_still_an_error(saved):
     weights.write_bytes(b"not a safetensors file")
     config = json.loads((saved / CONFIG_FILE).read_text())
     config["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
-    (saved / CONFIG_FILE).write_text(json.dumps(config))
-    with pytest.raises(ModelFileError, match="damaged or inconsistent"):
+    (saved / CONFIG_FILE).write_text(json.dumps(seal(config)))
+    with pytest.raises(ModelFileError, match="not a safetensors file"):
         load(saved)
 
 
@@ -130,7 +131,7 @@ def test_bad_json_is_a_model_file_error(saved, text):
 def test_inconsistent_json_is_a_model_file_error(saved):
     config = json.loads((saved / CONFIG_FILE).read_text())
     del config["preprocessing"]
-    (saved / CONFIG_FILE).write_text(json.dumps(config))
+    (saved / CONFIG_FILE).write_text(json.dumps(seal(config)))
     with pytest.raises(ModelFileError, match="damaged or inconsistent"):
         load(saved)
 
@@ -138,7 +139,7 @@ def test_inconsistent_json_is_a_model_file_error(saved):
 def test_other_format_version_is_a_clear_error(saved):
     config = json.loads((saved / CONFIG_FILE).read_text())
     config["format_version"] = FORMAT_VERSION + 1
-    (saved / CONFIG_FILE).write_text(json.dumps(config))
+    (saved / CONFIG_FILE).write_text(json.dumps(seal(config)))
     with pytest.raises(
         ModelFileError, match=f"format version {FORMAT_VERSION + 1}.*reads version {FORMAT_VERSION}"
     ):

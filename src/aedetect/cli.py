@@ -242,6 +242,9 @@ def train(
         dataset = DATASETS[data[len(DATASET_PREFIX):]]
         if dataset.categorical and not detector.categorical_features:
             detector.set_params(categorical_features=list(dataset.categorical))
+    from aedetect.persistence import check_save_target
+
+    check_save_target(output)  # refuse a folder that is not a model before training, not after
     started = time.perf_counter()
     detector.fit(frame, labels)
     seconds = time.perf_counter() - started
@@ -601,6 +604,9 @@ def demo(
     report_path = output.with_name(f"{output.name.removesuffix('-model')}-report.html")
     check_output(output, directory=True)  # before training, not after it
     check_output(report_path)
+    from aedetect.persistence import check_save_target
+
+    check_save_target(output)  # saving replaces the folder: only a model or an empty folder may be there
     frame, labels = load_dataset("seed-imbalanced")
     X_train, X_test, y_train, y_test = train_test_split(frame, labels, test_size=0.2, random_state=42)
     console.print(f"seed-imbalanced: {len(frame)} rows x {frame.shape[1]} features, {labels.mean():.2%} anomalies; "

@@ -146,7 +146,8 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
     def save(self, path) -> None:
         """Write the ensemble to the directory ``path``: ``ensemble.json`` and one folder per member."""
         from aedetect import __version__
-        from aedetect.persistence import ENSEMBLE_FILE, _json_params, staged_directory
+        from aedetect.model_storage import ENSEMBLE_FILE, seal, staged_directory
+        from aedetect.persistence import _json_params
 
         self._check_fitted()
         with staged_directory(path) as staging:
@@ -162,36 +163,67 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
                 "calibration_scores": self.calibration_scores_.tolist(),
                 "n_features_in": int(self.n_features_in_),
             }
-            (staging / ENSEMBLE_FILE).write_text(json.dumps(manifest, indent=2))
+            (staging / ENSEMBLE_FILE).write_text(json.dumps(seal(manifest), indent=2))
 
 
 def load_ensemble(path) -> EnsembleDetector:
-    """Rebuild an :class:`EnsembleDetector` saved by :meth:`EnsembleDetector.save`."""
-    from aedetect.persistence import ENSEMBLE_FILE, ModelFileError, load
+    """Rebuild an :class:`EnsembleDetector` saved by :meth:`EnsembleDetector.save`.
+
+    Members must be plain sub-folders of the ensemble folder (no ``..``, no absolute path, no link),
+    each an ordinary model directory; scales and the threshold must be finite.
+    """
+    from aedetect._validation import InvalidParameterError
+    from aedetect.model_storage import ENSEMBLE_FILE, ModelFileError, check_member_name, read_manifest
+    from aedetect.persistence import _check_threshold, load_detector
 
     directory = Path(path)
+    where = repr(str(directory))
+    manifest = read_manifest(directory / ENSEMBLE_FILE, FORMAT)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{where} holds an ensemble of format {manifest.get('format')!r} version "
+            f"{manifest.get('format_version')!r}; this aedetect reads {FORMAT!r} version {FORMAT_VERSION}."
+        )
     try:
-        manifest = json.loads((directory / ENSEMBLE_FILE).read_text())
-        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-            raise ModelFileError(
-                f"{str(directory)!r} holds an ensemble of format {manifest.get('format')!r} version "
-                f"{manifest.get('format_version')!r}; this aedetect reads {FORMAT!r} version {FORMAT_VERSION}."
-            )
+        names = manifest["members"]
+        if not isinstance(names, list) or not names:
+            raise ModelFileError(f"The ensemble at {where} has no members ({ENSEMBLE_FILE} lists none); "
+                                 "re-train or restore it.")
+        folders = [check_member_name(directory, name) for name in names]
+        if len(set(names)) != len(names):
+            raise ModelFileError(f"The ensemble at {where} lists a member twice; re-train or restore it.")
         params = dict(manifest["params"])
         params["detector"] = AutoencoderDetector(**params["detector"])
         ensemble = EnsembleDetector(**params)
-        ensemble.members_ = [load(directory / name) for name in manifest["members"]]
+        try:
+            v.validate_params(type(ensemble).__name__, ensemble.get_params(deep=False), _CONSTRAINTS)
+            ensemble.detector._validate_params()
+        except InvalidParameterError as error:
+            raise ModelFileError(f"The ensemble at {where} has an invalid parameter: {error} "
+                                 "Re-train or restore it.") from None
         ensemble.member_means_ = np.asarray(manifest["member_means"], dtype=np.float64)
         ensemble.member_stds_ = np.asarray(manifest["member_stds"], dtype=np.float64)
         ensemble.calibration_scores_ = np.asarray(manifest["calibration_scores"], dtype=np.float64)
+        for name, value, shape in (("member_means", ensemble.member_means_, (len(names),)),
+                                   ("member_stds", ensemble.member_stds_, (len(names),)),
+                                   ("calibration_scores", ensemble.calibration_scores_, None)):
+            if (value.shape != shape if shape else value.ndim != 1 or not len(value)) or not np.isfinite(value).all():
+                raise ModelFileError(f"The ensemble at {where} is inconsistent: {name} must hold "
+                                     f"{shape[0] if shape else 'one or more'} finite numbers; re-train or restore it.")
+        if not (ensemble.member_stds_ > 0).all():
+            raise ModelFileError(f"The ensemble at {where} has a zero or negative member_stds (scores divide by "
+                                 "it); re-train or restore it.")
         ensemble.n_features_in_ = int(manifest["n_features_in"])
-        ensemble._set_rule(rule_from_dict(manifest["threshold"]))
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as error:
-        if isinstance(error, ModelFileError):
-            raise
+        rule = rule_from_dict(manifest["threshold"])
+        _check_threshold(directory, manifest["threshold"], rule)
+        ensemble._set_rule(rule)
+        ensemble.members_ = [load_detector(folder) for folder in folders]
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ModelFileError(
-            f"The ensemble at {str(directory)!r} is damaged or inconsistent ({type(error).__name__}: "
-            f"{str(error).splitlines()[0][:200]}); re-train or restore it."
+            f"The ensemble at {where} is damaged or inconsistent ({type(error).__name__}: "
+            f"{(str(error).splitlines() or [''])[0][:200]}); re-train or restore it."
         ) from None
     return ensemble
 
