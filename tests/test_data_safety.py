@@ -274,3 +274,11 @@ def test_an_image_model_given_a_table_says_what_it_scores(tmp_path):
     with pytest.raises(ValueError, match=r"This model scores images; '.*in.csv' is not an image source\. Give an "
                                          "image folder, an IDX file or a .npy/.npz array of images"):
         read_images(str(tmp_path / "in.csv"))
+
+
+def test_an_integer_beyond_a_float_is_refused_with_a_short_message(detector):
+    frame = normal_rows(3).astype({"b": object})
+    frame.loc[1, "b"] = 10**400
+    with pytest.raises(ValueError, match=r"Column 'b' is not numeric \(1000000000000000000000000000000000000\.\.\. in "
+                                         r"data row 2\)"):
+        detector.decision_function(frame)

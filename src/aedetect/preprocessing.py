@@ -115,16 +115,25 @@ def as_frame(X, feature_names: Sequence[str] | None = None) -> pd.DataFrame:
     return pd.DataFrame(array, columns=names, copy=False)  # read only: no need to copy a large array
 
 
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return True
+
+
 def _not_numeric(column: str, values: pd.Series) -> ValueError:
     """Name the first value of a non-numeric column that is not a number, and its row."""
     present = values.notna().to_numpy()
     try:
         numbers = pd.to_numeric(values, errors="coerce").notna().to_numpy()
-    except (TypeError, ValueError):  # cells such as lists: none of them is a number
-        numbers = np.zeros(len(values), dtype=bool)
+    except (TypeError, ValueError, OverflowError):  # lists, integers beyond a float: cell by cell
+        numbers = np.array([_is_number(value) for value in values], dtype=bool)
     bad = np.flatnonzero(present & ~numbers)
     row = int(bad[0]) if len(bad) else (int(np.flatnonzero(present)[0]) if present.any() else None)
-    example = "" if row is None else f"{values.iloc[row]!r}{{where}}"
+    shown = "" if row is None else repr(values.iloc[row])
+    example = "" if row is None else f"{shown if len(shown) <= 40 else shown[:37] + '...'}{{where}}"
     return InvalidValueError(
         f"Column {column!r} is not numeric ({example or 'no values'}); declare it categorical (categorical_features "
         f"/ --categorical {column}) or leave it out of the features.", row)
