@@ -10,7 +10,7 @@ in-memory
     epochs: training quality does not change scoring speed) and only scoring is timed.
 csv / parquet
     ``--file-rows`` rows (default 10,000,000) in a CSV and a Parquet file under ``--tmp-dir`` (never
-    in the repository), scored with ``aedetect.chunked.score_file`` (CSV -> CSV with every input
+    in the repository), scored with ``aedetect.batch.files.score_file`` (CSV -> CSV with every input
     column plus score and flag; Parquet -> Parquet), against pyarrow reading and writing the same
     file in the same streaming way (the floor any scorer pays), for both scores. Scoring also runs on
     files of ``--small-file-rows`` rows (default 1,000,000) to show that peak memory does not grow
@@ -93,7 +93,7 @@ def worker(task: str, args: argparse.Namespace) -> dict:
         return {"seconds": timed(lambda: peer.decision_function(X, batch_size=batch), args.repeats), "rows": args.rows}
     if task.startswith(("aedetect-csv", "aedetect-parquet")):
         from aedetect import load
-        from aedetect.chunked import score_file
+        from aedetect.batch.files import score_file
 
         kind, _, score = task.partition(":")
         detector = load(tmp / "model").set_params(score=score)

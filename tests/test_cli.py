@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from aedetect import AutoencoderDetector, load
 from aedetect.cli import app
-from aedetect.persistence import WEIGHTS_FILE
+from aedetect.persistence.model import WEIGHTS_FILE
 
 TINY = ["--hidden-dims", "8", "--latent-dim", "2", "--epochs", "5", "--seed", "0", "--device", "cpu", "-q"]
 
@@ -426,11 +426,11 @@ def test_demo_on_a_tiny_stand_in_dataset(runner, tmp_path, monkeypatch, labelled
     import aedetect.detector
 
     try:
-        import aedetect.report
+        import aedetect.report.page
     except ImportError:  # a version without the HTML report
         pass
     else:
-        monkeypatch.setattr(aedetect.report, "write_report", lambda *args, **kwargs: None)
+        monkeypatch.setattr(aedetect.report.page, "write_report", lambda *args, **kwargs: None)
 
     frame, labels = labelled
     big = pd.concat([frame] * 2, ignore_index=True)

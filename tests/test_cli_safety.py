@@ -87,7 +87,7 @@ def test_hidden_dims_that_are_not_integers(tmp_path, value):
 # command, its signal handling and its files are the real ones.
 SLOW_SCORE = """
 import runpy, sys, time
-import aedetect.chunked as chunked
+import aedetect.batch.files as chunked
 score_frame = chunked.score_frame
 def slow(*args):
     time.sleep(60)

@@ -17,12 +17,12 @@ import pytest
 from conftest import FAST, normal_rows
 
 from aedetect import AutoencoderDetector
-from aedetect.chunked import score_file
+from aedetect.batch.files import score_file
+from aedetect.batch.streams import score_stream
 from aedetect.data.images import read_image_folder
 from aedetect.data.inputs import read_images
 from aedetect.data.io import read_table
-from aedetect.preprocessing import SCALED_LIMIT, InvalidValueError
-from aedetect.streaming import score_stream
+from aedetect.preprocessing.tables import SCALED_LIMIT, InvalidValueError
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +156,7 @@ def test_stream_skip_invalid_reports_and_skips_out_of_range_records(detector):
 def test_the_service_answers_a_value_beyond_float32_with_a_4xx(detector):
     from fastapi.testclient import TestClient
 
-    from aedetect.serving import ServedModel, create_app
+    from aedetect.serve.app import ServedModel, create_app
 
     with TestClient(create_app({"main": ServedModel("main", detector)})) as client:
         response = client.post("/score", json={"records": [{"a": 0.1, "b": 1e39, "c": 0.0, "d": 0.0}]})
@@ -172,7 +172,7 @@ def test_the_service_answers_a_value_beyond_float32_with_a_4xx(detector):
 def test_onnx_scores_rows_the_detector_refuses_as_inf_and_flags_them(tmp_path, impute):
     import onnxruntime as ort
 
-    from aedetect.export import export_onnx
+    from aedetect.export.onnx import export_onnx
 
     detector = AutoencoderDetector(**{**FAST, "epochs": 2, "impute": impute}).fit(normal_rows(100))
     session = ort.InferenceSession(str(export_onnx(detector, tmp_path / "m.onnx")), providers=["CPUExecutionProvider"])

@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 
 from aedetect import AutoencoderDetector
 from aedetect.cli import app
-from aedetect.export import export_onnx, scoring_graph
+from aedetect.export.onnx import export_onnx, scoring_graph
 
 RTOL = 2e-5
 RTOL_BCE = 1e-4

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from golden.make_golden import cases
 
 from aedetect import load
-from golden.make_golden import cases
 
 GOLDEN = Path(__file__).parent / "golden"
 NAMES = sorted(p.name for p in GOLDEN.iterdir() if (p / "model").is_dir())

@@ -12,13 +12,13 @@ import pkgutil
 import shutil
 from pathlib import Path
 
+import hostile
 import numpy as np
 import pytest
-
-import hostile
-from aedetect import AutoencoderDetector, EnsembleDetector
 from conftest import FAST, normal_rows
 from hostile import Context, assert_clean_refusal, run_cli, snapshot
+
+from aedetect import AutoencoderDetector, EnsembleDetector
 
 CASES = []
 for info in sorted(pkgutil.iter_modules(hostile.__path__), key=lambda m: m.name):

@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FAST, normal_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from aedetect import AutoencoderDetector, load
 from aedetect.cli import app
-from aedetect.model_storage import seal
-from aedetect.persistence import CONFIG_FILE, ModelFileError
-from conftest import FAST, normal_rows
+from aedetect.persistence.model import CONFIG_FILE, ModelFileError
+from aedetect.persistence.storage import seal
 
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -141,9 +141,11 @@ def test_score_stdin_near_valid_json_lines(model, records):
     lines = [json.dumps(r) if isinstance(r, dict) else r.replace("\n", " ") for r in records]
     result = CliRunner().invoke(app, ["score", str(model), "-", "--format", "jsonl"], input="\n".join(lines) + "\n")
     _assert_clean(result)
-    for line in result.stdout.splitlines():
-        # Every line written is strict JSON: no bare NaN or Infinity.
-        json.loads(line, parse_constant=lambda token: pytest.fail(f"non-standard JSON token {token} in {line!r}"))
+    def refuse(token):
+        pytest.fail(f"non-standard JSON token {token} in the output:\n{result.stdout}")
+
+    for line in result.stdout.splitlines():  # every line written is strict JSON: no bare NaN or Infinity
+        json.loads(line, parse_constant=refuse)
 
 
 def _manifest_values():

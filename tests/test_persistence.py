@@ -12,8 +12,8 @@ from sklearn.base import clone
 
 import aedetect
 from aedetect import AutoencoderDetector
-from aedetect.model_storage import seal
-from aedetect.persistence import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, ModelFileError, load, save
+from aedetect.persistence.model import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, ModelFileError, load, save
+from aedetect.persistence.storage import seal
 
 
 def _plain(params: dict) -> dict:
@@ -182,7 +182,7 @@ def test_save_errors_leave_no_temporary_directories(fitted, tmp_path):
 
 
 def test_failed_write_cleans_up_its_staging_directory(fitted, tmp_path, monkeypatch):
-    import aedetect.persistence as persistence
+    import aedetect.persistence.model as persistence
 
     def broken(*args, **kwargs):
         raise OSError("disk full")

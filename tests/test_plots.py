@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from aedetect import plots
+from aedetect.report import figures as plots
 
 RNG = np.random.default_rng(0)
 LABELS = np.r_[np.zeros(190), np.ones(10)].astype(np.int64)

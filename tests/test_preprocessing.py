@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
-from aedetect.preprocessing import TablePreprocessor, as_frame
+from aedetect.preprocessing.tables import TablePreprocessor, as_frame
 
 
 @pytest.fixture

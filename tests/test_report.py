@@ -15,9 +15,10 @@ import torch
 from typer.testing import CliRunner
 
 import aedetect.data.io
-from aedetect import AutoencoderDetector, report
+from aedetect import AutoencoderDetector
 from aedetect.cli import app
 from aedetect.evaluation import evaluate
+from aedetect.report import page as report
 
 torch.set_num_threads(1)
 SMALL = dict(hidden_dims=[8], latent_dim=2, epochs=12, batch_size=32, random_state=0, device="cpu")
@@ -411,7 +412,7 @@ def test_small_and_odd_data_give_a_full_report(case, detector, quick_png):
 def test_identical_codes_do_not_claim_a_variance_share(detector):
     import warnings
 
-    from aedetect import plots
+    from aedetect.report import figures as plots
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # sklearn's 0 / 0 variance share used to warn here

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 import torch
 
-from aedetect import AutoencoderDetector, report
+from aedetect import AutoencoderDetector
+from aedetect.report import page as report
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 CHROMEDRIVER = shutil.which("chromedriver")

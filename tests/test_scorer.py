@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from aedetect.scorer import LatentKnn, score_matrix
+from aedetect.scoring.scorer import LatentKnn, score_matrix
 
 
 @pytest.mark.parametrize(("n", "k"), [(1, 1), (1, 5), (3, 5), (7, 5), (30, 5), (31, 6), (33, 1), (512, 1), (1000, 5),

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from aedetect.models.dense import DenseAutoencoder, DenseConfig
-from aedetect.scoring import forward_pass, row_scores
+from aedetect.scoring.forward import forward_pass, row_scores
 
 CPU = torch.device("cpu")
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from aedetect import AutoencoderDetector
 from aedetect.cli import app as cli_app
-from aedetect.serving import ServedModel, create_app
+from aedetect.serve.app import ServedModel, create_app
 from aedetect.thresholds import parse_threshold
 
 MAX_ROWS = 50

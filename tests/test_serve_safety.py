@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from aedetect import AutoencoderDetector
 from aedetect.cli import app as cli_app
-from aedetect.serving import ServedModel, check_binding, create_app
+from aedetect.serve.app import ServedModel, check_binding, create_app
 
 MAX_ROWS = 20
 MAX_BODY = 50_000

@@ -19,7 +19,7 @@ from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
 from aedetect import AutoencoderDetector
-from aedetect.serving import ServedModel, create_app
+from aedetect.serve.app import ServedModel, create_app
 
 OPERATIONS = [("/health", "GET"), ("/model", "GET"), ("/models", "GET"), ("/models/{name}", "GET"),
               ("/score", "POST"), ("/models/{name}/score", "POST")]

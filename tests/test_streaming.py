@@ -17,10 +17,11 @@ import pytest
 from conftest import FAST
 from typer.testing import CliRunner
 
-from aedetect import AutoencoderDetector, chunked
-from aedetect.chunked import score_file
+from aedetect import AutoencoderDetector
+from aedetect.batch import files as chunked
+from aedetect.batch.files import score_file
+from aedetect.batch.streams import score_stream
 from aedetect.cli import app
-from aedetect.streaming import score_stream
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import torch
 
 from aedetect import AutoencoderDetector
 from aedetect.models.dense import DenseAutoencoder, DenseConfig
-from aedetect.training import (
+from aedetect.training.loop import (
     ELEMENTWISE,
     LOSSES,
     METRICS,

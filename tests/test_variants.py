@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from aedetect import AutoencoderDetector, EnsembleDetector, load
 from aedetect.cli import app
-from aedetect.variants import VARIANTS, Variant
+from aedetect.training.variants import VARIANTS, Variant
 
 # The variational variant is checked with its own score here (the default latent_knn score runs
 # for it too, see below; on the tiny LSTM it ranks poorly, because in 20 epochs the LSTM's posterior

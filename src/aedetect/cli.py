@@ -242,7 +242,7 @@ def train(
         dataset = DATASETS[data[len(DATASET_PREFIX):]]
         if dataset.categorical and not detector.categorical_features:
             detector.set_params(categorical_features=list(dataset.categorical))
-    from aedetect.persistence import check_save_target
+    from aedetect.persistence.model import check_save_target
 
     check_save_target(output)  # refuse a folder that is not a model before training, not after
     started = time.perf_counter()
@@ -278,7 +278,7 @@ def _use_data_dir(folder: Path | None) -> None:
 
 # -- scoring helpers -------------------------------------------------------------------------------
 def _scoring_frame(detector, frame: pd.DataFrame, extra_drop: list[str]) -> pd.DataFrame:
-    from aedetect.chunked import feature_columns, features_of
+    from aedetect.batch.files import feature_columns, features_of
 
     return features_of(detector, frame, feature_columns(detector, frame.columns, extra_drop))
 
@@ -331,7 +331,7 @@ def _apply_threshold(detector, threshold: str | None, frame=None, labels=None) -
 
 
 def _load_model(model: Path):
-    from aedetect.persistence import load
+    from aedetect.persistence.model import load
 
     return load(model)
 
@@ -359,7 +359,7 @@ def score(
     large the file); '-' scores records from standard input as they arrive:
     'tail -f log.jsonl | aedetect score MODEL - --only-anomalies'.
     """
-    from aedetect.chunked import file_kind, score_file
+    from aedetect.batch.files import file_kind, score_file
     from aedetect.data.io import WRITABLE, check_output
 
     if data != "-" and output is not None:  # before the slow part
@@ -423,7 +423,7 @@ def _score_stdin(detector, output, id_column, drop_list, only_anomalies, stream_
                  skip_invalid) -> None:
     import os
 
-    from aedetect.streaming import score_stream
+    from aedetect.batch.streams import score_stream
 
     if output is not None and str(output) != "-":
         raise ValueError("Scores of a stream go to standard output; leave out --output (redirect with '>').")
@@ -449,7 +449,7 @@ def export(
 ) -> None:
     """Export the preprocessing, network and score as one ONNX graph (onnxruntime alone scores with it)."""
     from aedetect.data.io import check_output
-    from aedetect.export import export as export_model
+    from aedetect.export.onnx import export as export_model
 
     check_output(output, folders=[model])  # before the slow part
     detector = _load_model(model)
@@ -473,8 +473,8 @@ def serve(
     max_body_mb: Annotated[float, typer.Option(help="Largest request body in MB (413 beyond).")] = 16.0,
 ) -> None:
     """Serve models over HTTP: POST /score, GET /model, GET /health, docs at /docs."""
-    from aedetect.serving import check_binding, load_models
-    from aedetect.serving import serve as run_server
+    from aedetect.serve.app import check_binding, load_models
+    from aedetect.serve.app import serve as run_server
 
     api_key = check_binding(host, api_key, allow_unauthenticated)  # before the slow part; a blank key is none
     if max_rows < 1 or max_body_mb <= 0:
@@ -560,7 +560,7 @@ def report(
 ) -> None:
     """Write a self-contained HTML report: figures, metrics (with labels) and a model summary."""
     from aedetect.data.io import check_output, split_labels
-    from aedetect.report import write_report
+    from aedetect.report.page import write_report
 
     check_output(output, inputs=[data, labels_file], folders=[model])  # fail before the slow part
     detector = _load_model(model)
@@ -604,7 +604,7 @@ def demo(
     report_path = output.with_name(f"{output.name.removesuffix('-model')}-report.html")
     check_output(output, directory=True)  # before training, not after it
     check_output(report_path)
-    from aedetect.persistence import check_save_target
+    from aedetect.persistence.model import check_save_target
 
     check_save_target(output)  # saving replaces the folder: only a model or an empty folder may be there
     frame, labels = load_dataset("seed-imbalanced")
@@ -626,7 +626,7 @@ def demo(
     detector.metadata_ = {"source": "dataset:seed-imbalanced", "label_column": None, "drop": []}
     detector.save(output)
     console.print(f"model saved to {output}", highlight=False)
-    from aedetect.report import write_report
+    from aedetect.report.page import write_report
 
     write_report(detector, X_test, y_test, path=report_path, source="dataset:seed-imbalanced (20 % test split)")
     console.print(f"report written to {report_path}", highlight=False)

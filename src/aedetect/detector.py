@@ -15,10 +15,10 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import NotFittedError
 
 from aedetect import _validation as v
-from aedetect.array_preprocessing import DEFAULT_SCALER, ArrayPreprocessor, sample_array
 from aedetect.models import build_model
 from aedetect.models.dense import ACTIVATIONS, NORMALIZATIONS, OUTPUT_ACTIVATIONS
-from aedetect.preprocessing import (
+from aedetect.preprocessing.arrays import DEFAULT_SCALER, ArrayPreprocessor, sample_array
+from aedetect.preprocessing.tables import (
     IMPUTES,
     SCALERS,
     InvalidValueError,
@@ -27,11 +27,11 @@ from aedetect.preprocessing import (
     check_unique_columns,
     name_list,
 )
-from aedetect.scorer import LatentKnn, RowScorer, score_matrix
-from aedetect.scoring import forward_pass
+from aedetect.scoring.forward import forward_pass
+from aedetect.scoring.scorer import LatentKnn, RowScorer, score_matrix
 from aedetect.thresholds import RULES, ThresholdRule, parse_threshold
-from aedetect.training import LOSSES, METRICS, OPTIMIZERS, History, TrainingConfig, resolve_device, train
-from aedetect.variants import NOISES, VARIANTS, Variant, negative_elbo
+from aedetect.training.loop import LOSSES, METRICS, OPTIMIZERS, History, TrainingConfig, resolve_device, train
+from aedetect.training.variants import NOISES, VARIANTS, Variant, negative_elbo
 
 # Scores that every variant offers; the variational variant adds "negative_elbo".
 SCORES = ("reconstruction", "standardized", "latent_mahalanobis", "latent_knn")
@@ -231,7 +231,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         contaminated protocol (12 data sets, 3 seeds) ``trim_fraction=0.1, scaler="robust"``
         gives mean ROC-AUC 0.88 against 0.80 for the defaults (Isolation Forest: 0.87).
     variant : {"plain", "denoising", "sparse", "variational"}
-        The autoencoder variant (see :mod:`aedetect.variants`); each works with every architecture.
+        The autoencoder variant (see :mod:`aedetect.training.variants`); each works with every architecture.
         ``"denoising"``: trained to reconstruct the clean row from a corrupted one (``noise``,
         ``noise_level``). ``"sparse"``: an L1 penalty on the latent activity
         (``sparsity_weight``). ``"variational"``: a Gaussian latent space trained on the evidence
@@ -745,7 +745,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     # -- persistence -----------------------------------------------------------------------------
     def save(self, path) -> None:
         """Write the fitted detector to the directory ``path`` (JSON + safetensors, no pickle)."""
-        from aedetect.persistence import save
+        from aedetect.persistence.model import save
 
         save(self, path)
 

@@ -145,9 +145,9 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
 
     def save(self, path) -> None:
         """Write the ensemble to the directory ``path``: ``ensemble.json`` and one folder per member."""
-        from aedetect import __version__
-        from aedetect.model_storage import ENSEMBLE_FILE, seal, staged_directory
-        from aedetect.persistence import _json_params
+        from aedetect._version import __version__
+        from aedetect.persistence.model import _json_params
+        from aedetect.persistence.storage import ENSEMBLE_FILE, seal, staged_directory
 
         self._check_fitted()
         with staged_directory(path) as staging:
@@ -173,8 +173,8 @@ def load_ensemble(path) -> EnsembleDetector:
     each an ordinary model directory; scales and the threshold must be finite.
     """
     from aedetect._validation import InvalidParameterError
-    from aedetect.model_storage import ENSEMBLE_FILE, ModelFileError, check_member_name, read_manifest
-    from aedetect.persistence import _check_threshold, load_detector
+    from aedetect.persistence.model import _check_threshold, load_detector
+    from aedetect.persistence.storage import ENSEMBLE_FILE, ModelFileError, check_member_name, read_manifest
 
     directory = Path(path)
     where = repr(str(directory))

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from aedetect.preprocessing import InvalidValueError
+from aedetect.preprocessing.tables import InvalidValueError
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -64,7 +64,7 @@ def feature_columns(detector, columns: Sequence[str], extra_drop: Sequence[str] 
     Columns the model was trained without (its label column, dropped columns, ``extra_drop``) may be
     present; any other unknown column is an error unless ``allow_extra`` (streams carry extra fields).
     """
-    from aedetect.preprocessing import check_unique_columns, name_list
+    from aedetect.preprocessing.tables import check_unique_columns, name_list
 
     check_unique_columns(columns, "The data")
     meta = getattr(detector, "metadata_", {}) or {}

@@ -1,7 +1,7 @@
 """Figures of a fitted detector: one function per figure, plain data in, a matplotlib Figure out.
 
 The functions know nothing about detectors or files: they take arrays, tables and numbers, so they
-are easy to test and to reuse in a notebook. :mod:`aedetect.report` decides which data each one gets.
+are easy to test and to reuse in a notebook. :mod:`aedetect.report.page` decides which data each one gets.
 Figures are built on the Agg canvas directly (no ``pyplot`` state, safe in threads and servers) with
 the Okabe-Ito palette, which stays distinguishable under the common colour-vision deficiencies.
 

@@ -25,8 +25,8 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
-from aedetect.chunked import ScoringSummary, feature_columns, score_frame
-from aedetect.preprocessing import InvalidValueError, name_list
+from aedetect.batch.files import ScoringSummary, feature_columns, score_frame
+from aedetect.preprocessing.tables import InvalidValueError, name_list
 
 FORMATS = ("auto", "csv", "jsonl")
 _END = object()

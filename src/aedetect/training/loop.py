@@ -1,7 +1,7 @@
 """The training loop shared by every model: optimizers, losses and metrics by name, early stopping.
 
 A model here is any ``nn.Module`` with ``encode`` and ``decoder`` (see :mod:`aedetect.models`). The
-loop knows nothing about tables, thresholds or files; a :class:`~aedetect.variants.Variant` adds
+loop knows nothing about tables, thresholds or files; a :class:`~aedetect.training.variants.Variant` adds
 its input corruption or its loss term through one hook, not a second loop.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from aedetect.variants import Variant
+from aedetect.training.variants import Variant
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,

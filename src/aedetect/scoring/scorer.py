@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from aedetect.training import ELEMENTWISE
+from aedetect.training.loop import ELEMENTWISE
 
 #: Rows per batch for in-memory scoring. The kNN part builds a (batch x reference codes) distance
 #: matrix that is written and read once per batch; with a table's 512 codes, 4096 rows was fastest on

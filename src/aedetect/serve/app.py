@@ -30,7 +30,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 
-from aedetect.chunked import features_of
+from aedetect.batch.files import features_of
 from aedetect.thresholds import parse_threshold
 
 MAX_ROWS = 10_000
@@ -160,7 +160,7 @@ def _finite_or_none(value):
 
 def load_models(specs: list[str]) -> dict[str, ServedModel]:
     """Load ``NAME=PATH`` or ``PATH`` (named after its folder) model directories, once each."""
-    from aedetect.persistence import CONFIG_FILE, load
+    from aedetect.persistence.model import CONFIG_FILE, load
 
     models: dict[str, ServedModel] = {}
     for spec in specs:
@@ -261,8 +261,8 @@ def score_request(served: ServedModel, request: ScoreRequest, max_rows: int, loc
 def create_app(models: Mapping[str, ServedModel], api_key: str | None = None, max_rows: int = MAX_ROWS,
                max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """The FastAPI app serving ``models`` (the first one also at ``/score`` and ``/model``)."""
-    from aedetect import __version__
-    from aedetect._http import BodyLimit, ServerErrorsAsJSON, StrictJSONRoute, validation_error
+    from aedetect._version import __version__
+    from aedetect.serve.http import BodyLimit, ServerErrorsAsJSON, StrictJSONRoute, validation_error
 
     if not models:
         raise ValueError("Give at least one model to serve.")

@@ -4,7 +4,7 @@ The page embeds every figure as a base64 PNG, so it opens from disk with no netw
 from the data or the model (the source's name, the module structure, labels of classes) is HTML-escaped,
 and a Content-Security-Policy lets the page load nothing and run no script. Which figures
 exist is decided by :data:`FIGURES`, a list of :class:`FigureSpec`: a figure is one function in
-:mod:`aedetect.plots` plus one entry here that says what data it needs. A figure whose needs the data
+:mod:`aedetect.report.figures` plus one entry here that says what data it needs. A figure whose needs the data
 do not meet (no labels, say) is left out, and the page says why.
 
 Examples
@@ -31,9 +31,10 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader
 from matplotlib.figure import Figure
 
-from aedetect import plots, sample_plots
 from aedetect.data.io import atomic_write, check_output_folder
 from aedetect.evaluation import Evaluation, evaluate
+from aedetect.report import figures as plots
+from aedetect.report import sample_figures as sample_plots
 
 #: What a missing requirement means, in the page's words.
 REQUIREMENTS = {
@@ -91,7 +92,7 @@ class ReportData:
     @cached_property
     def samples(self) -> tuple[np.ndarray, np.ndarray]:
         """Originals and reconstructions of images or windows, channel-last, in the input's units."""
-        from aedetect.array_preprocessing import sample_array
+        from aedetect.preprocessing.arrays import sample_array
 
         prep = self.detector.preprocessor_
         return sample_array(self.X, prep.kind).astype(float), prep.to_samples(self.detector.reconstruct(self.X))
@@ -248,7 +249,7 @@ def _summary(data: ReportData) -> dict:
 
 
 # Every value is escaped: the source's name, class names and the like come from the user's files.
-_environment = Environment(loader=PackageLoader("aedetect", "templates"), autoescape=True)
+_environment = Environment(loader=PackageLoader("aedetect.report", "templates"), autoescape=True)
 # Exact values in data-value attributes, so a reader (or a test) never has to parse rounded text.
 _environment.filters["exact"] = lambda value: "null" if value is None else repr(float(value))
 
@@ -262,7 +263,7 @@ def render_report(detector, X, y=None, source: str = "data") -> str:
 
 def _render(data: ReportData, figures: dict[str, Figure], pngs: dict[str, bytes],
             skipped: list[tuple[FigureSpec, str]]) -> str:
-    from aedetect import __version__
+    from aedetect._version import __version__
 
     specs = {spec.name: spec for spec in FIGURES}
     shown = [dict(name=name, title=specs[name].title, caption=specs[name].caption,

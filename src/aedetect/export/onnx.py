@@ -15,7 +15,7 @@ is_anomaly (rows,)      int64, 1 when ``score > threshold``
 ========== ============ ==============================================================
 
 Imputation (when the model was trained with ``impute``) and scaling happen inside the graph; the
-score part is the detector's own :class:`~aedetect.scorer.RowScorer`, traced, so every ``score``
+score part is the detector's own :class:`~aedetect.scoring.scorer.RowScorer`, traced, so every ``score``
 option (the kNN as a matrix product and a TopK over the stored reference codes) is the same code in
 both places. Models with one-hot categorical columns cannot be exported (ONNX has no portable
 string-to-one-hot operator); the export says so.
@@ -23,7 +23,7 @@ string-to-one-hot operator); the export says so.
 A graph cannot raise, so a row that the detector refuses gets score ``+inf`` and ``is_anomaly`` 1 in
 the graph: a row that cannot be judged is safer flagged than passed. Those are rows with a NaN or
 infinite value (without ``impute``; with it they are filled, as in the detector), with a value too far
-out to score (more than :data:`~aedetect.preprocessing.SCALED_LIMIT` training spreads from the
+out to score (more than :data:`~aedetect.preprocessing.tables.SCALED_LIMIT` training spreads from the
 training centre; a float32 input is always within float32), and rows whose score overflows.
 """
 
@@ -41,8 +41,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from aedetect.preprocessing import SCALED_LIMIT
-from aedetect.scorer import RowScorer
+from aedetect.preprocessing.tables import SCALED_LIMIT
+from aedetect.scoring.scorer import RowScorer
 
 OPSET = 18
 INPUT_NAME = "features"
@@ -75,7 +75,7 @@ class NumericPreprocessing(nn.Module):
 
 class ArrayScaling(nn.Module):
     """Per-channel scaling of channel-last images or windows, then channel-first flattening,
-    exactly as :class:`~aedetect.array_preprocessing.ArrayPreprocessor` does (in float32)."""
+    exactly as :class:`~aedetect.preprocessing.arrays.ArrayPreprocessor` does (in float32)."""
 
     def __init__(self, offset, scale) -> None:
         super().__init__()
@@ -146,7 +146,7 @@ def export_onnx(detector, path, opset: int = OPSET) -> Path:
     """
     import onnx
 
-    from aedetect import __version__
+    from aedetect._version import __version__
     from aedetect.data.io import atomic_write
 
     graph = scoring_graph(detector)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from aedetect.training import ELEMENTWISE
+from aedetect.training.loop import ELEMENTWISE
 
 SCORING_BATCH = 8192
 

@@ -1,6 +1,6 @@
 """Figures of images and series: originals against reconstructions, and where the error is.
 
-Like :mod:`aedetect.plots`, plain arrays in and a matplotlib Figure out, under the same house style.
+Like :mod:`aedetect.report.figures`, plain arrays in and a matplotlib Figure out, under the same house style.
 
 Examples
 --------
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aedetect.plots import ANOMALY, NORMAL, _figure, _top_rows, styled
+from aedetect.report.figures import ANOMALY, NORMAL, _figure, _top_rows, styled
 
 
 def _picks(scores: np.ndarray, threshold: float, per_side: int) -> list[tuple[int, str]]:

@@ -8,7 +8,7 @@ Layout of a model directory::
     weights.safetensors  network weights and the score statistics (float tensors only)
 
 The directory is written under a temporary name and swapped into place (see
-:mod:`aedetect.model_storage`), so a crash never leaves a half-written model where a good one is
+:mod:`aedetect.persistence.storage`), so a crash never leaves a half-written model where a good one is
 expected, and a folder that is not a model is never replaced.
 
 Loading trusts nothing in the folder: the manifest is size-capped and checked against its seal, the
@@ -33,7 +33,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from aedetect.model_storage import (
+from aedetect.persistence.storage import (
     CONFIG_FILE,
     ENSEMBLE_FILE,
     WEIGHTS_FILE,
@@ -47,7 +47,7 @@ from aedetect.model_storage import (
     sha256_file,
     staged_directory,
 )
-from aedetect.model_storage import MODEL_FORMAT as FORMAT
+from aedetect.persistence.storage import MODEL_FORMAT as FORMAT
 
 FORMAT_VERSION = 1
 _STATS = ("feature_error_means_", "latent_mean_", "latent_precision_", "latent_scale_", "latent_reference_",
@@ -72,7 +72,7 @@ def save(detector, path) -> Path:
     ``path`` must be new, an empty folder or a saved model: any other folder raises
     :class:`ModelFileError` and is left as it is.
     """
-    from aedetect import __version__
+    from aedetect._version import __version__
 
     detector._check_fitted()
     with staged_directory(path) as staging:
@@ -215,11 +215,11 @@ def load(path):
 def load_detector(path):
     """Rebuild an :class:`~aedetect.AutoencoderDetector` from the model directory ``path``."""
     from aedetect._validation import InvalidParameterError
-    from aedetect.array_preprocessing import ArrayPreprocessor
     from aedetect.detector import AutoencoderDetector
-    from aedetect.preprocessing import TablePreprocessor
+    from aedetect.preprocessing.arrays import ArrayPreprocessor
+    from aedetect.preprocessing.tables import TablePreprocessor
     from aedetect.thresholds import rule_from_dict
-    from aedetect.training import History, resolve_device
+    from aedetect.training.loop import History, resolve_device
 
     directory = Path(path)
     config = _read_config(directory)

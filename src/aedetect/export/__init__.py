@@ -1,0 +1,1 @@
+"""Export a fitted detector (preprocessing, network and score) as one ONNX graph."""

@@ -1,0 +1,1 @@
+"""Scoring: forward passes in batches and RowScorer, the exportable score of a row."""

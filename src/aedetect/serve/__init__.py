@@ -1,0 +1,1 @@
+"""The HTTP scoring service: the FastAPI app, its JSON handling and limits."""

@@ -1,0 +1,1 @@
+"""Training: the loop, losses, metrics, early stopping and the variants."""
