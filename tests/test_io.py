@@ -253,3 +253,13 @@ def test_the_signal_handlers_come_back_after_a_write(tmp_path):
     atomic_write(tmp_path / "t.csv", lambda temporary: during.append(signal.getsignal(signal.SIGTERM)))
     assert signal.getsignal(signal.SIGTERM) is before
     assert during[0] is not before or before is not signal.SIG_DFL
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_follow_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        path = write_table(pd.DataFrame({"a": [1.0]}), tmp_path / "out.csv")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == mode

@@ -305,6 +305,20 @@ def _terminate(number, frame) -> None:
     raise Terminated(128 + number)
 
 
+def output_file_mode() -> int:
+    """The mode of a new output file: 0o666 less the process's umask, as for any program's output."""
+    try:  # Linux tells the umask without changing it
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o022)  # elsewhere: read it by setting it, and put it back at once
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path, write: Callable[[str], None]) -> Path:
     """Call ``write(temporary_path)`` on a file in the same folder, then rename it to ``path``.
 
@@ -324,7 +338,7 @@ def atomic_write(path, write: Callable[[str], None]) -> Path:
         os.close(handle)
         try:
             write(temporary)
-            os.chmod(temporary, 0o644)  # mkstemp creates 0600; outputs are ordinary files
+            os.chmod(temporary, output_file_mode())  # mkstemp creates 0600; outputs follow the umask
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
