@@ -314,6 +314,19 @@ def test_every_score_ranks_outliers_first(normal_frame, fresh_normals, outliers,
     )
 
 
+def test_the_kept_scorer_follows_the_score_parameter_and_a_refit(normal_frame, outliers, fast):
+    detector = AutoencoderDetector(**fast).fit(normal_frame)
+    knn = detector.decision_function(outliers)
+    detector.set_params(score="reconstruction")
+    errors = detector.feature_errors(outliers).to_numpy(dtype=np.float64).mean(axis=1)
+    np.testing.assert_allclose(detector.decision_function(outliers), errors, rtol=1e-5)
+    detector.set_params(score="latent_knn")
+    np.testing.assert_array_equal(detector.decision_function(outliers), knn)
+    refitted = detector.fit(normal_frame.iloc[:200])
+    np.testing.assert_array_equal(refitted.decision_function(outliers),
+                                  AutoencoderDetector(**fast).fit(normal_frame.iloc[:200]).decision_function(outliers))
+
+
 # -- training rows that hold anomalies ---------------------------------------------------------------
 
 

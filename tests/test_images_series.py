@@ -12,6 +12,7 @@ import pytest
 from aedetect import AutoencoderDetector, load
 from aedetect.data.images import read_idx, read_image_folder
 from aedetect.data.windows import make_windows, point_scores, read_series
+from aedetect.scoring.statistics import rotation_nll
 
 FAST_ARRAY = dict(epochs=12, batch_size=32, random_state=0, device="cpu")
 
@@ -88,7 +89,10 @@ def test_square_images_learn_their_pose_and_turned_images_score_higher():
     normal_scores, turned_scores = detector.decision_function(normals), detector.decision_function(turned)
     assert np.median(turned_scores) > np.percentile(normal_scores, 95)
     matrix = detector.preprocessor_.transform
-    nll = detector._rotation_nll
+
+    def nll(rows):
+        return rotation_nll(detector.model_, rows, detector.device_)
+
     assert np.median(nll(matrix(turned))) > 3 * np.median(nll(matrix(normals)))
 
 

@@ -28,7 +28,8 @@ from aedetect.preprocessing.tables import (
     name_list,
 )
 from aedetect.scoring.forward import forward_pass
-from aedetect.scoring.scorer import LatentKnn, RowScorer, score_matrix
+from aedetect.scoring.scorer import RowScorer, score_matrix
+from aedetect.scoring.statistics import LATENT_WEIGHT, ScoreStatistics, fit_score_statistics, neighbour_rank
 from aedetect.thresholds import RULES, ThresholdRule, parse_threshold
 from aedetect.training.loop import LOSSES, METRICS, OPTIMIZERS, History, TrainingConfig, resolve_device, train
 from aedetect.training.variants import NOISES, VARIANTS, Variant, negative_elbo
@@ -40,22 +41,6 @@ ALL_SCORES = (*SCORES, "negative_elbo")
 # "conv1d" or "lstm" (a 2-D table of windows or a 3-D (n, length, channels) array).
 ARCHITECTURES = ("auto", "dense", "conv2d", "conv1d", "lstm")
 _KIND_OF = {"dense": "table", "conv2d": "image", "conv1d": "series", "lstm": "series"}
-# Normal codes kept as kNN references, per data kind. The neighbour rank grows with their number (5 of
-# 4,096: the same share of the normal codes), so fewer references give a coarser but alike density.
-# Tables keep 512, so the default score runs at over 1M rows/s on 2 cores (benchmarks/throughput.py).
-# Mean ROC-AUC on ADBench's clean protocol (`python benchmarks/adbench.py --protocols clean --detectors
-# aedetect`, 12 sets x 5 seeds) with the table entry and KNN_RANK_SHARE set so: 512 codes and the
-# nearest 0.9444, 4,096 and the 5th 0.9441, 1,024 and the 2nd 0.9453, 1,024 and the 5th 0.9410, 512
-# and the 5th 0.9375. Images keep 4,096: with 512 (and the nearest), `python benchmarks/fashion_mnist.py
-# --classes 0,2,4,5,6,8 --systems aedetect` gave mean ROC-AUC 0.8978 against 0.9035.
-KNN_REFERENCE_ROWS = {"table": 512, "image": 4096, "series": 4096}
-KNN_RANK_SHARE = 5 / 4096
-# With trim_fraction, the neighbour rank as a share of the reference codes per unit of trim_fraction.
-NEIGHBOURS_PER_TRIMMED = 0.5
-# Weight of the latent-distance part against the reconstruction part (each scaled to its held-out
-# normal level). Measured on the ADBench clean-training benchmark: 0 (reconstruction alone) gives
-# mean ROC-AUC 0.913, 1 gives 0.941, 4 gives 0.945, the latent distance alone 0.934.
-LATENT_WEIGHT = 4.0
 # Fewest normal rows (images, windows) that fit takes: one row has no spread for the scaler and the
 # latent scale, no neighbour for the kNN distance and no variation for the threshold rule to measure.
 MIN_NORMAL_ROWS = 2
@@ -457,7 +442,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             variant=self._variant(),
         )
         self.history_ = self._train(train_matrix, val_matrix, config)
-        self._fit_score_statistics(train_matrix, val_matrix)
+        statistics = fit_score_statistics(self.model_, train_matrix, val_matrix, loss=self.loss, device=self.device_,
+                                          trim_fraction=self.trim_fraction, data_kind=self.data_kind_,
+                                          seed=self.random_state_)
+        self._set_statistics(statistics)
         held_out = val_matrix if val_matrix is not None else train_matrix
         self.calibration_scores_ = self._scores_of_matrix(held_out)
         self.threshold_rule_ = parse_threshold(_fresh(self.threshold))
@@ -518,83 +506,12 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             progress.update(task, total=history.stopped_epoch)
         return history
 
-    def _fit_score_statistics(self, train_matrix: np.ndarray, held_out: np.ndarray | None) -> None:
-        """Normal levels that the composite scores divide by, and the latent reference codes."""
-        out = forward_pass(self.model_, train_matrix, self.loss, self.device_, keep=("errors", "codes"))
-        errors, codes = out["errors"].astype(np.float64), out["codes"].astype(np.float64)
-        kept = np.arange(len(codes))
-        if self.trim_fraction > 0 and len(codes) > 1:
-            # The worst-reconstructed rows may be anomalies: they set no normal level, scale or
-            # reference code, so that anomalies among the training rows do not mask their kind.
-            row_error = (errors / np.maximum(errors.mean(axis=0), 1e-8)).mean(axis=1)
-            kept = np.flatnonzero(row_error <= np.quantile(row_error, 1 - self.trim_fraction))
-            errors, codes = errors[kept], codes[kept]
-        self.feature_error_means_ = np.maximum(errors.mean(axis=0), 1e-8)
-        rng = np.random.default_rng(self.random_state_)
-        rows = rng.permutation(len(codes))[:KNN_REFERENCE_ROWS[self.data_kind_]]
-        self.latent_scale_ = np.maximum(codes.std(axis=0), 1e-8)
-        self.latent_reference_ = (codes[rows] / self.latent_scale_).astype(np.float32)
-        self.latent_mean_ = codes.mean(axis=0)
-        covariance = np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1 else np.eye(codes.shape[1])
-        # A small ridge keeps the inverse finite when latent units are (nearly) collinear.
-        ridge = 1e-6 * max(float(np.trace(covariance)) / covariance.shape[0], 1e-12)
-        self.latent_precision_ = np.linalg.pinv(covariance + ridge * np.eye(covariance.shape[0]))
-        standardized = (errors / self.feature_error_means_).mean(axis=1)
-        latent = self._latent_distance(codes)
-        if held_out is not None and len(held_out):
-            out = forward_pass(self.model_, held_out, self.loss, self.device_, keep=("errors", "codes"))
-            standardized = (out["errors"] / self.feature_error_means_).mean(axis=1)
-            codes = out["codes"]
-            if self.trim_fraction > 0 and len(codes) > 1:  # held-out rows may hold anomalies too
-                normal_like = standardized <= np.quantile(standardized, 1 - self.trim_fraction)
-                standardized, codes = standardized[normal_like], codes[normal_like]
-            knn = self._knn_distance(codes)
-        else:
-            knn = self._knn_distance(codes, skip_self=True)
-        scales = [max(standardized.mean(), 1e-12), max(latent.mean(), 1e-12), max(knn.mean(), 1e-12)]
-        if getattr(self.model_, "rotation", None) is not None:
-            rows = held_out if held_out is not None and len(held_out) else train_matrix
-            scales.append(max(float(self._rotation_nll(rows).mean()), 1e-12))
-        self.score_scales_ = np.array(scales)
-
-    def _rotation_nll(self, matrix: np.ndarray) -> np.ndarray:
-        parts = []
-        with torch.inference_mode():
-            for start in range(0, len(matrix), 4096):
-                batch = torch.as_tensor(matrix[start:start + 4096], device=self.device_)
-                parts.append(self.model_.rotation_nll(batch).double().cpu().numpy())
-        return np.concatenate(parts)
-
-    def _knn_distance(self, codes: np.ndarray, skip_self: bool = False) -> np.ndarray:
-        knn = LatentKnn(self.latent_reference_, self.n_neighbours_ + int(skip_self))
-        parts = []
-        with torch.inference_mode():
-            for start in range(0, len(codes), 4096):
-                query = torch.as_tensor((codes[start:start + 4096] / self.latent_scale_).astype(np.float32))
-                parts.append(knn(query).numpy())
-        return np.concatenate(parts).astype(np.float64) if parts else np.empty(0)
-
     @property
     def n_neighbours_(self) -> int:
-        """Rank of the nearest reference code that ``latent_knn`` measures the distance to.
-
-        One per 819 reference codes (5 of 4,096), at least 1: the nearest of a table's 512. With
-        ``trim_fraction``, anomalies that escaped the trimming can form a cluster among the
-        reference codes, where an anomaly of that kind would find its nearest neighbours; the rank
-        is then half the expected count of anomalies among the reference codes
-        (``trim_fraction / 2`` of them), beyond such a cluster. On ADBench's contaminated protocol
-        (``trim_fraction=0.1, scaler="robust"``, 3 seeds, 4,096 reference codes then) the 5th
-        neighbour gave mean ROC-AUC 0.846, this rank 0.881 (a quarter of the expected count: 0.882,
-        the whole count: 0.875); with a table's 512 codes, 0.882.
-        """
+        """Rank of the nearest reference code that ``latent_knn`` measures the distance to (see
+        :func:`~aedetect.scoring.statistics.neighbour_rank`)."""
         self._check_fitted()
-        count = len(self.latent_reference_)
-        wider = int(round(self.trim_fraction * NEIGHBOURS_PER_TRIMMED * count))
-        return max(1, int(round(KNN_RANK_SHARE * count)), wider)
-
-    def _latent_distance(self, codes: np.ndarray) -> np.ndarray:
-        centred = codes - self.latent_mean_
-        return np.einsum("ij,jk,ik->i", centred, self.latent_precision_, centred)
+        return neighbour_rank(len(self.latent_reference_), self.trim_fraction)
 
     # -- scoring ---------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -645,22 +562,25 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                 + "; score data with the training columns, in the same order."
             )
 
+    def _set_statistics(self, statistics: ScoreStatistics) -> None:
+        for name, value in vars(statistics).items():
+            setattr(self, f"{name}_", value)
+        self._scorer_cache = None  # the scorer holds the statistics: build it again
+
     def _scorer(self) -> RowScorer:
         """The network and the fitted score statistics as one module (also what ONNX export traces).
 
-        Built once per fitted state and kept: a 1-row request should not pay for building it.
+        Built once per fitted state (``fit`` and loading drop it) and per ``score`` and ``loss``, the
+        parameters that may change after fitting: a 1-row request should not pay for building it.
         """
-        state = (self.model_, self.score, self.loss, str(self.device_), self.feature_error_means_,
-                 self.score_scales_, self.latent_scale_, self.latent_reference_, self.latent_mean_,
-                 self.latent_precision_, self.n_neighbours_)
+        key = (self.score, self.loss)
         cached = getattr(self, "_scorer_cache", None)
-        if cached is not None and len(cached[0]) == len(state) and all(
-            a is b if not isinstance(a, (str, int)) else a == b for a, b in zip(cached[0], state, strict=True)
-        ):
-            return cached[1]
-        scorer = RowScorer(*state[:3], *state[4:-1], latent_weight=LATENT_WEIGHT, neighbours=self.n_neighbours_)
-        self._scorer_cache = (state, scorer.to(self.device_))
-        return self._scorer_cache[1]
+        if cached is None or cached[0] != key:
+            scorer = RowScorer(self.model_, self.score, self.loss, self.feature_error_means_, self.score_scales_,
+                               self.latent_scale_, self.latent_reference_, self.latent_mean_, self.latent_precision_,
+                               latent_weight=LATENT_WEIGHT, neighbours=self.n_neighbours_)
+            self._scorer_cache = cached = (key, scorer.to(self.device_))
+        return cached[1]
 
     def _scores_of_matrix(self, matrix: np.ndarray) -> np.ndarray:
         if self.score == "negative_elbo":

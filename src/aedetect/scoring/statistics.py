@@ -1,0 +1,136 @@
+"""Score statistics fitted on normal rows: what the composite scores divide by and compare with.
+
+After training, the normal rows' per-feature errors and latent codes give each feature's normal error
+level, the latent code's scale, mean and precision, a sample of reference codes for the kNN distance,
+and the normal level of each part of a composite score (measured on held-out rows when there are
+some). :class:`~aedetect.scoring.scorer.RowScorer` turns them into scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from aedetect.kinds import IMAGE, SERIES, TABLE, DataKind
+from aedetect.scoring.forward import forward_pass
+from aedetect.scoring.scorer import LatentKnn
+
+# The tuned numbers below are backed by the runs in benchmarks/results/tuning.md.
+#: Normal codes kept as kNN references, per data kind: tables keep few so that the default score stays
+#: fast (over 1M rows/s on 2 cores) at no loss of ROC-AUC; images and series need more.
+KNN_REFERENCE_ROWS: dict[DataKind, int] = {TABLE: 512, IMAGE: 4096, SERIES: 4096}
+#: The neighbour rank as a share of the reference codes (5 of 4,096), so that fewer references give a
+#: coarser but alike density.
+KNN_RANK_SHARE = 5 / 4096
+#: With ``trim_fraction``, the neighbour rank as a share of the reference codes per unit of
+#: ``trim_fraction``: half the anomalies expected among the references, beyond a cluster of them.
+NEIGHBOURS_PER_TRIMMED = 0.5
+#: Weight of the latent-distance part against the reconstruction part of a composite score (each
+#: divided by its normal level): the weight that separated best on ADBench's clean protocol.
+LATENT_WEIGHT = 4.0
+#: Rows per batch of the kNN distances and rotation NLLs computed here.
+BATCH_ROWS = 4096
+
+
+@dataclass
+class ScoreStatistics:
+    """The fitted statistics, named as the detector's attributes without the trailing ``_``."""
+
+    feature_error_means: np.ndarray
+    latent_scale: np.ndarray
+    latent_reference: np.ndarray
+    latent_mean: np.ndarray
+    latent_precision: np.ndarray
+    score_scales: np.ndarray
+
+
+def neighbour_rank(n_reference: int, trim_fraction: float) -> int:
+    """Rank of the nearest reference code that ``latent_knn`` measures the distance to.
+
+    One per 819 reference codes (5 of 4,096), at least 1: the nearest of a table's 512. With
+    ``trim_fraction``, anomalies that escaped the trimming can form a cluster among the reference
+    codes, where an anomaly of that kind would find its nearest neighbours; the rank is then half the
+    expected count of anomalies among the reference codes, beyond such a cluster.
+    """
+    wider = int(round(trim_fraction * NEIGHBOURS_PER_TRIMMED * n_reference))
+    return max(1, int(round(KNN_RANK_SHARE * n_reference)), wider)
+
+
+def fit_score_statistics(model: nn.Module, train_matrix: np.ndarray, held_out: np.ndarray | None, *, loss: str,
+                         device: torch.device, trim_fraction: float, data_kind: DataKind,
+                         seed: int) -> ScoreStatistics:
+    """Normal levels that the composite scores divide by, and the latent reference codes.
+
+    ``train_matrix`` holds the rows the network trained on, ``held_out`` the normal rows it never
+    saw (or ``None``); ``seed`` picks the reference codes.
+    """
+    out = forward_pass(model, train_matrix, loss, device, keep=("errors", "codes"))
+    errors, codes = out["errors"].astype(np.float64), out["codes"].astype(np.float64)
+    if trim_fraction > 0 and len(codes) > 1:
+        # The worst-reconstructed rows may be anomalies: they set no normal level, scale or
+        # reference code, so that anomalies among the training rows do not mask their kind.
+        row_error = (errors / np.maximum(errors.mean(axis=0), 1e-8)).mean(axis=1)
+        kept = np.flatnonzero(row_error <= np.quantile(row_error, 1 - trim_fraction))
+        errors, codes = errors[kept], codes[kept]
+    feature_error_means = np.maximum(errors.mean(axis=0), 1e-8)
+    rng = np.random.default_rng(seed)
+    rows = rng.permutation(len(codes))[:KNN_REFERENCE_ROWS[data_kind]]
+    latent_scale = np.maximum(codes.std(axis=0), 1e-8)
+    latent_reference = (codes[rows] / latent_scale).astype(np.float32)
+    latent_mean = codes.mean(axis=0)
+    covariance = np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1 else np.eye(codes.shape[1])
+    # A small ridge keeps the inverse finite when latent units are (nearly) collinear.
+    ridge = 1e-6 * max(float(np.trace(covariance)) / covariance.shape[0], 1e-12)
+    latent_precision = np.linalg.pinv(covariance + ridge * np.eye(covariance.shape[0]))
+    standardized = (errors / feature_error_means).mean(axis=1)
+    latent = mahalanobis_squared(codes, latent_mean, latent_precision)
+    neighbours = neighbour_rank(len(latent_reference), trim_fraction)
+    if held_out is not None and len(held_out):
+        out = forward_pass(model, held_out, loss, device, keep=("errors", "codes"))
+        standardized = (out["errors"] / feature_error_means).mean(axis=1)
+        codes = out["codes"]
+        if trim_fraction > 0 and len(codes) > 1:  # held-out rows may hold anomalies too
+            normal_like = standardized <= np.quantile(standardized, 1 - trim_fraction)
+            standardized, codes = standardized[normal_like], codes[normal_like]
+        knn = knn_distance(codes, latent_reference, latent_scale, neighbours)
+    else:  # the training codes are among the references: skip each one's own
+        knn = knn_distance(codes, latent_reference, latent_scale, neighbours + 1)
+    scales = [max(standardized.mean(), 1e-12), max(latent.mean(), 1e-12), max(knn.mean(), 1e-12)]
+    if getattr(model, "rotation", None) is not None:
+        rows = held_out if held_out is not None and len(held_out) else train_matrix
+        scales.append(max(float(rotation_nll(model, rows, device).mean()), 1e-12))
+    return ScoreStatistics(feature_error_means, latent_scale, latent_reference, latent_mean, latent_precision,
+                           np.array(scales))
+
+
+def mahalanobis_squared(codes: np.ndarray, mean: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """Squared Mahalanobis distance of each code from the normal codes."""
+    centred = codes - mean
+    return np.einsum("ij,jk,ik->i", centred, precision, centred)
+
+
+def knn_distance(codes: np.ndarray, reference: np.ndarray, scale: np.ndarray, k: int) -> np.ndarray:
+    """Distance from each code (divided by ``scale``) to its ``k``-th nearest reference code."""
+    knn = LatentKnn(reference, k)
+    parts = []
+    with torch.inference_mode():
+        for start in range(0, len(codes), BATCH_ROWS):
+            query = torch.as_tensor((codes[start:start + BATCH_ROWS] / scale).astype(np.float32))
+            parts.append(knn(query).numpy())
+    return np.concatenate(parts).astype(np.float64) if parts else np.empty(0)
+
+
+def rotation_nll(model: nn.Module, matrix: np.ndarray, device: torch.device) -> np.ndarray:
+    """How badly a model with a rotation head reads the quarter turns of each image."""
+    parts = []
+    with torch.inference_mode():
+        for start in range(0, len(matrix), BATCH_ROWS):
+            batch = torch.as_tensor(matrix[start:start + BATCH_ROWS], device=device)
+            parts.append(model.rotation_nll(batch).double().cpu().numpy())
+    return np.concatenate(parts)
+
+
+__all__ = ["ScoreStatistics", "fit_score_statistics", "neighbour_rank", "KNN_REFERENCE_ROWS", "LATENT_WEIGHT"]
