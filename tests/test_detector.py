@@ -14,8 +14,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
 from aedetect import AutoencoderDetector
-from aedetect.detector import SCORES, default_architecture, default_schedule
+from aedetect.detector import SCORES
 from aedetect.thresholds import PercentileThreshold
+from aedetect.training.sizing import default_architecture, default_schedule
 
 # -- scikit-learn estimator rules -------------------------------------------------------------------
 

@@ -32,6 +32,8 @@ from aedetect.scoring.scorer import RowScorer, score_matrix
 from aedetect.scoring.statistics import LATENT_WEIGHT, ScoreStatistics, fit_score_statistics, neighbour_rank
 from aedetect.thresholds import RULES, ThresholdRule, parse_threshold
 from aedetect.training.loop import LOSSES, METRICS, OPTIMIZERS, History, TrainingConfig, resolve_device, train
+from aedetect.training.progress import train_with_progress
+from aedetect.training.sizing import LEARNING_RATE_FACTOR, default_architecture, default_network, default_schedule
 from aedetect.training.variants import NOISES, VARIANTS, Variant, negative_elbo
 
 # Scores that every variant offers; the variational variant adds "negative_elbo".
@@ -91,60 +93,6 @@ _CONSTRAINTS = {
 }
 
 
-def default_architecture(n_features: int) -> tuple[list[int], int]:
-    """Hidden widths and latent size that adapt to the input width.
-
-    One hidden layer twice as wide as the input, and a latent code about three quarters of the input
-    width: narrow enough that reconstruction is not the identity, wide enough that normal rows are
-    reconstructed closely, so that errors concentrate on what normal data does not do.
-    """
-    latent = int(np.clip(round(0.75 * n_features), 2, 128))
-    hidden = int(np.clip(2 * n_features, 32, 512))
-    return [max(hidden, latent)], latent
-
-
-def default_network(architecture: str, input_shape: list[int]) -> tuple[list[int], int]:
-    """Hidden widths (units, channels or LSTM sizes) and latent size for an image or series model.
-
-    ``input_shape`` is ``[channels, *spatial]``. Convolutions: one stride-2 block per halving while
-    the feature map stays at least 4 wide (at most 3 blocks for images, 2 for series), channels
-    doubling from 32 (images) or 16 (series). The latent code grows with the input size.
-    """
-    channels, *spatial = input_shape
-    n_values = int(np.prod(input_shape))
-    if architecture == "lstm":
-        return [64], int(np.clip(round(n_values / 16), 8, 64))
-    # Two blocks for series: on ECG5000 (140 steps, `benchmarks/ecg5000.py --seeds 1`, with and without
-    # --params '{"hidden_dims": [16, 32, 64, 128]}') [16, 32] matches the ROC-AUC of four blocks
-    # (0.9957 against 0.9950) in half the fit time (3.4 s against 6.7 s); the deep blocks dominate.
-    start, most = (32, 3) if architecture == "conv2d" else (16, 2)
-    blocks, size = 0, min(spatial)
-    while blocks < most and size / 2 >= 4:
-        blocks, size = blocks + 1, size / 2
-    widths = [start * 2**i for i in range(max(blocks, 1))]
-    return widths, int(np.clip(round(n_values / 16), 8, 64))
-
-
-# Recurrent layers learn far slower than dense or convolutional ones at the same step size: on the
-# sine windows of tests/test_images_series.py an LSTM at the dense rate barely moves its loss in
-# 30 epochs and does not separate the spiked windows; at 10 times that rate it does in 12 epochs.
-LEARNING_RATE_FACTOR = {"lstm": 10.0}
-SCHEDULE = {"rows_per_batch": 16, "min_steps": 300, "min_epochs": 20}
-
-
-def default_schedule(n_rows: int) -> tuple[int, int, float]:
-    """Batch size, maximum epochs and learning rate that adapt to the number of training rows.
-
-    Batches of about 1/16 of the rows (32 to 2048), at least 300 optimizer steps in all (20 to 300
-    epochs, early stopping usually ends sooner), and a learning rate that grows with the square root
-    of the batch size.
-    """
-    batch = int(np.clip(2 ** round(np.log2(max(n_rows, 1) / SCHEDULE["rows_per_batch"])), 32, 2048))
-    steps_per_epoch = max(1, int(np.ceil(n_rows / batch)))
-    epochs = int(np.clip(np.ceil(SCHEDULE["min_steps"] / steps_per_epoch), SCHEDULE["min_epochs"], 300))
-    return batch, epochs, float(1e-3 * np.sqrt(batch / 64))
-
-
 class AutoencoderDetector(OutlierMixin, BaseEstimator):
     """Anomaly detector that scores rows by how badly an autoencoder reconstructs them.
 
@@ -162,8 +110,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     hidden_dims : list of int, optional
         Encoder widths, mirrored by the decoder: units of each dense layer, channels of each
         stride-2 convolution block (so the list's length is the depth), or hidden sizes of the
-        stacked LSTMs. ``None`` adapts to the data (see :func:`default_architecture` and
-        :func:`default_network`).
+        stacked LSTMs. ``None`` adapts to the data (see :mod:`aedetect.training.sizing`).
     latent_dim : int, optional
         Size of the latent code. ``None`` adapts to the data (about three quarters of a table's
         width; 1/16 of an image's or window's values, 8 to 64).
@@ -176,12 +123,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     rotation_head : bool
         Square images only (other inputs ignore it): the encoder also learns to tell which of four
         quarter turns an image was given, and the latent scores add how badly it reads the turns of
-        the scored image (for the normal class's pose it reads them well). On Fashion-MNIST's
-        one-class protocol this lifts mean ROC-AUC from 0.931 to 0.946 over 3 seeds
-        (``benchmarks/fashion_mnist.py --seeds 3``, with and without ``--params
-        '{"rotation_head": false}'``) for about 1.7 times the fit time. Turn it off for images
-        with no upright pose (textures, microscopy, aerial views), where a turned normal image is
-        still normal.
+        the scored image (for the normal class's pose it reads them well). It separates better on
+        Fashion-MNIST, for a longer fit (``benchmarks/results/tuning.md``). Turn it
+        off for images with no upright pose (textures, microscopy, aerial views), where a turned
+        normal image is still normal.
     scaler : {"auto", "standard", "robust", "minmax", "none"}
         Scaling fitted on the normal training rows: per column for tables, per channel for images
         and series. ``"auto"``: ``"standard"`` for tables and series, ``"minmax"`` for images
@@ -200,7 +145,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         Extra measures tracked each epoch on training and validation rows (``mse``, ``mae``,
         ``huber``, ``rmse``).
     epochs, batch_size : int, optional
-        ``None`` adapts them to the number of training rows (see :func:`default_schedule`).
+        ``None`` adapts them to the number of training rows (see :mod:`aedetect.training.sizing`).
     patience : int
         Training stops after ``patience`` epochs without a better validation loss; the best
         epoch's weights are kept.
@@ -212,9 +157,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         levels, the latent scale and the reference codes; and ``latent_knn`` measures the distance
         to a farther neighbour (see :attr:`n_neighbours_`), so that a cluster of anomalies among
         the reference codes does not vouch for anomalies of its kind. Combine it with
-        ``scaler="robust"``, whose median and quartiles anomalies do not shift. On ADBench's
-        contaminated protocol (12 data sets, 3 seeds) ``trim_fraction=0.1, scaler="robust"``
-        gives mean ROC-AUC 0.88 against 0.80 for the defaults (Isolation Forest: 0.87).
+        ``scaler="robust"``, whose median and quartiles anomalies do not shift (compared with the
+        defaults in ``benchmarks/results/adbench_contaminated_robust.md``).
     variant : {"plain", "denoising", "sparse", "variational"}
         The autoencoder variant (see :mod:`aedetect.training.variants`); each works with every architecture.
         ``"denoising"``: trained to reconstruct the clean row from a corrupted one (``noise``,
@@ -239,11 +183,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         ``"reconstruction"``: mean reconstruction error of the row. ``"standardized"``: each
         feature's error divided by its mean on normal training rows, so no single noisy feature
         dominates. ``"latent_knn"`` (default): the standardized error plus the distance from the
-        row's latent code to its nearest normal training code (of up to 512 kept for tables; the
-        5th of up to 4,096 for images and series; a farther one with ``trim_fraction``; each
-        latent unit scaled to unit variance), each
-        part divided by its level on held-out normal rows and the distance weighted 4 to 1, so an
-        input that is reconstructed well but lands far from normal codes is caught too.
+        row's latent code to a near normal training code (see :attr:`n_neighbours_` and
+        :mod:`aedetect.scoring.statistics`; each latent unit scaled to unit variance), each part
+        divided by its level on held-out normal rows and the distance weighted more, so an input
+        that is reconstructed well but lands far from normal codes is caught too.
         ``"latent_mahalanobis"``: the standardized error plus the squared Mahalanobis distance of
         the code from the normal codes, likewise scaled.
         ``"negative_elbo"`` (``variant="variational"`` only): mean reconstruction error at the
@@ -489,22 +432,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                                          normalization=self.normalization, rotation_head=rotation, **common)
 
     def _train(self, train_matrix, val_matrix, config) -> History:
-        if not self.verbose:
-            return train(self.model_, train_matrix, val_matrix, config, self.device_)
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("{task.fields[logs]}"))
-        with Progress(*columns, transient=False) as progress:
-            task = progress.add_task("train", total=config.epochs, logs="")
-
-            def report(epoch: int, logs: dict[str, float]) -> None:
-                shown = "  ".join(f"{k} {val:.4f}" for k, val in logs.items())
-                progress.update(task, completed=epoch, logs=shown)
-
-            history = train(self.model_, train_matrix, val_matrix, config, self.device_, report)
-            progress.update(task, total=history.stopped_epoch)
-        return history
+        if self.verbose:
+            return train_with_progress(self.model_, train_matrix, val_matrix, config, self.device_)
+        return train(self.model_, train_matrix, val_matrix, config, self.device_)
 
     @property
     def n_neighbours_(self) -> int:

@@ -1,0 +1,67 @@
+"""How the network and the training schedule adapt to the data when their parameters are ``None``.
+
+Each rule is a small pure function of the data's shape or row count; the detector calls them for the
+parameters left to adapt (``hidden_dims``, ``latent_dim``, ``epochs``, ``batch_size``,
+``learning_rate``). The tuned numbers are backed by the runs in benchmarks/results/tuning.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Batches of about 1/16 of the rows, at least 300 optimizer steps in all and at least 20 epochs:
+#: enough steps for a small table to converge, while early stopping ends large ones sooner.
+SCHEDULE = {"rows_per_batch": 16, "min_steps": 300, "min_epochs": 20}
+#: Recurrent layers learn far slower than dense or convolutional ones at the same step size, so
+#: their adaptive learning rate is this many times the dense one.
+LEARNING_RATE_FACTOR = {"lstm": 10.0}
+#: Convolution blocks at most and the first block's channels, per architecture: series stop at two
+#: blocks, which match the ROC-AUC of four on ECG5000 in half the fit time.
+CONV_BLOCKS = {"conv2d": (32, 3), "conv1d": (16, 2)}
+
+
+def default_architecture(n_features: int) -> tuple[list[int], int]:
+    """Hidden widths and latent size that adapt to a table's width.
+
+    One hidden layer twice as wide as the input, and a latent code about three quarters of the input
+    width: narrow enough that reconstruction is not the identity, wide enough that normal rows are
+    reconstructed closely, so that errors concentrate on what normal data does not do.
+    """
+    latent = int(np.clip(round(0.75 * n_features), 2, 128))
+    hidden = int(np.clip(2 * n_features, 32, 512))
+    return [max(hidden, latent)], latent
+
+
+def default_network(architecture: str, input_shape: list[int]) -> tuple[list[int], int]:
+    """Hidden widths (units, channels or LSTM sizes) and latent size for an image or series model.
+
+    ``input_shape`` is ``[channels, *spatial]``. Convolutions: one stride-2 block per halving while
+    the feature map stays at least 4 wide (at most 3 blocks for images, 2 for series), channels
+    doubling from 32 (images) or 16 (series). The latent code grows with the input size.
+    """
+    channels, *spatial = input_shape
+    n_values = int(np.prod(input_shape))
+    if architecture == "lstm":
+        return [64], int(np.clip(round(n_values / 16), 8, 64))
+    start, most = CONV_BLOCKS["conv2d" if architecture == "conv2d" else "conv1d"]
+    blocks, size = 0, min(spatial)
+    while blocks < most and size / 2 >= 4:
+        blocks, size = blocks + 1, size / 2
+    widths = [start * 2**i for i in range(max(blocks, 1))]
+    return widths, int(np.clip(round(n_values / 16), 8, 64))
+
+
+def default_schedule(n_rows: int) -> tuple[int, int, float]:
+    """Batch size, maximum epochs and learning rate that adapt to the number of training rows.
+
+    Batches of about 1/16 of the rows (32 to 2048), at least 300 optimizer steps in all (20 to 300
+    epochs, early stopping usually ends sooner), and a learning rate that grows with the square root
+    of the batch size.
+    """
+    batch = int(np.clip(2 ** round(np.log2(max(n_rows, 1) / SCHEDULE["rows_per_batch"])), 32, 2048))
+    steps_per_epoch = max(1, int(np.ceil(n_rows / batch)))
+    epochs = int(np.clip(np.ceil(SCHEDULE["min_steps"] / steps_per_epoch), SCHEDULE["min_epochs"], 300))
+    return batch, epochs, float(1e-3 * np.sqrt(batch / 64))
+
+
+__all__ = ["default_architecture", "default_network", "default_schedule", "LEARNING_RATE_FACTOR", "SCHEDULE"]
