@@ -427,16 +427,16 @@ def test_non_finite_scores_are_a_clear_error(detector, test_data, monkeypatch):
         report.render_report(detector, frame, labels)
 
 
-def test_an_ensemble_gets_a_report_without_the_per_row_network_figures(test_data, quick_png):
+def test_an_ensemble_gets_a_report_with_its_feature_errors_but_no_latent_figure(test_data, quick_png):
     from aedetect import EnsembleDetector
 
     frame, labels = test_data
     ensemble = EnsembleDetector(AutoencoderDetector(**{**SMALL, "epochs": 2}), n_members=2).fit(_rows(120, 0))
     page = report.render_report(ensemble, frame, labels, source="ensemble")
     assert "ensemble of 2 × " in page and 'data-figure="roc-pr-curves"' in page
-    for name in ("top-anomaly-features", "feature-error-summary", "latent-space"):
-        assert f'data-figure="{name}"' not in page
-    assert "an ensemble scores whole rows" in page and "an ensemble has one per member" in page
+    for name in ("top-anomaly-features", "feature-error-summary"):  # the mean of the members' errors
+        assert f'data-figure="{name}"' in page
+    assert 'data-figure="latent-space"' not in page and "an ensemble has one per member" in page
 
 
 def test_cli_report_of_a_file_named_with_markup_escapes_the_name(model_dir, test_data, tmp_path, quick_cli):

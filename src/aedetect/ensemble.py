@@ -1,13 +1,21 @@
 """EnsembleDetector: several autoencoders with different seeds, their standardised scores averaged.
 
 Saved as a directory: ``ensemble.json`` (parameters, each member's score mean and spread, the
-threshold rule, the calibration scores) and one model directory per member (``member_0``, ...),
-each the usual JSON + safetensors; :func:`aedetect.load` reads either kind, never unpickling.
+threshold rule, the calibration scores, the ``metadata_`` the command line keeps) and one model
+directory per member (``member_0``, ...), each the usual JSON + safetensors; :func:`aedetect.load`
+reads either kind, never unpickling.
+
+An ensemble offers what the command line, the service, file and stream scoring and the report use
+on a detector (``data_kind_``, ``preprocessor_``, ``feature_names_in_``, ``feature_names_out_``,
+``feature_errors``, ``feature_contributions``, ``score``, ``metadata_``, ...), so none of them
+treats it apart. It has no single ``history_``, ``reconstruct`` or ``encode`` (each member has its
+own); ONNX export refuses it.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +42,39 @@ _CONSTRAINTS = {
 
 def _rows(X, rows: np.ndarray):
     return X.iloc[rows] if isinstance(X, pd.DataFrame) else np.asarray(X)[rows]
+
+
+def _mean_by_name(blocks: list[tuple[list[str], np.ndarray]]) -> tuple[list[str], np.ndarray]:
+    """The mean over members of per-feature values (last axis), matched by feature name.
+
+    Members fit their one-hot encoding on their own training rows, so a rare category may be a
+    feature of some members only; it is averaged over the members that have it.
+    """
+    names = list(dict.fromkeys(name for member_names, _ in blocks for name in member_names))
+    where = {name: i for i, name in enumerate(names)}
+    total = np.zeros((*blocks[0][1].shape[:-1], len(names)), dtype=np.float64)
+    count = np.zeros(len(names))
+    for member_names, values in blocks:
+        columns = [where[name] for name in member_names]
+        total[..., columns] += values
+        count[columns] += 1
+    return names, total / count
+
+
+def _disagreement(members: list) -> str | None:
+    """What the members disagree on (they must share data kind, columns and score), or None."""
+    first = members[0]
+    checks = {
+        "data kind": lambda m: m.data_kind_,
+        "columns": lambda m: (list(m.preprocessor_.columns_), list(getattr(m.preprocessor_, "categorical_features", []))),
+        "feature names": lambda m: list(getattr(m, "feature_names_in_", [])),
+        "number of features": lambda m: m.n_features_in_,
+        "score": lambda m: m.score,
+    }
+    for what, value in checks.items():
+        if any(value(m) != value(first) for m in members[1:]):
+            return what
+    return None
 
 
 class EnsembleDetector(OutlierMixin, BaseEstimator):
@@ -85,9 +126,14 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
         self.threshold = threshold
         self.random_state = random_state
 
+    def _validate_params(self) -> None:
+        v.validate_params(type(self).__name__, self.get_params(deep=False), _CONSTRAINTS)
+        if self.detector is not None:
+            self.detector._validate_params()
+
     def fit(self, X, y=None) -> EnsembleDetector:
         """Train the members on the normal rows of ``X`` (all rows, or those with ``y == 0``)."""
-        v.validate_params(type(self).__name__, self.get_params(deep=False), _CONSTRAINTS)
+        self._validate_params()
         template = self.detector if self.detector is not None else AutoencoderDetector()
         normal = X if y is None else _rows(X, np.flatnonzero(_check_labels(y, len(X)) == 0))
         order = np.random.default_rng(self.random_state).permutation(len(normal))
@@ -122,6 +168,71 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
         """Mean of the members' standardised scores: higher = more anomalous."""
         self._check_fitted()
         return self._combine(np.stack([member.decision_function(X) for member in self.members_]))
+
+    # -- what every consumer uses on a detector: the members share data kind, columns and score ------
+    @property
+    def data_kind_(self) -> str:
+        """``"table"``, ``"image"`` or ``"series"``, as the members."""
+        self._check_fitted()
+        return self.members_[0].data_kind_
+
+    @property
+    def preprocessor_(self):
+        """The first member's preprocessing: its columns, categorical and numeric columns are every
+        member's (each member scales by its own training rows)."""
+        self._check_fitted()
+        return self.members_[0].preprocessor_
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        """The training column names; absent (``AttributeError``) when the members were fitted on an array."""
+        self._check_fitted()
+        return self.members_[0].feature_names_in_
+
+    @property
+    def score(self) -> str:
+        """The members' ``score`` option (how each member scores a row)."""
+        self._check_fitted()
+        return self.members_[0].score
+
+    @property
+    def model_kind_(self) -> str:
+        """The members' network (``dense``, ``conv2d``, ...)."""
+        self._check_fitted()
+        return self.members_[0].model_kind_
+
+    @property
+    def feature_names_out_(self) -> list[str]:
+        """The features of :meth:`feature_errors`: every member's, in the first member's order."""
+        self._check_fitted()
+        return list(dict.fromkeys(name for member in self.members_ for name in member.feature_names_out_))
+
+    @property
+    def feature_error_means_(self) -> np.ndarray:
+        """The normal level of each feature's error: the mean over members of each member's level."""
+        self._check_fitted()
+        return _mean_by_name([(m.feature_names_out_, np.asarray(m.feature_error_means_, dtype=np.float64))
+                              for m in self.members_])[1]
+
+    def feature_errors(self, X) -> pd.DataFrame:
+        """Reconstruction error of each feature of each row: the mean over members of their errors."""
+        self._check_fitted()
+        names, errors = _mean_by_name([(m.feature_names_out_, m.feature_errors(X).to_numpy(dtype=np.float64))
+                                       for m in self.members_])
+        return pd.DataFrame(errors, columns=names, index=X.index if isinstance(X, pd.DataFrame) else None)
+
+    def feature_contributions(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature errors (the mean over members, as :meth:`feature_errors`) and their
+        contributions: each error relative to its normal level (:attr:`feature_error_means_`, the mean
+        of the members' levels), or the error itself when the members score by ``reconstruction``.
+        Both arrays are ``(rows, len(feature_names_out_))``; the service's and the command line's
+        explanations both read them this way.
+        """
+        errors = self.feature_errors(X).to_numpy(dtype=np.float64)
+        if self.score == "reconstruction":
+            return errors, errors
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return errors, errors / self.feature_error_means_
 
     def score_samples(self, X) -> np.ndarray:
         """scikit-learn's convention: higher = more normal (the negated anomaly score)."""
@@ -162,6 +273,8 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
                 "threshold": self.threshold_rule_.to_dict(),
                 "calibration_scores": self.calibration_scores_.tolist(),
                 "n_features_in": int(self.n_features_in_),
+                "metadata": getattr(self, "metadata_", {}),
+                "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
             (staging / ENSEMBLE_FILE).write_text(json.dumps(seal(manifest), indent=2))
 
@@ -196,8 +309,7 @@ def load_ensemble(path) -> EnsembleDetector:
         params["detector"] = AutoencoderDetector(**params["detector"])
         ensemble = EnsembleDetector(**params)
         try:
-            v.validate_params(type(ensemble).__name__, ensemble.get_params(deep=False), _CONSTRAINTS)
-            ensemble.detector._validate_params()
+            ensemble._validate_params()
         except InvalidParameterError as error:
             raise ModelFileError(f"The ensemble at {where} has an invalid parameter: {error} "
                                  "Re-train or restore it.") from None
@@ -217,7 +329,14 @@ def load_ensemble(path) -> EnsembleDetector:
         rule = rule_from_dict(manifest["threshold"])
         _check_threshold(directory, manifest["threshold"], rule)
         ensemble._set_rule(rule)
+        ensemble.metadata_ = manifest.get("metadata") or {}
+        if not isinstance(ensemble.metadata_, dict):
+            raise ModelFileError(f"The ensemble at {where} has metadata that is not a mapping; re-train or restore it.")
         ensemble.members_ = [load_detector(folder) for folder in folders]
+        disagreement = _disagreement(ensemble.members_)
+        if disagreement is not None or ensemble.members_[0].n_features_in_ != ensemble.n_features_in_:
+            raise ModelFileError(f"The ensemble at {where} is inconsistent: its members disagree on their "
+                                 f"{disagreement or 'number of features'}; re-train or restore it.")
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -108,6 +108,9 @@ class ScoringGraph(nn.Module):
 def scoring_graph(detector) -> ScoringGraph:
     """The detector's preprocessing, network and score as one CPU module (raises for categoricals)."""
     detector._check_fitted()
+    if hasattr(detector, "members_"):
+        raise ValueError("Export of an ensemble is not supported; export one member instead (its own scores and "
+                         "threshold), e.g. 'aedetect export MODEL/member_0 -o member_0.onnx'.")
     prep = detector.preprocessor_
     if detector.score == "negative_elbo":
         raise ValueError("ONNX export covers the latent_knn, standardized, reconstruction and latent_mahalanobis "

@@ -44,8 +44,9 @@ REQUIREMENTS = {
     "image": "the model is not an image model",
     "series": "the model is not a series model",
     "rows": "the data have only 1 row; a projection needs at least 2",
-    "feature-errors": "the model gives no per-feature errors (an ensemble scores whole rows)",
+    "feature-errors": "the model gives no per-feature errors",
     "codes": "the model gives no latent codes (an ensemble has one per member)",
+    "reconstructions": "the model gives no reconstructions (an ensemble has one per member)",
 }
 
 
@@ -109,7 +110,8 @@ class ReportData:
         found.add(getattr(self.detector, "data_kind_", "table"))
         if len(self.scores) >= 2:
             found.add("rows")
-        for need, method in (("feature-errors", "feature_errors"), ("codes", "encode")):
+        for need, method in (("feature-errors", "feature_errors"), ("codes", "encode"),
+                             ("reconstructions", "reconstruct")):
             if callable(getattr(self.detector, method, None)):
                 found.add(need)
         history = getattr(self.detector, "history_", None)
@@ -165,12 +167,12 @@ FIGURES: list[FigureSpec] = [
                "The highest-scoring images and the most typical ones: original, reconstruction, and the "
                "per-pixel error map (brighter = worse reconstructed).",
                lambda d: sample_plots.reconstruction_grid(*d.samples, d.detector.error_maps(d.X), d.scores,
-                                                          d.threshold), frozenset({"image"})),
+                                                          d.threshold), frozenset({"image", "reconstructions"})),
     FigureSpec("window-reconstructions", "Windows and reconstructions",
                "The highest-scoring windows and the most typical ones, drawn against the network's "
                "reconstruction; the shaded gap is the error.",
                lambda d: sample_plots.window_reconstructions(*d.samples, d.scores, d.threshold),
-               frozenset({"series"})),
+               frozenset({"series", "reconstructions"})),
     FigureSpec("latent-space", "Latent space",
                "The latent codes projected to two dimensions with PCA.",
                lambda d: plots.latent_space(d.codes, d.scores, d.threshold, _labels_if_any(d)),

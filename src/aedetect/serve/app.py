@@ -116,9 +116,7 @@ class ServedModel:
 
     def info(self) -> dict:
         d = self.detector
-        history = d.history_
-        best = {k: _finite_or_none(v[history.best_epoch - 1]) for k, v in history.values.items()
-                if 0 < history.best_epoch <= len(v)}
+        members = getattr(d, "members_", None)  # an ensemble: one training per member
         return {
             "name": self.name,
             "features": list(d.preprocessor_.columns_),
@@ -129,9 +127,9 @@ class ServedModel:
             "threshold_rule": d.threshold_rule_.to_spec(),
             "aedetect_version": self.saved.get("aedetect_version"),
             "saved_at": self.saved.get("saved_at"),
-            "architecture": self.saved.get("model", {}).get("kind"),
-            "training": {"epochs": history.stopped_epoch, "best_epoch": history.best_epoch,
-                         "seconds": history.seconds, "metrics_at_best_epoch": best},
+            "architecture": d.model_kind_,
+            "members": len(members) if members is not None else 1,
+            "training": [_training(m.history_) for m in members] if members is not None else _training(d.history_),
         }
 
     def threshold(self, override: float | str | None) -> float:
@@ -153,6 +151,13 @@ class ServedModel:
         return self.thresholds[override]
 
 
+def _training(history) -> dict:
+    best = {k: _finite_or_none(v[history.best_epoch - 1]) for k, v in history.values.items()
+            if 0 < history.best_epoch <= len(v)}
+    return {"epochs": history.stopped_epoch, "best_epoch": history.best_epoch, "seconds": history.seconds,
+            "metrics_at_best_epoch": best}
+
+
 def _finite_or_none(value):
     """A training metric as JSON: a number, or null where it was NaN or infinite."""
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
@@ -160,7 +165,8 @@ def _finite_or_none(value):
 
 def load_models(specs: list[str]) -> dict[str, ServedModel]:
     """Load ``NAME=PATH`` or ``PATH`` (named after its folder) model directories, once each."""
-    from aedetect.persistence.model import CONFIG_FILE, load
+    from aedetect.persistence.model import load
+    from aedetect.persistence.storage import CONFIG_FILE, ENSEMBLE_FILE
 
     models: dict[str, ServedModel] = {}
     for spec in specs:
@@ -169,8 +175,9 @@ def load_models(specs: list[str]) -> dict[str, ServedModel]:
         if name in models:
             raise ValueError(f"Two models are named {name!r}; name them with NAME=PATH.")
         detector = load(path)
-        saved = json.loads((Path(path) / CONFIG_FILE).read_text())
-        models[name] = ServedModel(name, detector, {k: saved.get(k) for k in ("aedetect_version", "saved_at", "model")})
+        manifest = Path(path) / ENSEMBLE_FILE
+        saved = json.loads((manifest if manifest.is_file() else Path(path) / CONFIG_FILE).read_text())
+        models[name] = ServedModel(name, detector, {k: saved.get(k) for k in ("aedetect_version", "saved_at")})
     if not models:
         raise ValueError("Give at least one model directory to serve.")
     return models
