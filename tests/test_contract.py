@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from aedetect import AutoencoderDetector, load
-from aedetect.detector import SCORES
+from aedetect.parameters import SCORES
 
 VARIANTS = {
     **{f"score={score}": dict(score=score) for score in SCORES},

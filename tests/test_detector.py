@@ -14,7 +14,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
 from aedetect import AutoencoderDetector
-from aedetect.detector import SCORES
+from aedetect.parameters import SCORES
 from aedetect.thresholds import PercentileThreshold
 from aedetect.training.sizing import default_architecture, default_schedule
 

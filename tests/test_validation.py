@@ -9,7 +9,7 @@ import pytest
 
 from aedetect import AutoencoderDetector
 from aedetect._validation import NONE, Check, Interval, InvalidParameterError, Options, validate_params
-from aedetect.detector import ALL_SCORES
+from aedetect.parameters import ALL_SCORES
 
 
 def test_interval_accepts_and_describes():

@@ -14,13 +14,11 @@ import torch
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import NotFittedError
 
-from aedetect import _validation as v
-from aedetect.models import build_model
-from aedetect.models.dense import ACTIVATIONS, NORMALIZATIONS, OUTPUT_ACTIVATIONS
+from aedetect.kinds import DEFAULT_ARCHITECTURE, TABLE, data_kind
+from aedetect.models import MODELS, build_model
+from aedetect.parameters import validate
 from aedetect.preprocessing.arrays import DEFAULT_SCALER, ArrayPreprocessor, sample_array
 from aedetect.preprocessing.tables import (
-    IMPUTES,
-    SCALERS,
     InvalidValueError,
     TablePreprocessor,
     as_frame,
@@ -30,67 +28,15 @@ from aedetect.preprocessing.tables import (
 from aedetect.scoring.forward import forward_pass
 from aedetect.scoring.scorer import RowScorer, score_matrix
 from aedetect.scoring.statistics import LATENT_WEIGHT, ScoreStatistics, fit_score_statistics, neighbour_rank
-from aedetect.thresholds import RULES, ThresholdRule, parse_threshold
-from aedetect.training.loop import LOSSES, METRICS, OPTIMIZERS, History, TrainingConfig, resolve_device, train
+from aedetect.thresholds import ThresholdRule, parse_threshold
+from aedetect.training.loop import History, TrainingConfig, resolve_device, train
 from aedetect.training.progress import train_with_progress
 from aedetect.training.sizing import LEARNING_RATE_FACTOR, default_architecture, default_network, default_schedule
-from aedetect.training.variants import NOISES, VARIANTS, Variant, negative_elbo
+from aedetect.training.variants import Variant, negative_elbo
 
-# Scores that every variant offers; the variational variant adds "negative_elbo".
-SCORES = ("reconstruction", "standardized", "latent_mahalanobis", "latent_knn")
-ALL_SCORES = (*SCORES, "negative_elbo")
-# "auto": dense for tables (2-D), conv2d for images (3-D or 4-D arrays). Series windows need
-# "conv1d" or "lstm" (a 2-D table of windows or a 3-D (n, length, channels) array).
-ARCHITECTURES = ("auto", "dense", "conv2d", "conv1d", "lstm")
-_KIND_OF = {"dense": "table", "conv2d": "image", "conv1d": "series", "lstm": "series"}
 # Fewest normal rows (images, windows) that fit takes: one row has no spread for the scaler and the
 # latent scale, no neighbour for the kNN distance and no variation for the threshold rule to measure.
 MIN_NORMAL_ROWS = 2
-
-
-def _is_threshold(value) -> bool:
-    if isinstance(value, ThresholdRule):
-        return True
-    parse_threshold(value)
-    return True
-
-
-_CONSTRAINTS = {
-    "architecture": [v.Options(ARCHITECTURES)],
-    "hidden_dims": [v.NONE, v.Check(lambda x: len(x) >= 1 and all(int(h) == h >= 1 for h in x), "a list of ints >= 1")],
-    "latent_dim": [v.NONE, v.Interval(int, 1)],
-    "activation": [v.Options(tuple(ACTIVATIONS))],
-    "dropout": [v.Interval(float, 0, 1, closed="left")],
-    "normalization": [v.Options(NORMALIZATIONS)],
-    "output_activation": [v.Options(OUTPUT_ACTIVATIONS)],
-    "rotation_head": [v.Check(lambda x: isinstance(x, bool), "a bool")],
-    "scaler": [v.Options(("auto", *SCALERS))],
-    "categorical_features": [v.NONE, v.Check(lambda x: all(isinstance(c, str) for c in x), "a list of str")],
-    "impute": [v.Options(IMPUTES)],
-    "optimizer": [v.Options(tuple(OPTIMIZERS))],
-    "learning_rate": [v.NONE, v.Interval(float, 0, None, closed="neither")],
-    "weight_decay": [v.Interval(float, 0, None)],
-    "loss": [v.Options(LOSSES)],
-    "metrics": [v.Check(lambda x: not isinstance(x, str) and all(m in METRICS for m in x),
-                        "a list of names among {" + ", ".join(METRICS) + "}")],
-    "epochs": [v.NONE, v.Interval(int, 1)],
-    "batch_size": [v.NONE, v.Interval(int, 1)],
-    "validation_fraction": [v.Interval(float, 0, 1, closed="left")],
-    "patience": [v.Interval(int, 1)],
-    "trim_fraction": [v.Interval(float, 0, 0.5, closed="left")],
-    "variant": [v.Options(VARIANTS)],
-    "noise": [v.Options(NOISES)],
-    "noise_level": [v.Interval(float, 0, None)],
-    "sparsity_weight": [v.Interval(float, 0, None)],
-    "beta": [v.Interval(float, 0, None)],
-    "score": [v.Options(ALL_SCORES)],
-    "threshold": [v.Check(_is_threshold, "a threshold rule or a str like 'false_alarm_rate:0.01' (rules: "
-                          + ", ".join(RULES) + ")")],
-    "random_state": [v.NONE, v.Interval(int, 0)],
-    "device": [v.Check(lambda d: isinstance(d, str) and (d in ("auto", "cpu") or d.startswith("cuda")),
-                       "'auto', 'cpu' or 'cuda[:N]'")],
-    "verbose": [v.Check(lambda x: isinstance(x, bool), "a bool")],
-}
 
 
 class AutoencoderDetector(OutlierMixin, BaseEstimator):
@@ -284,21 +230,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     # -- fitting ---------------------------------------------------------------------------------
     def _validate_params(self) -> None:
-        owner = type(self).__name__
-        if isinstance(self.threshold, str):  # the rule's own message names its valid range
-            try:
-                parse_threshold(self.threshold)
-            except ValueError as error:
-                raise v.InvalidParameterError(
-                    f"The 'threshold' parameter of {owner} must be a valid threshold rule; got {self.threshold!r}: "
-                    f"{error}") from None
-        v.validate_params(owner, self.get_params(deep=False), _CONSTRAINTS)
-        if self.noise == "masking" and self.noise_level >= 1:
-            raise v.InvalidParameterError(f"The 'noise_level' parameter of {owner} must be a float in the range "
-                                          f"[0, 1) with noise='masking'; got {self.noise_level!r}.")
-        if self.score == "negative_elbo" and self.variant != "variational":
-            raise v.InvalidParameterError(f"The 'score' parameter of {owner} may be 'negative_elbo' only with "
-                                          f"variant='variational'; got variant={self.variant!r}.")
+        validate(type(self).__name__, self.get_params(deep=False))
 
     def _variant(self) -> Variant:
         return Variant(self.variant, self.noise, float(self.noise_level), float(self.sparsity_weight),
@@ -314,12 +246,12 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             1 marks an anomaly; those rows do not train the network.
         """
         self._validate_params()
-        self.data_kind_ = _data_kind(X, self.architecture)
+        self.data_kind_ = data_kind(X, self.architecture)
         if self.loss == "bce" and (DEFAULT_SCALER[self.data_kind_] if self.scaler == "auto" else self.scaler) != "minmax":
             raise ValueError(
                 "loss='bce' needs inputs in [0, 1]: use scaler='minmax' (and output_activation='sigmoid')."
             )
-        if self.data_kind_ == "table":
+        if self.data_kind_ == TABLE:
             data = as_frame(X)
             # Names as str, as they are stored and matched at scoring (DataFrame(array) has 0, 1, ...).
             data = data.set_axis([str(c) for c in data.columns], axis=1)
@@ -352,8 +284,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         # Every row is checked and transformed in the user's order, so that an error names the row
         # of the user's data rather than one after shuffling; the preprocessing is fitted on the
         # training rows only, and the rows are picked from the one transformed matrix.
-        if self.data_kind_ == "table":
-            scaler = DEFAULT_SCALER["table"] if self.scaler == "auto" else self.scaler
+        if self.data_kind_ == TABLE:
+            scaler = DEFAULT_SCALER[TABLE] if self.scaler == "auto" else self.scaler
             self.preprocessor_ = TablePreprocessor(self.categorical_features, scaler, self.impute)
             self.preprocessor_.check_values(data)
             self.preprocessor_.fit(data.iloc[train_rows])
@@ -400,18 +332,14 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     def _network_config(self, n_values: int):
         """The model kind and its typed config, from the parameters and the data's shape."""
-        from aedetect.models import MODELS
-
         kind, config = self._base_network_config(n_values)
         if self.variant == "variational":
             return "variational", MODELS["variational"][0](base_kind=kind, base=config.to_dict())
         return kind, config
 
     def _base_network_config(self, n_values: int):
-        from aedetect.models import MODELS
-
-        architecture = self.architecture if self.architecture != "auto" else _DEFAULT_ARCH[self.data_kind_]
-        if self.data_kind_ == "table":
+        architecture = self.architecture if self.architecture != "auto" else DEFAULT_ARCHITECTURE[self.data_kind_]
+        if self.data_kind_ == TABLE:
             hidden, latent = default_architecture(n_values)
         else:
             hidden, latent = default_network(architecture, self.preprocessor_.input_shape_)
@@ -452,7 +380,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     def _matrix(self, X) -> np.ndarray:
         self._check_fitted()
-        if self.data_kind_ != "table":
+        if self.data_kind_ != TABLE:
             if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
                 self._check_names(X)
             return self.preprocessor_.transform(X)
@@ -520,7 +448,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             scores = score_matrix(self._scorer(), matrix, self.device_)
         if not np.isfinite(scores).all():  # the inputs passed their checks but the network overflowed
             row = int(np.flatnonzero(~np.isfinite(scores))[0])
-            unit = "data row" if self.data_kind_ == "table" else "sample"
+            unit = "data row" if self.data_kind_ == TABLE else "sample"
             raise InvalidValueError(
                 "The score{where} is not finite: the network overflowed on its values; check that they are in the "
                 "units the model was trained on.", row, unit)
@@ -559,7 +487,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """Reconstruction error at each pixel (images, ``(n, height, width)``) or time step (series,
         ``(n, length)``), averaged over channels: where in the sample the anomaly is."""
         matrix = self._matrix(X)  # first: raises NotFittedError before fit
-        if self.data_kind_ == "table":
+        if self.data_kind_ == TABLE:
             raise ValueError("error_maps is for images and series; use feature_errors for a table.")
         errors = forward_pass(self.model_, matrix, self.loss, self.device_)["errors"]
         return self.preprocessor_.to_samples(errors, units=False).mean(axis=-1)
@@ -604,32 +532,6 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         tags.input_tags.allow_nan = self.impute != "none"
         tags.input_tags.categorical = bool(self.categorical_features)
         return tags
-
-
-_DEFAULT_ARCH = {"table": "dense", "image": "conv2d", "series": "conv1d"}
-
-
-def _data_kind(X, architecture: str) -> str:
-    """"table", "image" or "series": from the architecture, or from the array's rank for "auto"."""
-    if architecture != "auto":
-        kind = _KIND_OF[architecture]
-        if kind == "table" and not isinstance(X, pd.DataFrame) and _ndim(X) > 2:
-            raise ValueError(
-                f"architecture='dense' needs a 2-D table; got an array of shape {np.shape(X)}. Use "
-                "architecture='conv2d' for images or 'conv1d'/'lstm' for series windows."
-            )
-        return kind
-    if not isinstance(X, pd.DataFrame) and _ndim(X) in (3, 4):
-        return "image"
-    return "table"
-
-
-def _ndim(X) -> int:
-    """Dimensions of an array or of a list of samples (that may differ in size: sample_array says so)."""
-    try:
-        return np.ndim(X)
-    except ValueError:  # numpy's "inhomogeneous shape"
-        return 1 + np.ndim(X[0])
 
 
 def _fresh(rule):
