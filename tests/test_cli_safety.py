@@ -87,12 +87,12 @@ def test_hidden_dims_that_are_not_integers(tmp_path, value):
 # command, its signal handling and its files are the real ones.
 SLOW_SCORE = """
 import runpy, sys, time
-import aedetect.batch.files as chunked
-score_frame = chunked.score_frame
+from aedetect.batch.core import RowScoringCore
+score = RowScoringCore.score
 def slow(*args):
     time.sleep(60)
-    return score_frame(*args)
-chunked.score_frame = slow
+    return score(*args)
+RowScoringCore.score = slow
 sys.argv = ["aedetect", *sys.argv[1:]]
 runpy.run_module("aedetect", run_name="__main__", alter_sys=True)
 """

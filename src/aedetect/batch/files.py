@@ -22,12 +22,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from aedetect.batch.core import RowScoringCore
 from aedetect.preprocessing.tables import InvalidValueError
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
@@ -57,45 +56,16 @@ def file_kind(path) -> str | None:
     return None
 
 
-def feature_columns(detector, columns: Sequence[str], extra_drop: Sequence[str] = (),
-                    allow_extra: bool = False) -> list[str]:
-    """The model's feature columns, after checking that ``columns`` hold them.
-
-    Columns the model was trained without (its label column, dropped columns, ``extra_drop``) may be
-    present; any other unknown column is an error unless ``allow_extra`` (streams carry extra fields).
-    """
-    from aedetect.preprocessing.tables import check_unique_columns, name_list
-
-    check_unique_columns(columns, "The data")
-    meta = getattr(detector, "metadata_", {}) or {}
-    dropped = {c for c in [meta.get("label_column"), *(meta.get("drop") or []), *extra_drop] if c}
-    expected = list(detector.preprocessor_.columns_)
-    present = [str(c) for c in columns if str(c) not in dropped]
-    missing = [c for c in expected if c not in present]
-    extra = [] if allow_extra else [c for c in present if c not in expected]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"lacks training column(s) {name_list(missing)}")
-        if extra:
-            parts.append(f"has column(s) the model did not train on {name_list(extra)} (leave them out with --drop)")
-        raise ValueError(f"The data {' and '.join(parts)}; the model expects {len(expected)} columns.")
-    return expected
+def csv_convert_options(core, types: dict) -> pacsv.ConvertOptions:
+    """How CSV text becomes values, for files and streams alike: the model's features are numbers
+    (categorical ones text) and every other column keeps its type in ``types`` (name -> pyarrow type);
+    an empty text cell is the empty string, not a missing value."""
+    categorical = set(core.categorical)
+    types = {**types, **{c: pa.string() if c in categorical else pa.float64() for c in core.columns}}
+    return pacsv.ConvertOptions(column_types=types, strings_can_be_null=False)
 
 
-def features_of(detector, frame: pd.DataFrame, columns: list[str]):
-    """The feature block of ``frame`` in training order; an array for a model fitted on an array."""
-    selected = frame[columns]
-    return selected if hasattr(detector, "feature_names_in_") else selected.to_numpy()
-
-
-def score_frame(detector, frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and 0/1 flags of the rows of ``frame``."""
-    scores = detector.decision_function(features_of(detector, frame, columns))
-    return scores, detector.threshold_rule_.predict(scores)
-
-
-def _csv_batches(path: Path, detector, extra_drop: Sequence[str], block_bytes: int):
+def _csv_batches(path: Path, core, block_bytes: int) -> Iterator[pa.RecordBatch]:
     delimiter = "\t" if path.name.lower().endswith(".tsv") else ","
     parse = pacsv.ParseOptions(delimiter=delimiter)
     read = pacsv.ReadOptions(block_size=block_bytes)
@@ -103,12 +73,9 @@ def _csv_batches(path: Path, detector, extra_drop: Sequence[str], block_bytes: i
     # numbers (categoricals text) even where the first block has only integers or only blanks.
     with pacsv.open_csv(path, read_options=read, parse_options=parse) as probe:
         schema = probe.schema
-    columns = feature_columns(detector, schema.names, extra_drop)
-    categorical = set(detector.preprocessor_.categorical_features)
-    types = {c: schema.field(c).type for c in schema.names}
-    types.update({c: pa.string() if c in categorical else pa.float64() for c in columns})
-    convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=False)
-    return columns, _segment_batches(path, read, parse, convert)
+    core.check_columns(schema.names)
+    convert = csv_convert_options(core, {c: schema.field(c).type for c in schema.names})
+    return _segment_batches(path, read, parse, convert)
 
 
 def _csv_segments(path: Path) -> Iterator[bytes]:
@@ -154,37 +121,43 @@ def _segment_batches(path: Path, read, parse, convert) -> Iterator[pa.RecordBatc
 _CONVERSION = re.compile(r"In CSV column #(\d+): (?:Row #(\d+): )?CSV conversion error to (\w+): invalid value '(.*)'")
 
 
+def conversion_message(text: str, names, rows: bool = True) -> str | None:
+    """pyarrow's CSV conversion error in the user's terms (the column by its name in ``names``, the
+    value, and with ``rows`` the data row where pyarrow gives it), or None for another error."""
+    match = _CONVERSION.search(text)
+    if not match:
+        return None
+    index, row, kind, value = match.groups()
+    where = f" in data row {int(row) - 1}" if row and rows else ""  # pyarrow counts the header as row 1
+    name = names[int(index)] if int(index) < len(names) else f"#{index}"
+    if kind == "double":
+        return (f"Column {name!r} is not numeric ({value!r}{where}); declare it categorical "
+                f"(--categorical {name}) or leave it out of the features.")
+    return (f"Column {name!r} holds {value!r}{where}, which does not fit the type {kind} that its first "
+            "rows suggest; make the column consistent.")
+
+
 def _arrow_message(source: Path, text: str) -> str:
     """Say which column and value a CSV conversion error is about, in the user's terms."""
     text = text.splitlines()[0] if text else "unreadable"
     if text.startswith("Empty CSV file"):
         return f"Data file {str(source)!r} is empty; give a file with a header and rows."
-    match = _CONVERSION.search(text)
-    if match:
-        index, row, kind, value = match.groups()
-        where = f" in data row {int(row) - 1}" if row else ""  # pyarrow counts the header as row 1
+    if _CONVERSION.search(text):
         with open(source, "rb") if not source.name.lower().endswith(".gz") else gzip.open(source) as handle:
             header = handle.readline().decode("utf-8", "replace").rstrip("\r\n")
         delimiter = "\t" if source.name.lower().endswith(".tsv") else ","
-        names = next(csv.reader([header], delimiter=delimiter))
-        name = names[int(index)] if int(index) < len(names) else f"#{index}"
-        if kind == "double":
-            return (f"Column {name!r} is not numeric ({value!r}{where}); declare it categorical "
-                    f"(--categorical {name}) or leave it out of the features.")
-        return (f"Column {name!r} holds {value!r}{where}, which does not fit the type {kind} that its first "
-                "rows suggest; make the column consistent.")
+        return conversion_message(text, next(csv.reader([header], delimiter=delimiter)))
     return f"Cannot read {str(source)!r}: {text}"
 
 
-def _batches(path: Path, detector, extra_drop: Sequence[str], chunk_rows: int,
-             block_bytes: int) -> tuple[list[str], Iterator[pa.RecordBatch]]:
+def _batches(path: Path, core, chunk_rows: int, block_bytes: int) -> Iterator[pa.RecordBatch]:
     if file_kind(path) == "csv":
-        return _csv_batches(path, detector, extra_drop, block_bytes)
+        return _csv_batches(path, core, block_bytes)
     # pre_buffer (pyarrow's default) reads ahead and keeps what it read: peak memory grew with the
     # file (1.3 GB for 4M rows x 32, against 0.26 GB without it).
     parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
-    columns = feature_columns(detector, parquet.schema_arrow.names, extra_drop)
-    return columns, parquet.iter_batches(batch_size=chunk_rows)
+    core.check_columns(parquet.schema_arrow.names)
+    return parquet.iter_batches(batch_size=chunk_rows)
 
 
 def score_file(detector, source, output, id_column: str | None = None, drop: Sequence[str] = (),
@@ -222,33 +195,29 @@ def score_file(detector, source, output, id_column: str | None = None, drop: Seq
     if file_kind(source) is None:
         raise ValueError(f"Cannot score {str(source)!r} in chunks: use CSV or Parquet.")
     out_kind = file_kind(check_output(output, inputs=[source], suffixes=WRITABLE))
-    extra_drop = [*drop, *([id_column] if id_column else [])]
-    summary = ScoringSummary(threshold=float(detector.threshold_))
+    core = RowScoringCore(detector, id_column=id_column, drop=drop, only_anomalies=only_anomalies)
+    summary = ScoringSummary(threshold=core.threshold)
 
     def write(temporary: str) -> None:
         writer = batches = None
         try:
-            columns, batches = _batches(source, detector, extra_drop, chunk_rows, block_bytes)
+            batches = _batches(source, core, chunk_rows, block_bytes)
             for batch in batches:
-                if id_column is not None and id_column not in batch.schema.names:
-                    raise ValueError(f"Id column {id_column!r} is not in the data; columns are {batch.schema.names[:10]}.")
                 table = pa.Table.from_batches([batch])
+                core.check_columns(table.schema.names)
                 try:
-                    scores, flags = score_frame(detector, table.select(columns).to_pandas(), columns)
+                    scored = core.score(table)
                 except InvalidValueError as error:  # name the row of the whole file
                     raise error.shifted(summary.rows) from None
                 except ValueError as error:
                     raise ValueError(f"In rows {summary.rows}-{summary.rows + len(table) - 1}: {error}") from None
-                kept = table.select([id_column]) if id_column else table
-                kept = kept.append_column("score", pa.array(scores)).append_column("is_anomaly", pa.array(flags))
-                if only_anomalies:
-                    kept = kept.filter(pa.array(flags == 1))
+                kept = core.output(table, scored)
                 if writer is None:
                     writer = (pacsv.CSVWriter(temporary, kept.schema) if out_kind == "csv"
                               else pq.ParquetWriter(temporary, kept.schema))
                 writer.write_table(kept)
                 summary.rows += len(table)
-                summary.flagged += int(flags.sum())
+                summary.flagged += scored.flagged
                 summary.written += len(kept)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
             raise ValueError(_arrow_message(source, str(error))) from None
@@ -264,4 +233,13 @@ def score_file(detector, source, output, id_column: str | None = None, drop: Seq
     return summary
 
 
-__all__ = ["score_file", "feature_columns", "features_of", "score_frame", "file_kind", "ScoringSummary"]
+__all__ = ["score_file", "csv_convert_options", "conversion_message", "file_kind", "ScoringSummary"]
+
+
+def feature_columns(detector, columns, extra_drop=(), allow_extra: bool = False) -> list[str]:  # TEMPORARY
+    return RowScoringCore(detector, drop=extra_drop, allow_extra=allow_extra).check_columns(columns)
+
+
+def features_of(detector, frame, columns):  # TEMPORARY
+    selected = frame[columns]
+    return selected if hasattr(detector, "feature_names_in_") else selected.to_numpy()

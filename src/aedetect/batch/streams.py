@@ -24,8 +24,11 @@ from typing import TextIO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
-from aedetect.batch.files import ScoringSummary, feature_columns, score_frame
+from aedetect.batch.core import RowScoringCore, ScoredRows
+from aedetect.batch.files import ScoringSummary, conversion_message, csv_convert_options
 from aedetect.preprocessing.tables import InvalidValueError, name_list
 
 FORMATS = ("auto", "csv", "jsonl")
@@ -41,20 +44,26 @@ def _read_lines(stream: TextIO, lines: queue.Queue) -> None:
 
 
 class _Batch:
-    """Parses records of one format and turns a batch of them into output lines."""
+    """Parses records of one format and turns a batch of them into output lines.
 
-    def __init__(self, detector, fmt: str, header: str | None, id_column: str | None, drop: Sequence[str]) -> None:
-        self.detector, self.fmt, self.id_column, self.drop = detector, fmt, id_column, list(drop)
+    CSV records are read by the same rules as a CSV file (:func:`aedetect.batch.files.csv_convert_options`):
+    the batch's lines, under the header, go through pyarrow's CSV reader; other fields are kept as text.
+    """
+
+    def __init__(self, detector, fmt: str, header: str | None, id_column: str | None, drop: Sequence[str],
+                 only_anomalies: bool) -> None:
+        self.fmt, self.id_column = fmt, id_column
         self.names: list[str] | None = None
         if fmt == "csv":
+            self.core = RowScoringCore(detector, id_column=id_column, drop=drop, only_anomalies=only_anomalies,
+                                       allow_extra=True)
+            self.header = header if header.endswith("\n") else header + "\n"
             self.names = next(csv.reader([header]))
-            self.columns = feature_columns(detector, self.names, self._extra_drop(), allow_extra=True)
-            if id_column is not None and id_column not in self.names:
-                raise ValueError(f"Id column {id_column!r} is not in the header; columns are {self.names[:10]}.")
-            self.numeric = [c for c in self.columns if c not in detector.preprocessor_.categorical_features]
-
-    def _extra_drop(self) -> list[str]:
-        return [*self.drop, *([self.id_column] if self.id_column else [])]
+            self.core.check_columns(self.names)
+            self.convert = csv_convert_options(self.core, dict.fromkeys(self.names, pa.string()))
+        else:  # a record lacking the id column is written with a null id
+            self.core = RowScoringCore(detector, drop=[*drop, *([id_column] if id_column else [])],
+                                       only_anomalies=only_anomalies, allow_extra=True)
 
     def header_line(self, header: str | None) -> str | None:
         if self.fmt != "csv":
@@ -77,24 +86,23 @@ class _Batch:
             raise ValueError(f"{len(fields)} fields where the header has {len(self.names)}")
         return fields
 
-    def frame(self, records: list) -> tuple[pd.DataFrame, list[str]]:
+    def table(self, lines: list[str], records: list):
+        """The batch as a table the core scores."""
         if self.fmt == "jsonl":
             frame = pd.DataFrame.from_records(records)
-            columns = feature_columns(self.detector, frame.columns, self._extra_drop(), allow_extra=True)
+            columns = self.core.check_columns(frame.columns)
             incomplete = [r for r in records if any(c not in r for c in columns)]
             if incomplete:  # a key missing from one record is not a NaN to impute
                 missing = [c for c in columns if c not in incomplete[0]]
                 raise ValueError(f"The record lacks feature(s) {name_list(missing)}")
-            return frame, columns
-        frame = pd.DataFrame(records, columns=self.names)
-        for column in self.numeric:
-            values = frame[column].replace("", np.nan)
-            try:
-                frame[column] = pd.to_numeric(values)
-            except (ValueError, TypeError):
-                bad = values[pd.to_numeric(values, errors="coerce").isna() & values.notna()].iloc[0]
-                raise ValueError(f"column {column!r} has a value that is not a number: {bad!r}") from None
-        return frame, self.columns
+            return frame
+        text = self.header + "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+        try:
+            return pacsv.read_csv(pa.BufferReader(text.encode()), read_options=pacsv.ReadOptions(use_threads=False),
+                                  convert_options=self.convert)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            first = str(error).splitlines()[0] if str(error) else "unreadable"
+            raise ValueError(conversion_message(first, self.names, rows=False) or f"cannot read it: {first}") from None
 
     def output(self, line: str, record, score: float, flag: int) -> str:
         if self.fmt == "jsonl":
@@ -136,13 +144,13 @@ def score_stream(detector, source: TextIO, sink: TextIO, fmt: str = "auto", batc
         raise ValueError(f"Batch size must be >= 1 and max wait > 0; got {batch_size} and {max_wait}.")
     lines: queue.Queue = queue.Queue(maxsize=max(4 * batch_size, 1024))
     threading.Thread(target=_read_lines, args=(source, lines), daemon=True).start()
-    summary = ScoringSummary(threshold=float(detector.threshold_))
+    summary = ScoringSummary(threshold=RowScoringCore(detector).threshold)
     batch: _Batch | None = None
     pending: list[tuple[int, str]] = []
     deadline, number = 0.0, 0
 
     def flush() -> None:
-        _score_pending(batch, pending, sink, summary, only_anomalies, skip_invalid, warn)
+        _score_pending(batch, pending, sink, summary, skip_invalid, warn)
         pending.clear()
 
     while True:
@@ -158,7 +166,7 @@ def score_stream(detector, source: TextIO, sink: TextIO, fmt: str = "auto", batc
             continue
         if batch is None:
             kind = fmt if fmt != "auto" else ("jsonl" if line.lstrip().startswith("{") else "csv")
-            batch = _Batch(detector, kind, line if kind == "csv" else None, id_column, drop)
+            batch = _Batch(detector, kind, line if kind == "csv" else None, id_column, drop, only_anomalies)
             header = batch.header_line(line)
             if header is not None:
                 sink.write(header)
@@ -174,40 +182,45 @@ def score_stream(detector, source: TextIO, sink: TextIO, fmt: str = "auto", batc
     return summary
 
 
+def _score(batch: _Batch, lines: list[str]) -> tuple[list, ScoredRows]:
+    records = [batch.parse(line) for line in lines]
+    return records, batch.core.score(batch.table(lines, records))
+
+
 def _score_pending(batch: _Batch, pending: list[tuple[int, str]], sink: TextIO, summary: ScoringSummary,
-                   only_anomalies: bool, skip_invalid: bool, warn) -> None:
+                   skip_invalid: bool, warn) -> None:
     """Score one batch; when it fails, score its records one by one to name (or skip) the bad ones."""
     try:
-        records = [batch.parse(line) for _, line in pending]
-        frame, columns = batch.frame(records)
-        scores, flags = score_frame(batch.detector, frame, columns)
-        results = list(zip(pending, records, scores, flags, strict=True))
+        records, scored = _score(batch, [line for _, line in pending])
+        results = list(zip(pending, records, scored.scores, scored.flags, strict=True))
     except (ValueError, TypeError, KeyError):
         results = []
         for number, line in pending:
             try:
-                record = batch.parse(line)
-                frame, columns = batch.frame([record])
-                scores, flags = score_frame(batch.detector, frame, columns)
+                (record,), scored = _score(batch, [line])
             except (ValueError, TypeError, KeyError) as error:
                 if isinstance(error, InvalidValueError):  # the line names the record; "data row 1" would not
                     error = error.without_row()
                 message = f"line {number}: {' '.join(str(error).split())}"
                 if not skip_invalid:
-                    _write(batch, results, sink, summary, only_anomalies)
+                    _write(batch, results, sink, summary)
                     raise ValueError(message + " (use --skip-invalid to leave such records out)") from None
                 if warn is not None:
                     warn(f"skipped {message}")
                 continue
-            results.append(((number, line), record, scores[0], flags[0]))
-    _write(batch, results, sink, summary, only_anomalies)
+            results.append(((number, line), record, scored.scores[0], scored.flags[0]))
+    _write(batch, results, sink, summary)
 
 
-def _write(batch: _Batch, results: list, sink: TextIO, summary: ScoringSummary, only_anomalies: bool) -> None:
+def _write(batch: _Batch, results: list, sink: TextIO, summary: ScoringSummary) -> None:
+    if not results:
+        return
+    _, _, scores, flags = zip(*results, strict=True)
+    scored = ScoredRows(np.asarray(scores, dtype=np.float64), np.asarray(flags, dtype=np.int64))
     out = [batch.output(line, record, float(score), int(flag))
-           for (_, line), record, score, flag in results if flag or not only_anomalies]
+           for ((_, line), record, score, flag), kept in zip(results, batch.core.kept(scored), strict=True) if kept]
     summary.rows += len(results)
-    summary.flagged += sum(int(flag) for *_, flag in results)
+    summary.flagged += scored.flagged
     summary.written += len(out)
     if out:
         sink.write("".join(out))

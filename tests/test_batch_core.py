@@ -1,0 +1,93 @@
+"""The row-scoring core: one set of column checks, flags, explanations and pass-through columns for
+every path (files, streams, the command line, the service, the report)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from conftest import FAST, normal_rows, outlier_rows
+
+from aedetect import AutoencoderDetector
+from aedetect.batch.core import RowScoringCore
+from aedetect.batch.files import score_file
+from aedetect.batch.streams import score_stream
+
+
+@pytest.fixture(scope="module")
+def detector(normal_frame):
+    return AutoencoderDetector(**FAST).fit(normal_frame)
+
+
+@pytest.fixture(scope="module")
+def rows() -> pd.DataFrame:
+    frame = pd.concat([normal_rows(40, seed=5), outlier_rows(6)], ignore_index=True)
+    return frame.assign(key=[f"k{i}" for i in range(len(frame))])
+
+
+# -- flags, checks, output ---------------------------------------------------------------------------
+def test_flags_follow_the_detectors_rule_or_an_override(detector, rows):
+    scores = detector.decision_function(rows[list("abcd")])
+    assert np.array_equal(RowScoringCore(detector).score(rows.drop(columns="key")).flags, detector.predict(rows[list("abcd")]))
+    fixed = RowScoringCore(detector, drop=["key"], threshold=1.5)
+    assert fixed.threshold == 1.5 and np.array_equal(fixed.score(rows).flags, (scores > 1.5).astype(int))
+    text = RowScoringCore(detector, drop=["key"], threshold="percentile:50")
+    assert text.threshold == np.percentile(detector.calibration_scores_, 50)
+    assert np.array_equal(text.score(rows).scores, scores)
+    with pytest.raises(ValueError, match="'best_f1' threshold needs labels"):
+        RowScoringCore(detector, threshold="best_f1")
+
+
+def test_columns_are_checked_once_with_the_users_words(detector, rows):
+    with pytest.raises(ValueError, match=r"has column\(s\) the model did not train on \['key'\] \(leave them out with --drop\)"):
+        RowScoringCore(detector).score(rows)
+    with pytest.raises(ValueError, match=r"lacks training column\(s\) \['d'\]; the model expects 4 columns"):
+        RowScoringCore(detector, drop=["key"]).score(rows.drop(columns="d"))
+    with pytest.raises(ValueError, match=r"Id column 'id' is not in the data; columns are \['a', 'b', 'c', 'd', 'key'\]"):
+        RowScoringCore(detector, id_column="id", drop=["key"]).score(rows)
+    with pytest.raises(ValueError, match="duplicated column names"):
+        RowScoringCore(detector).check_columns(["a", "b", "c", "d", "a"])
+
+
+def test_output_passes_the_id_or_every_column_for_pandas_and_pyarrow(detector, rows):
+    core = RowScoringCore(detector, id_column="key", only_anomalies=True)
+    scored = core.score(rows)
+    assert 0 < scored.flagged < len(rows)
+    frame = core.output(rows, scored)
+    table = core.output(pa.Table.from_pandas(rows, preserve_index=False), core.score(pa.Table.from_pandas(rows)))
+    assert list(frame.columns) == table.schema.names == ["key", "score", "is_anomaly"]
+    assert frame["key"].tolist() == table.column("key").to_pylist() == rows["key"][scored.flags == 1].tolist()
+    everything = RowScoringCore(detector, drop=["key"]).output(rows, scored)
+    assert list(everything.columns) == [*rows.columns, "score", "is_anomaly"] and len(everything) == len(rows)
+
+
+# -- one CSV parser for files and streams ------------------------------------------------------------
+def test_a_csv_stream_reads_numbers_by_the_rules_of_a_csv_file(normal_frame, rows, tmp_path):
+    """'NA' is a missing value to impute in a file; a stream used to refuse it as text."""
+    imputing = AutoencoderDetector(**FAST, impute="median").fit(normal_frame)
+    text = rows.to_csv(index=False).replace("\n" + rows["a"].astype(str)[3] + ",", "\nNA,", 1)
+    assert "\nNA," in text
+    (tmp_path / "in.csv").write_text(text)
+    score_file(imputing, tmp_path / "in.csv", tmp_path / "out.csv", drop=["key"])
+    sink = io.StringIO()
+    score_stream(imputing, io.StringIO(text), sink, drop=["key"])
+    streamed = pd.read_csv(io.StringIO(sink.getvalue()), keep_default_na=False)
+    np.testing.assert_allclose(streamed["score"], pd.read_csv(tmp_path / "out.csv")["score"], rtol=1e-12)
+
+
+def test_a_csv_stream_names_a_text_cell_as_a_file_does(detector, rows):
+    text = rows.drop(columns="key").astype({"c": object})
+    text.loc[2, "c"] = "oops"
+    with pytest.raises(ValueError, match=r"line 4: Column 'c' is not numeric \('oops'\); declare it categorical"):
+        score_stream(detector, io.StringIO(text.to_csv(index=False)), io.StringIO())
+
+
+def test_json_records_without_the_id_get_a_null_id(detector, rows):
+    records = rows.drop(columns="key").to_dict(orient="records")
+    sink = io.StringIO()
+    score_stream(detector, io.StringIO("".join(json.dumps(r) + "\n" for r in records)), sink, id_column="key")
+    assert {json.loads(line)["key"] for line in sink.getvalue().splitlines()} == {None}
