@@ -12,8 +12,10 @@ from sklearn.base import clone
 
 import aedetect
 from aedetect import AutoencoderDetector
-from aedetect.persistence.model import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, ModelFileError, load, save
-from aedetect.persistence.storage import seal
+from aedetect.persistence.folder import FORMAT_VERSION
+from aedetect.persistence.load import load
+from aedetect.persistence.model import save
+from aedetect.persistence.storage import CONFIG_FILE, WEIGHTS_FILE, ModelFileError, seal
 
 
 def _plain(params: dict) -> dict:
@@ -182,7 +184,7 @@ def test_save_errors_leave_no_temporary_directories(fitted, tmp_path):
 
 
 def test_failed_write_cleans_up_its_staging_directory(fitted, tmp_path, monkeypatch):
-    import aedetect.persistence.model as persistence
+    import aedetect.persistence.folder as persistence
 
     def broken(*args, **kwargs):
         raise OSError("disk full")

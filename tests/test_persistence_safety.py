@@ -20,7 +20,7 @@ from hostile.persistence import edit_manifest, edit_weights
 
 import aedetect.persistence.storage as storage
 from aedetect import AutoencoderDetector, EnsembleDetector
-from aedetect.persistence.model import ModelFileError, load
+from aedetect.persistence.load import ModelFileError, load
 from aedetect.persistence.storage import CONFIG_FILE, ENSEMBLE_FILE, SEAL_KEY, WEIGHTS_FILE
 
 
@@ -207,7 +207,7 @@ def test_a_failed_save_keeps_the_old_model(trained, tmp_path, monkeypatch):
     detector = load(trained["table"])
     detector.save(tmp_path / "m")
     before = (tmp_path / "m" / WEIGHTS_FILE).read_bytes()
-    monkeypatch.setattr("aedetect.persistence.model.save_file", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    monkeypatch.setattr("aedetect.persistence.folder.save_file", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError, match="disk full"):
         detector.save(tmp_path / "m")
     assert (tmp_path / "m" / WEIGHTS_FILE).read_bytes() == before

@@ -319,12 +319,13 @@ def test_cli_report_errors_are_one_line_with_exit_code_2(case, model_dir, csv_fi
 def test_demo_writes_a_report_next_to_its_model(tmp_path, monkeypatch, test_data, quick_cli):
     import aedetect.data.datasets as datasets
     import aedetect.detector as detector_module
+    import aedetect.training.sizing as sizing
 
     frame, labels = test_data
     big = pd.concat([_rows(300, 3), frame], ignore_index=True)
     monkeypatch.setattr(datasets, "load_dataset", lambda name: (big, np.r_[np.zeros(300, int), labels]))
     monkeypatch.setattr(detector_module, "default_schedule", lambda n_rows: (64, 5, 1e-3))
-    monkeypatch.setattr(detector_module, "default_architecture", lambda n_features: ([8], 2))
+    monkeypatch.setattr(sizing, "default_architecture", lambda n_features: ([8], 2))
     result = _run("demo", "-o", tmp_path / "demo-model")
     assert result.exit_code == 0, result.output
     page = (tmp_path / "demo-report.html").read_text()

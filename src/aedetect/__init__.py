@@ -13,7 +13,7 @@ from aedetect.ensemble import EnsembleDetector
 def load(path) -> AutoencoderDetector | EnsembleDetector:
     """Load a detector saved with :meth:`AutoencoderDetector.save` or :meth:`EnsembleDetector.save`
     (never unpickles)."""
-    from aedetect.persistence.model import load as _load
+    from aedetect.persistence.load import load as _load
 
     return _load(path)
 

@@ -298,9 +298,9 @@ def _use_data_dir(folder: Path | None) -> None:
 
 # -- scoring helpers -------------------------------------------------------------------------------
 def _scoring_frame(detector, frame: pd.DataFrame, extra_drop: list[str]) -> pd.DataFrame:
-    from aedetect.batch.files import feature_columns, features_of
+    from aedetect.batch.core import RowScoringCore
 
-    return features_of(detector, frame, feature_columns(detector, frame.columns, extra_drop))
+    return RowScoringCore(detector, drop=extra_drop).features(frame)
 
 
 @dataclass
@@ -351,7 +351,7 @@ def _apply_threshold(detector, threshold: str | None, frame=None, labels=None) -
 
 
 def _load_model(model: Path):
-    from aedetect.persistence.model import load
+    from aedetect.persistence.load import load
 
     return load(model)
 
@@ -409,34 +409,29 @@ def score(
 
 def _score_samples(detector, data: str, output: Path, only_anomalies: bool) -> None:
     """Images (one row each) or a series (one row per time point) to a scores file."""
+    from aedetect.batch.core import RowScoringCore
     from aedetect.data.io import check_output_folder, write_table
 
     check_output_folder(output)
     loaded = model_input(detector, data)
-    scores = loaded.scores(detector)
-    flags = detector.threshold_rule_.predict(scores)
-    out = loaded.table.assign(score=scores, is_anomaly=flags)
-    write_table(out[out["is_anomaly"] == 1] if only_anomalies else out, output)
-    console.print(f"scored {len(out)} {'images' if detector.data_kind_ == 'image' else 'time points'}: "
-                  f"{int(flags.sum())} flagged ({flags.mean():.2%}) at threshold {detector.threshold_:.6g}; "
+    core = RowScoringCore(detector, only_anomalies=only_anomalies)
+    scored = core.flag(loaded.scores(detector))
+    write_table(core.output(loaded.table, scored), output)
+    console.print(f"scored {len(scored.scores)} {'images' if detector.data_kind_ == 'image' else 'time points'}: "
+                  f"{scored.flagged} flagged ({scored.flags.mean():.2%}) at threshold {core.threshold:.6g}; "
                   f"wrote {output}", highlight=False)
 
 
 def _score_in_memory(detector, data: str, output: Path, id_column, drop_list, only_anomalies) -> tuple[int, int]:
+    from aedetect.batch.core import RowScoringCore
     from aedetect.data.io import check_output_folder, read_table, write_table
 
     check_output_folder(output)
     raw = read_table(data)
-    if id_column is not None and id_column not in raw.columns:
-        raise ValueError(f"Id column {id_column!r} is not in the data; columns are {list(raw.columns)[:10]}.")
-    features = _scoring_frame(detector, raw, drop_list + ([id_column] if id_column else []))
-    scores = detector.decision_function(features)
-    flags = detector.threshold_rule_.predict(scores)
-    out = raw[[id_column]].copy() if id_column else raw.copy()
-    out["score"] = scores
-    out["is_anomaly"] = flags
-    write_table(out[flags == 1] if only_anomalies else out, output)
-    return len(out), int(flags.sum())
+    core = RowScoringCore(detector, id_column=id_column, drop=drop_list, only_anomalies=only_anomalies)
+    scored = core.score(raw)
+    write_table(core.output(raw, scored), output)
+    return len(raw), scored.flagged
 
 
 def _score_stdin(detector, output, id_column, drop_list, only_anomalies, stream_format, batch_size, max_wait,

@@ -6,6 +6,7 @@ everything else is a function or a small class that this detector composes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,9 +15,21 @@ import torch
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import NotFittedError
 
-from aedetect.kinds import DEFAULT_ARCHITECTURE, TABLE, data_kind
-from aedetect.models import MODELS, build_model
+from aedetect._validation import InvalidParameterError
+from aedetect.kinds import TABLE, data_kind
+from aedetect.models import build_model
 from aedetect.parameters import validate
+from aedetect.persistence.folder import (
+    ModelFolder,
+    build_network,
+    check_statistics,
+    check_threshold,
+    check_values,
+    json_params,
+    reading,
+    write_model,
+)
+from aedetect.persistence.storage import ModelFileError
 from aedetect.preprocessing.arrays import DEFAULT_SCALER, ArrayPreprocessor, sample_array
 from aedetect.preprocessing.tables import (
     InvalidValueError,
@@ -28,15 +41,19 @@ from aedetect.preprocessing.tables import (
 from aedetect.scoring.forward import forward_pass
 from aedetect.scoring.scorer import RowScorer, score_matrix
 from aedetect.scoring.statistics import LATENT_WEIGHT, ScoreStatistics, fit_score_statistics, neighbour_rank
-from aedetect.thresholds import ThresholdRule, parse_threshold
+from aedetect.thresholds import ThresholdRule, parse_threshold, rule_from_dict
 from aedetect.training.loop import History, TrainingConfig, resolve_device, train
 from aedetect.training.progress import train_with_progress
-from aedetect.training.sizing import LEARNING_RATE_FACTOR, default_architecture, default_network, default_schedule
+from aedetect.training.sizing import LEARNING_RATE_FACTOR, default_schedule, network_config
 from aedetect.training.variants import Variant, negative_elbo
 
 # Fewest normal rows (images, windows) that fit takes: one row has no spread for the scaler and the
 # latent scale, no neighbour for the kNN distance and no variation for the threshold rule to measure.
 MIN_NORMAL_ROWS = 2
+# Fitted arrays saved beside the weights, and those that scores divide by (must be > 0 when loaded).
+_STATISTICS = ("feature_error_means_", "latent_mean_", "latent_precision_", "latent_scale_", "latent_reference_",
+               "score_scales_", "calibration_scores_")
+_POSITIVE_STATISTICS = ("feature_error_means_", "latent_scale_", "score_scales_")
 
 
 class AutoencoderDetector(OutlierMixin, BaseEstimator):
@@ -296,7 +313,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         matrix = self.preprocessor_.transform(data)
         train_matrix = matrix[train_rows]
         val_matrix = matrix[val_rows] if n_val else None
-        self.model_kind_, self.model_config_ = self._network_config(train_matrix.shape[1])
+        input_shape = None if self.data_kind_ == TABLE else self.preprocessor_.input_shape_
+        self.model_kind_, self.model_config_ = network_config(self.get_params(deep=False), self.data_kind_,
+                                                              train_matrix.shape[1], input_shape)
         self.device_ = resolve_device(self.device)
         torch.manual_seed(self.random_state_)
         self.model_ = build_model(self.model_kind_, self.model_config_.to_dict())[1].to(self.device_)
@@ -329,35 +348,6 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.decision_scores_ = self._scores_of_matrix(matrix)
         self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
         return self
-
-    def _network_config(self, n_values: int):
-        """The model kind and its typed config, from the parameters and the data's shape."""
-        kind, config = self._base_network_config(n_values)
-        if self.variant == "variational":
-            return "variational", MODELS["variational"][0](base_kind=kind, base=config.to_dict())
-        return kind, config
-
-    def _base_network_config(self, n_values: int):
-        architecture = self.architecture if self.architecture != "auto" else DEFAULT_ARCHITECTURE[self.data_kind_]
-        if self.data_kind_ == TABLE:
-            hidden, latent = default_architecture(n_values)
-        else:
-            hidden, latent = default_network(architecture, self.preprocessor_.input_shape_)
-        hidden = [int(h) for h in self.hidden_dims] if self.hidden_dims is not None else hidden
-        latent = int(self.latent_dim) if self.latent_dim is not None else latent
-        common = {"latent_dim": latent, "output_activation": self.output_activation, "dropout": float(self.dropout)}
-        if architecture == "dense":
-            return "dense", MODELS["dense"][0](n_features=n_values, hidden_dims=hidden, activation=self.activation,
-                                               normalization=self.normalization, **common)
-        shape = self.preprocessor_.input_shape_
-        if architecture == "lstm":
-            return "lstm", MODELS["lstm"][0](input_shape=shape, hidden_dims=hidden, **common)
-        # Square images learn to tell their rotation too (see ConvAutoencoder); not with the
-        # variational variant, whose training loop has no place for the head.
-        rotation = bool(self.rotation_head and architecture == "conv2d" and self.variant != "variational"
-                        and shape[1] == shape[2])
-        return "conv", MODELS["conv"][0](input_shape=shape, channels=hidden, activation=self.activation,
-                                         normalization=self.normalization, rotation_head=rotation, **common)
 
     def _train(self, train_matrix, val_matrix, config) -> History:
         if self.verbose:
@@ -483,6 +473,16 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(errors, columns=self.feature_names_out_, index=index)
 
+    def feature_contributions(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature errors (as :meth:`feature_errors`, float64) and each feature's part in the
+        score: its error relative to its level on normal rows (``feature_error_means_``), or the
+        error itself (the same array) when ``score="reconstruction"``. Both ``(rows, features)``."""
+        errors = self.feature_errors(X).to_numpy(dtype=np.float64)
+        if self.score == "reconstruction":
+            return errors, errors
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return errors, errors / self.feature_error_means_
+
     def error_maps(self, X) -> np.ndarray:
         """Reconstruction error at each pixel (images, ``(n, height, width)``) or time step (series,
         ``(n, length)``), averaged over channels: where in the sample the anomaly is."""
@@ -522,10 +522,78 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     # -- persistence -----------------------------------------------------------------------------
     def save(self, path) -> None:
-        """Write the fitted detector to the directory ``path`` (JSON + safetensors, no pickle)."""
-        from aedetect.persistence.model import save
+        """Write the fitted detector to the directory ``path`` (JSON + safetensors, no pickle).
 
-        save(self, path)
+        ``path`` must be new, an empty folder or a saved model: any other folder raises
+        :class:`~aedetect.persistence.storage.ModelFileError` and is left as it is.
+        """
+        self._check_fitted()
+        write_model(path, *self._to_state())
+
+    def _to_state(self) -> tuple[dict, dict[str, torch.Tensor]]:
+        """The fitted state as the manifest's part and named tensors (see :mod:`aedetect.persistence.folder`)."""
+        tensors = {f"model.{k}": t.detach().cpu().contiguous() for k, t in self.model_.state_dict().items()}
+        for name in _STATISTICS:
+            value = np.asarray(getattr(self, name))
+            tensors[f"stats.{name}"] = torch.as_tensor(value.astype(np.float32 if value.dtype == np.float32 else np.float64))
+        state = {
+            "params": json_params(self.get_params(deep=False)),
+            "model": {"kind": self.model_kind_, "config": self.model_config_.to_dict()},
+            "data_kind": self.data_kind_,
+            "preprocessing": self.preprocessor_.get_state(),
+            "threshold": self.threshold_rule_.to_dict(),
+            "n_features_in": int(self.n_features_in_),
+            "feature_names_in": [str(c) for c in self.feature_names_in_] if hasattr(self, "feature_names_in_") else None,
+            "history": self.history_.to_dict(),
+            "metadata": getattr(self, "metadata_", {}),
+        }
+        return state, tensors
+
+    @classmethod
+    def _from_state(cls, folder: ModelFolder) -> AutoencoderDetector:
+        """Rebuild a detector from a model folder that :meth:`save` wrote; checks every shape and value."""
+        manifest = folder.manifest
+        with reading(folder):
+            detector = cls(**manifest["params"])
+            try:
+                detector._validate_params()
+            except InvalidParameterError as error:
+                raise ModelFileError(f"The model at {folder.where} has an invalid parameter: {error} "
+                                     "Re-train or restore the model.") from None
+            detector.data_kind_ = manifest.get("data_kind", TABLE)
+            if detector.data_kind_ == TABLE:
+                detector.preprocessor_ = TablePreprocessor.from_state(manifest["preprocessing"])
+                n_values = len(detector.preprocessor_.feature_names_out_)
+            else:
+                detector.preprocessor_ = ArrayPreprocessor.from_state(manifest["preprocessing"])
+                n_values = math.prod(detector.preprocessor_.sample_shape_)
+            detector.model_kind_ = manifest["model"]["kind"]
+            network = manifest["model"]["config"]
+            detector.model_config_, model = build_network(folder, detector.model_kind_, network)
+            latent = int(network["latent_dim"] if "latent_dim" in network else network["base"]["latent_dim"])
+            n_scales = 4 if getattr(model, "rotation", None) is not None else 3
+            check_statistics(folder, {
+                "feature_error_means_": (n_values,), "latent_mean_": (latent,), "latent_precision_": (latent, latent),
+                "latent_scale_": (latent,), "latent_reference_": (None, latent), "score_scales_": (n_scales,),
+                "calibration_scores_": (None,)})
+            tensors = folder.tensors()
+            check_values(folder, tensors, _POSITIVE_STATISTICS, detector.preprocessor_.scale_,
+                         detector.preprocessor_.offset_)
+            detector.device_ = resolve_device(detector.device)
+            model.load_state_dict({k[len("model."):]: t for k, t in tensors.items() if k.startswith("model.")},
+                                  strict=True)
+            detector.model_ = model.to(detector.device_).eval()
+            for name in _STATISTICS:
+                setattr(detector, name, tensors[f"stats.{name}"].numpy())
+            detector.threshold_rule_ = rule_from_dict(manifest["threshold"])
+            check_threshold(folder.directory, manifest["threshold"], detector.threshold_rule_)
+            detector.threshold_ = detector.threshold_rule_.threshold_
+            detector.n_features_in_ = int(manifest["n_features_in"])
+            if manifest.get("feature_names_in") is not None:
+                detector.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
+            detector.history_ = History.from_dict(manifest["history"])
+            detector.metadata_ = dict(manifest.get("metadata") or {})
+        return detector
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -30,8 +30,8 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 
-from aedetect.batch.files import features_of
-from aedetect.thresholds import parse_threshold
+from aedetect.batch.core import RowScoringCore
+from aedetect.thresholds import ThresholdRule
 
 MAX_ROWS = 10_000
 MAX_BODY_BYTES = 16 << 20
@@ -112,7 +112,7 @@ class ServedModel:
     def __init__(self, name: str, detector, saved: Mapping[str, Any] | None = None) -> None:
         self.name, self.detector = name, detector
         self.saved = dict(saved or {})
-        self.thresholds: dict[str, float] = {}
+        self.thresholds: dict[str, ThresholdRule] = {}
 
     def info(self) -> dict:
         d = self.detector
@@ -133,22 +133,19 @@ class ServedModel:
         }
 
     def threshold(self, override: float | str | None) -> float:
-        if override is None:
-            return float(self.detector.threshold_)
-        if isinstance(override, float | int):
-            return float(override)
+        """The threshold that flags a request's rows: the model's, or the request's override."""
+        return self.core(override).threshold
+
+    def core(self, override: float | str | None) -> RowScoringCore:
+        """The row-scoring core for a request's threshold override (a rule text is fitted once and kept)."""
+        if not isinstance(override, str):
+            return RowScoringCore(self.detector, threshold=override)
         if override not in self.thresholds:
-            rule = parse_threshold(override)
-            if rule.name == "best_f1":
-                raise ValueError("The 'best_f1' threshold needs labels; give a number or another rule.")
-            rule.fit(self.detector.calibration_scores_)
-            if not math.isfinite(rule.threshold_):
-                raise ValueError(f"The threshold rule {override!r} gives a threshold of {rule.threshold_} on this "
-                                 "model's scores, which is not a finite number; choose a smaller value.")
+            rule = RowScoringCore(self.detector, threshold=override).rule
             if len(self.thresholds) > 256:
                 self.thresholds.clear()
-            self.thresholds[override] = float(rule.threshold_)
-        return self.thresholds[override]
+            self.thresholds[override] = rule
+        return RowScoringCore(self.detector, threshold=self.thresholds[override])
 
 
 def _training(history) -> dict:
@@ -165,7 +162,7 @@ def _finite_or_none(value):
 
 def load_models(specs: list[str]) -> dict[str, ServedModel]:
     """Load ``NAME=PATH`` or ``PATH`` (named after its folder) model directories, once each."""
-    from aedetect.persistence.model import load
+    from aedetect.persistence.load import load
     from aedetect.persistence.storage import CONFIG_FILE, ENSEMBLE_FILE
 
     models: dict[str, ServedModel] = {}
@@ -222,47 +219,31 @@ def _nulls_as_nan(frame: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _explain(served: ServedModel, features, flagged: np.ndarray, top: int) -> list[Explanation]:
+def _explain(core: RowScoringCore, features, flagged: np.ndarray, top: int) -> list[Explanation]:
     if top == 0 or not len(flagged):
         return []
-    d = served.detector
-    rows = features.iloc[flagged] if isinstance(features, pd.DataFrame) else features[flagged]
-    errors = d.feature_errors(rows).to_numpy(dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        contributions = errors if d.score == "reconstruction" else errors / d.feature_error_means_
-    finite = np.isfinite(errors).all(axis=1) & np.isfinite(contributions).all(axis=1)
-    if not finite.all():
-        bad = int(flagged[np.flatnonzero(~finite)[0]])
-        raise ValueError(f"Row {bad} has values too large to explain (its feature errors overflow); "
-                         "send top_features=0 to score it without explanations.")
-    names = d.feature_names_out_
-    explanations = []
-    for row, error, part in zip(flagged, errors, contributions, strict=True):
-        order = np.argsort(-part, kind="stable")[:top]
-        explanations.append(Explanation(row=int(row), top_features=[
-            Contribution(feature=names[j], error=float(error[j]), contribution=float(part[j])) for j in order]))
-    return explanations
+    return [Explanation(row=int(row), top_features=[Contribution(feature=c.feature, error=c.error,
+                                                                 contribution=c.contribution) for c in parts])
+            for row, parts in zip(flagged, core.explain(features, flagged, top), strict=True)]
 
 
 def score_request(served: ServedModel, request: ScoreRequest, max_rows: int, lock: threading.Lock) -> ScoreResponse:
     """Score one request; raise ``HTTPException`` (4xx) for anything wrong with it."""
     d = served.detector
-    columns = list(d.preprocessor_.columns_)
     try:
-        frame = _frame(request, columns, d.preprocessor_.numeric_columns_, max_rows)
-        threshold = served.threshold(request.threshold)
-        features = features_of(d, frame, columns)
+        frame = _frame(request, list(d.preprocessor_.columns_), d.preprocessor_.numeric_columns_, max_rows)
+        core = served.core(request.threshold)
+        features = core.features(frame)
         with lock, np.errstate(over="ignore"):  # one scoring at a time: one batch uses the cores best
-            scores = d.decision_function(features)
-            if not np.isfinite(scores).all():
-                bad = int(np.flatnonzero(~np.isfinite(scores))[0])
+            scored = core.score_features(features)
+            if not np.isfinite(scored.scores).all():
+                bad = int(np.flatnonzero(~np.isfinite(scored.scores))[0])
                 raise ValueError(f"Row {bad} has values too large for the model to score (the score overflows).")
-            flags = (scores > threshold).astype(np.int64)
-            explanations = _explain(served, features, np.flatnonzero(flags), request.top_features)
+            explanations = _explain(core, features, np.flatnonzero(scored.flags), request.top_features)
     except (ValueError, TypeError, OverflowError) as error:
         raise HTTPException(422, " ".join(str(error).split())[:2000]) from None
-    return ScoreResponse(model=served.name, threshold=threshold, scores=scores.tolist(), is_anomaly=flags.tolist(),
-                         n_flagged=int(flags.sum()), explanations=explanations)
+    return ScoreResponse(model=served.name, threshold=core.threshold, scores=scored.scores.tolist(),
+                         is_anomaly=scored.flags.tolist(), n_flagged=scored.flagged, explanations=explanations)
 
 
 def create_app(models: Mapping[str, ServedModel], api_key: str | None = None, max_rows: int = MAX_ROWS,

@@ -7,7 +7,12 @@ parameters left to adapt (``hidden_dims``, ``latent_dim``, ``epochs``, ``batch_s
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from aedetect.kinds import DEFAULT_ARCHITECTURE, TABLE, DataKind
+from aedetect.models import MODELS
 
 #: Batches of about 1/16 of the rows, at least 300 optimizer steps in all and at least 20 epochs:
 #: enough steps for a small table to converge, while early stopping ends large ones sooner.
@@ -64,4 +69,40 @@ def default_schedule(n_rows: int) -> tuple[int, int, float]:
     return batch, epochs, float(1e-3 * np.sqrt(batch / 64))
 
 
-__all__ = ["default_architecture", "default_network", "default_schedule", "LEARNING_RATE_FACTOR", "SCHEDULE"]
+def network_config(params: dict[str, Any], data_kind: DataKind, n_values: int,
+                   input_shape: list[int] | None) -> tuple[str, Any]:
+    """The model kind and its typed config, from the detector's parameters and the data's shape.
+
+    ``n_values`` is the width of a preprocessed row; ``input_shape`` is ``[channels, *spatial]`` for
+    images and series (``None`` for tables).
+    """
+    architecture = params["architecture"] if params["architecture"] != "auto" else DEFAULT_ARCHITECTURE[data_kind]
+    if data_kind == TABLE:
+        hidden, latent = default_architecture(n_values)
+    else:
+        hidden, latent = default_network(architecture, input_shape)
+    hidden = [int(h) for h in params["hidden_dims"]] if params["hidden_dims"] is not None else hidden
+    latent = int(params["latent_dim"]) if params["latent_dim"] is not None else latent
+    common = {"latent_dim": latent, "output_activation": params["output_activation"],
+              "dropout": float(params["dropout"])}
+    if architecture == "dense":
+        kind, config = "dense", MODELS["dense"][0](n_features=n_values, hidden_dims=hidden,
+                                                   activation=params["activation"],
+                                                   normalization=params["normalization"], **common)
+    elif architecture == "lstm":
+        kind, config = "lstm", MODELS["lstm"][0](input_shape=input_shape, hidden_dims=hidden, **common)
+    else:
+        # Square images learn to tell their rotation too (see ConvAutoencoder); not with the
+        # variational variant, whose training loop has no place for the head.
+        rotation = bool(params["rotation_head"] and architecture == "conv2d" and params["variant"] != "variational"
+                        and input_shape[1] == input_shape[2])
+        kind, config = "conv", MODELS["conv"][0](input_shape=input_shape, channels=hidden,
+                                                 activation=params["activation"],
+                                                 normalization=params["normalization"], rotation_head=rotation,
+                                                 **common)
+    if params["variant"] == "variational":
+        return "variational", MODELS["variational"][0](base_kind=kind, base=config.to_dict())
+    return kind, config
+
+
+__all__ = ["network_config", "default_architecture", "default_network", "default_schedule", "LEARNING_RATE_FACTOR", "SCHEDULE"]
