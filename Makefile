@@ -22,6 +22,8 @@ test: $(BIN)/aedetect
 
 lint: $(BIN)/aedetect
 	$(BIN)/ruff check src tests benchmarks
+	# The layers of DESIGN.md ([tool.importlinter] in pyproject.toml).
+	$(BIN)/lint-imports
 
 bench: bench-seed bench-adbench
 

@@ -83,3 +83,46 @@ def test_the_import_contracts_of_pyproject_hold():
         pytest.skip("import-linter is not installed (pip install -e '.[dev]')")
     result = subprocess.run([lint_imports, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: Cycles known and left for now: the model registry (models/__init__) imports the variational model,
+#: which builds its base network through the registry inside a function.
+KNOWN_CYCLES = [{"aedetect.models", "aedetect.models.variational"}]
+
+
+def _cycles(graph) -> list[set[str]]:
+    """Modules that import each other, directly or through others (strongly connected, Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for imported in sorted(graph.find_modules_directly_imported_by(module)):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = set()
+            while True:
+                member = stack.pop()
+                component.add(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                cycles.append(component)
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_no_module_imports_itself_through_others_even_inside_a_function():
+    grimp = pytest.importorskip("grimp")
+    cycles = _cycles(grimp.build_graph("aedetect", include_external_packages=False))
+    assert [cycle for cycle in cycles if cycle not in KNOWN_CYCLES] == []
