@@ -1,4 +1,4 @@
-"""forward_pass and row_scores: per-feature errors, codes and reconstructions, in batches."""
+"""forward_pass: per-feature errors, codes and reconstructions, in batches."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from aedetect.models.dense import DenseAutoencoder, DenseConfig
-from aedetect.scoring.forward import forward_pass, row_scores
+from aedetect.scoring.forward import forward_pass
 
 CPU = torch.device("cpu")
 
@@ -63,10 +63,3 @@ def test_forward_pass_puts_the_model_in_evaluation_mode(matrix):
     second = forward_pass(model, matrix, "mse", CPU)["errors"]
     assert not model.training
     np.testing.assert_array_equal(first, second)  # no dropout at scoring time
-
-
-def test_row_scores_average_features_with_optional_weights():
-    errors = np.array([[1.0, 3.0], [2.0, 2.0]])
-    np.testing.assert_array_equal(row_scores(errors), [2.0, 2.0])
-    np.testing.assert_array_equal(row_scores(errors, np.array([1.0, 0.0])), [0.5, 1.0])
-    assert row_scores(errors.astype(np.float32)).dtype == np.float64

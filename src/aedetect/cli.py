@@ -34,7 +34,6 @@ errors = Console(stderr=True)
 USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError,
                NotFittedError, FloatingPointError, tomllib.TOMLDecodeError, OSError)
 DATASET_PREFIX = "dataset:"
-DEFAULT_METRICS = ("mae",)
 
 
 def user_errors(command):

@@ -32,7 +32,7 @@ class LSTMConfig:
         return asdict(self)
 
 
-def _stack(n_in: int, widths: list[int], dropout: float) -> nn.ModuleList:
+def _stack(n_in: int, widths: list[int]) -> nn.ModuleList:
     sizes = [n_in, *widths]
     return nn.ModuleList(nn.LSTM(a, b, batch_first=True) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
 
@@ -52,7 +52,7 @@ class _LSTMDecoder(nn.Module):
         super().__init__()
         self.channels, self.length = config.input_shape
         widths = list(reversed(config.hidden_dims))
-        self.layers = _stack(config.latent_dim, widths, config.dropout)
+        self.layers = _stack(config.latent_dim, widths)
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(widths[-1], self.channels)
         self.squash = nn.Sigmoid() if config.output_activation == "sigmoid" else nn.Identity()
@@ -70,7 +70,7 @@ class LSTMAutoencoder(nn.Module):
         super().__init__()
         self.config = config
         channels = config.input_shape[0]
-        self.layers = _stack(channels, list(config.hidden_dims), config.dropout)
+        self.layers = _stack(channels, list(config.hidden_dims))
         self.dropout = nn.Dropout(config.dropout)
         self.to_latent = nn.Linear(config.hidden_dims[-1], config.latent_dim)
         self.decoder = _LSTMDecoder(config)

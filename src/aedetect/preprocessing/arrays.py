@@ -110,10 +110,6 @@ class ArrayPreprocessor:
         return [self.sample_shape_[-1], *self.sample_shape_[:-1]]
 
     @property
-    def n_values_(self) -> int:
-        return int(np.prod(self.sample_shape_))
-
-    @property
     def feature_names_out_(self) -> list[str]:
         """One name per value of the flattened sample (channel-first order)."""
         channels, *spatial = self.input_shape_

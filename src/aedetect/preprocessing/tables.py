@@ -305,11 +305,6 @@ class TablePreprocessor:
             f"to score (it takes {low:.3g} to {high:.3g}: {SCALED_LIMIT:.0e} training spreads around the training "
             "centre); fix the value or clip it to that range.", row)
 
-    def inverse_transform_numeric(self, matrix: np.ndarray) -> np.ndarray:
-        """Map the numeric block of a model-space matrix back to the original units."""
-        width = len(self.numeric_columns_)
-        return matrix[:, :width] * np.asarray(self.scale_) + np.asarray(self.offset_)
-
     # -- persistence ---------------------------------------------------------------------------
     def get_state(self) -> dict:
         return {

@@ -56,10 +56,3 @@ def forward_pass(
         else:
             result[name] = np.empty((0, width.get(name, 0)), dtype=np.float32)
     return result
-
-
-def row_scores(feature_errors: np.ndarray, feature_weights: np.ndarray | None = None) -> np.ndarray:
-    """Mean per-feature error of each row (optionally each feature divided by its normal level)."""
-    if feature_weights is not None:
-        feature_errors = feature_errors * feature_weights
-    return feature_errors.mean(axis=1, dtype=np.float64)
