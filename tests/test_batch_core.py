@@ -91,3 +91,41 @@ def test_json_records_without_the_id_get_a_null_id(detector, rows):
     sink = io.StringIO()
     score_stream(detector, io.StringIO("".join(json.dumps(r) + "\n" for r in records)), sink, id_column="key")
     assert {json.loads(line)["key"] for line in sink.getvalue().splitlines()} == {None}
+
+
+# -- explanations: one rule for the service and the report -------------------------------------------
+@pytest.mark.parametrize("score", ["standardized", "reconstruction"])
+def test_contributions_are_errors_over_their_normal_level_unless_the_score_is_reconstruction(normal_frame, score):
+    from aedetect.report.page import ReportData
+
+    fitted = AutoencoderDetector(**FAST, score=score).fit(normal_frame)
+    frame = outlier_rows(6)
+    errors, contributions = fitted.feature_contributions(frame)
+    np.testing.assert_array_equal(errors, fitted.feature_errors(frame).to_numpy(dtype=np.float64))
+    expected = errors if score == "reconstruction" else errors / fitted.feature_error_means_
+    np.testing.assert_array_equal(contributions, expected)
+    shown, unit = ReportData(fitted, frame).feature_errors
+    np.testing.assert_array_equal(shown.to_numpy(), expected)
+    assert ("relative to normal rows" in unit) == (score != "reconstruction")
+    explained = RowScoringCore(fitted).explain(frame, np.array([0, 3]), top=2)
+    assert [[c.feature for c in row] for row in explained] == [
+        [fitted.feature_names_out_[j] for j in np.argsort(-expected[i], kind="stable")[:2]] for i in (0, 3)]
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_the_service_and_the_report_flag_by_the_same_rule_as_files(detector, rows, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from aedetect.report.page import ReportData
+    from aedetect.serve.app import ServedModel, create_app
+
+    features = rows[list("abcd")]
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    score_file(detector, tmp_path / "in.csv", tmp_path / "out.csv", drop=["key"])
+    flags = pd.read_csv(tmp_path / "out.csv")["is_anomaly"].to_numpy()
+    with TestClient(create_app({"main": ServedModel("main", detector)})) as http:
+        answer = http.post("/score", json={"records": features.to_dict(orient="records")}).json()
+    report = ReportData(detector, features)
+    assert answer["is_anomaly"] == flags.tolist() == report.scored.flags.tolist()
+    assert answer["threshold"] == report.threshold == detector.threshold_
+    assert [e["row"] for e in answer["explanations"]] == np.flatnonzero(flags).tolist()

@@ -235,11 +235,3 @@ def score_file(detector, source, output, id_column: str | None = None, drop: Seq
 
 __all__ = ["score_file", "csv_convert_options", "conversion_message", "file_kind", "ScoringSummary"]
 
-
-def feature_columns(detector, columns, extra_drop=(), allow_extra: bool = False) -> list[str]:  # TEMPORARY
-    return RowScoringCore(detector, drop=extra_drop, allow_extra=allow_extra).check_columns(columns)
-
-
-def features_of(detector, frame, columns):  # TEMPORARY
-    selected = frame[columns]
-    return selected if hasattr(detector, "feature_names_in_") else selected.to_numpy()

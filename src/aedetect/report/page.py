@@ -31,6 +31,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader
 from matplotlib.figure import Figure
 
+from aedetect.batch.core import RowScoringCore, ScoredRows
 from aedetect.data.io import atomic_write, check_output_folder
 from aedetect.evaluation import Evaluation, evaluate
 from aedetect.report import figures as plots
@@ -64,18 +65,27 @@ class ReportData:
     source: str = "data"
 
     @cached_property
-    def scores(self) -> np.ndarray:
-        scores = np.asarray(self.detector.decision_function(self.X), dtype=np.float64)
+    def core(self) -> RowScoringCore:
+        return RowScoringCore(self.detector)
+
+    @cached_property
+    def scored(self) -> ScoredRows:
+        scored = self.core.score_features(self.X)
+        scores = scored.scores = np.asarray(scored.scores, dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(scores))
         if bad.size:  # no figure can place them, and every summary would turn NaN
             raise ValueError(f"{bad.size} of {scores.size} rows have no finite anomaly score (first: row "
                              f"{bad[0]}, score {scores[bad[0]]}); their values are probably too large for the "
                              "model's float32 network: check those rows, or clip or rescale the data.")
-        return scores
+        return scored
+
+    @property
+    def scores(self) -> np.ndarray:
+        return self.scored.scores
 
     @property
     def threshold(self) -> float:
-        return float(self.detector.threshold_)
+        return self.core.threshold
 
     @cached_property
     def evaluation(self) -> Evaluation | None:
@@ -83,12 +93,14 @@ class ReportData:
 
     @cached_property
     def feature_errors(self) -> tuple[pd.DataFrame, str]:
-        """Per-feature errors divided by their normal level when the detector knows it."""
-        errors = self.detector.feature_errors(self.X)
-        normal = getattr(self.detector, "feature_error_means_", None)
-        if normal is not None and len(normal) == errors.shape[1]:
-            return errors / np.asarray(normal), "error relative to normal rows (1 = typical error)"
-        return errors, f"reconstruction error ({self.detector.loss}, scaled units)"
+        """Each feature's part in each row's score (the detector's ``feature_contributions``) and its unit."""
+        errors, contributions = self.core.contributions(self.X)
+        frame = pd.DataFrame(contributions, columns=list(self.detector.feature_names_out_),
+                             index=self.X.index if isinstance(self.X, pd.DataFrame) else None)
+        if contributions is errors:  # the score takes the errors as they are
+            member = (getattr(self.detector, "members_", None) or [self.detector])[0]  # an ensemble's members share it
+            return frame, f"reconstruction error ({member.loss}, scaled units)"
+        return frame, "error relative to normal rows (1 = typical error)"
 
     @cached_property
     def samples(self) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +122,7 @@ class ReportData:
         found.add(getattr(self.detector, "data_kind_", "table"))
         if len(self.scores) >= 2:
             found.add("rows")
-        for need, method in (("feature-errors", "feature_errors"), ("codes", "encode"),
+        for need, method in (("feature-errors", "feature_contributions"), ("codes", "encode"),
                              ("reconstructions", "reconstruct")):
             if callable(getattr(self.detector, method, None)):
                 found.add(need)
@@ -245,8 +257,8 @@ def _summary(data: ReportData) -> dict:
         "best_epoch": None if history is None else history.best_epoch,
         "rule": detector.threshold_rule_.to_spec(),
         "threshold": data.threshold,
-        "flagged": int((scores > data.threshold).sum()),
-        "flagged_share": float((scores > data.threshold).mean()),
+        "flagged": data.scored.flagged,
+        "flagged_share": float(data.scored.flags.mean()),
     }
 
 
