@@ -129,3 +129,49 @@ def test_the_service_and_the_report_flag_by_the_same_rule_as_files(detector, row
     assert answer["is_anomaly"] == flags.tolist() == report.scored.flags.tolist()
     assert answer["threshold"] == report.threshold == detector.threshold_
     assert [e["row"] for e in answer["explanations"]] == np.flatnonzero(flags).tolist()
+
+
+# -- a row's score does not depend on the batch, chunk or partition it is scored in (bit for bit) -----
+@pytest.fixture(scope="module")
+def many_rows() -> np.ndarray:
+    return pd.concat([normal_rows(2400, seed=3), outlier_rows(100)], ignore_index=True).to_numpy()
+
+
+def _partitions(score, X: np.ndarray) -> dict[str, np.ndarray]:
+    cuts = np.sort(np.random.default_rng(0).choice(np.arange(1, len(X)), 6, replace=False))  # 7 ragged chunks
+    return {"whole": score(X), "7 ragged chunks": np.concatenate([score(part) for part in np.split(X, cuts)]),
+            "one at a time": np.concatenate([score(X[i:i + 1]) for i in range(len(X))])}
+
+
+def test_table_scores_are_the_same_bit_for_bit_in_any_partition(detector, many_rows):
+    scores = _partitions(detector.decision_function, many_rows)
+    for name, partitioned in scores.items():
+        assert np.array_equal(partitioned, scores["whole"]), name
+    errors = _partitions(lambda X: detector.feature_errors(X).to_numpy(), many_rows[:300])
+    assert all(np.array_equal(e, errors["whole"]) for e in errors.values())
+
+
+def test_image_scores_are_the_same_bit_for_bit_in_any_partition():
+    rng = np.random.default_rng(0)
+    images = AutoencoderDetector(**{**FAST, "epochs": 2, "hidden_dims": [4]}).fit(rng.random((96, 16, 16)))
+    scores = _partitions(images.decision_function, rng.random((90, 16, 16)).astype(np.float32))
+    for name, partitioned in scores.items():
+        assert np.array_equal(partitioned, scores["whole"]), name
+
+
+def test_file_chunks_and_stream_batches_do_not_change_a_score(detector, many_rows, tmp_path):
+    frame = pd.DataFrame(many_rows[-300:], columns=list("abcd"))
+    frame.to_parquet(tmp_path / "in.parquet")
+    written = []
+    for chunk_rows in (1, 7, 1000):
+        score_file(detector, tmp_path / "in.parquet", tmp_path / f"out{chunk_rows}.parquet", chunk_rows=chunk_rows)
+        written.append(pd.read_parquet(tmp_path / f"out{chunk_rows}.parquet"))
+    assert all(out.equals(written[0]) for out in written)
+    assert np.array_equal(written[0]["score"], detector.decision_function(frame))
+    streamed = []
+    for batch_size in (1, 64):
+        sink = io.StringIO()
+        score_stream(detector, io.StringIO(frame.to_csv(index=False)), sink, batch_size=batch_size)
+        streamed.append(sink.getvalue())
+    assert streamed[0] == streamed[1]
+    assert np.array_equal(pd.read_csv(io.StringIO(streamed[0]), float_precision="round_trip")["score"], written[0]["score"])

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from aedetect.scoring.forward import padded_batches
 from aedetect.training.loop import ELEMENTWISE
 
 #: Rows per batch for in-memory scoring. The kNN part builds a (batch x reference codes) distance
@@ -170,17 +171,20 @@ def score_matrix(scorer: RowScorer, matrix: np.ndarray, device: torch.device | s
                  batch_size: int | None = None) -> np.ndarray:
     """Scores of every row of ``matrix`` (float32, model space), in batches; returns float64.
 
-    Batches are views of ``matrix`` (no copy on a CPU) and results go straight into one output
-    array, so memory beyond the input is one batch's activations.
+    Batches are views of ``matrix`` (no copy on a CPU, except the padding of a short last batch to
+    whole blocks, :func:`aedetect.scoring.forward.padded_batches`) and results go straight into one
+    output array, so memory beyond the input is one batch's activations. A row's score does not
+    depend on the batch it is computed in.
     """
     scorer.eval()
     if batch_size is None:
         batch_size = SCORER_BATCH.get(scorer.score, SCORER_BATCH["default"])
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     scores = np.empty(len(matrix), dtype=np.float64)
-    for start in range(0, len(matrix), batch_size):
-        batch = torch.from_numpy(matrix[start:start + batch_size]).to(device)
-        scores[start:start + len(batch)] = scorer(batch).double().cpu().numpy()
+    start = 0
+    for batch, n in padded_batches(matrix, device, batch_size):
+        scores[start:start + n] = scorer(batch)[:n].double().cpu().numpy()
+        start += n
     return scores
 
 
