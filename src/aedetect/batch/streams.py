@@ -6,7 +6,8 @@ that the command works at the end of a pipe that delivers records slowly (``tail
 
 JSON Lines: one object per line; each output line is the input object with ``score`` and
 ``is_anomaly`` added. CSV: a header line, then one record per line (quoted fields may not span
-lines); each output line is the input line with ``,score,is_anomaly`` appended. Fields other than
+lines), whose values are read by the same rules as a CSV file's; each output line is the input
+line with ``,score,is_anomaly`` appended. Fields other than
 the model's features are passed through. A record that cannot be scored (malformed, a missing
 feature, NaN) stops the stream with a message naming its line, or, with ``skip_invalid``, is reported
 on the error stream and left out.
