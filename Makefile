@@ -22,6 +22,7 @@ test: $(BIN)/aedetect
 
 lint: $(BIN)/aedetect
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	# The layers of DESIGN.md ([tool.importlinter] in pyproject.toml).
 	$(BIN)/lint-imports
 

@@ -46,8 +46,15 @@ DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "adbench"
 RESULTS = ROOT / "benchmarks" / "results"
 DETECTORS = ("aedetect", "pyod-ae", "pyod-vae", "knn", "iforest", "ecod", "pca")
 # Mean fit seconds per dataset and seed seen here, for the time estimate only.
-TYPICAL_SECONDS = {"aedetect": 0.6, "pyod-ae": 3.0, "pyod-vae": 12.0, "knn": 0.3, "iforest": 0.3, "ecod": 0.1,
-                   "pca": 0.05}
+TYPICAL_SECONDS = {
+    "aedetect": 0.6,
+    "pyod-ae": 3.0,
+    "pyod-vae": 12.0,
+    "knn": 0.3,
+    "iforest": 0.3,
+    "ecod": 0.1,
+    "pca": 0.05,
+}
 
 
 def make_detector(name: str, seed: int, params: dict) -> tuple[object, bool]:
@@ -107,8 +114,9 @@ def contaminated_split(X: np.ndarray, y: np.ndarray, seed: int):
 PROTOCOLS: dict[str, tuple[Callable, int]] = {"clean": (clean_split, 5), "contaminated": (contaminated_split, 3)}
 
 
-def run_one(name: str, seed: int, params: dict, X_train, X_test, make: Callable = make_detector
-            ) -> tuple[np.ndarray, float, float]:
+def run_one(
+    name: str, seed: int, params: dict, X_train, X_test, make: Callable = make_detector
+) -> tuple[np.ndarray, float, float]:
     """Fit ``make(name, seed, params)`` on ``X_train``; return its scores of ``X_test`` and the seconds."""
     detector, standardise = make(name, seed, params)
     if standardise:
@@ -146,11 +154,21 @@ def load_datasets(files: list[Path]) -> dict[str, tuple[np.ndarray, np.ndarray]]
 
 def summarise(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     grouped = frame.groupby(["dataset", "detector"])
-    per = grouped.agg(roc_auc=("roc_auc", "mean"), roc_std=("roc_auc", "std"), pr_auc=("pr_auc", "mean"),
-                      pr_std=("pr_auc", "std"), fit_s=("fit_seconds", "mean"), score_s=("score_seconds", "mean"))
+    per = grouped.agg(
+        roc_auc=("roc_auc", "mean"),
+        roc_std=("roc_auc", "std"),
+        pr_auc=("pr_auc", "mean"),
+        pr_std=("pr_auc", "std"),
+        fit_s=("fit_seconds", "mean"),
+        score_s=("score_seconds", "mean"),
+    )
     overall = per.groupby("detector").agg(
-        roc_auc=("roc_auc", "mean"), pr_auc=("pr_auc", "mean"), seed_std_roc=("roc_std", "mean"),
-        seed_std_pr=("pr_std", "mean"), mean_fit_s=("fit_s", "mean"), total_fit_s=("fit_s", "sum"),
+        roc_auc=("roc_auc", "mean"),
+        pr_auc=("pr_auc", "mean"),
+        seed_std_roc=("roc_std", "mean"),
+        seed_std_pr=("pr_std", "mean"),
+        mean_fit_s=("fit_s", "mean"),
+        total_fit_s=("fit_s", "sum"),
         mean_score_s=("score_s", "mean"),
     )
     seeds = frame.groupby("detector")["seed"].nunique()
@@ -173,8 +191,10 @@ def markdown(protocol: str, frame: pd.DataFrame, command: str, params: dict) -> 
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, row in overall.iterrows():
-        lines.append(f"| {name} | {row.roc_auc:.4f} | {row.pr_auc:.4f} | {row.seed_std_roc:.4f} | "
-                     f"{row.seed_std_pr:.4f} | {row.mean_fit_s:.2f} | {row.total_fit_s:.1f} | {row.mean_score_s:.3f} |")
+        lines.append(
+            f"| {name} | {row.roc_auc:.4f} | {row.pr_auc:.4f} | {row.seed_std_roc:.4f} | "
+            f"{row.seed_std_pr:.4f} | {row.mean_fit_s:.2f} | {row.total_fit_s:.1f} | {row.mean_score_s:.3f} |"
+        )
     if "aedetect" in overall.index and "pyod-ae" in overall.index:
         ratio = overall.loc["pyod-ae", "total_fit_s"] / overall.loc["aedetect", "total_fit_s"]
         lines += ["", f"Total fit time, PyOD AutoEncoder / aedetect: {ratio:.1f}x"]
@@ -186,12 +206,19 @@ def markdown(protocol: str, frame: pd.DataFrame, command: str, params: dict) -> 
     for metric in ("roc_auc", "pr_auc"):
         table = per[metric].unstack("detector")
         spread = per[metric.replace("_auc", "_std")].unstack("detector")
-        lines += ["", f"## {metric.replace('_', '-').upper()} per dataset (mean ± std over seeds)", "",
-                  "| dataset | " + " | ".join(table.columns) + " |", "|---|" + "---|" * len(table.columns)]
+        lines += [
+            "",
+            f"## {metric.replace('_', '-').upper()} per dataset (mean ± std over seeds)",
+            "",
+            "| dataset | " + " | ".join(table.columns) + " |",
+            "|---|" + "---|" * len(table.columns),
+        ]
         for dataset, row in table.iterrows():
             best = row.max()
-            cells = [f"{'**' if v == best else ''}{v:.3f} ± {spread.loc[dataset, c]:.3f}{'**' if v == best else ''}"
-                     for c, v in row.items()]
+            cells = [
+                f"{'**' if v == best else ''}{v:.3f} ± {spread.loc[dataset, c]:.3f}{'**' if v == best else ''}"
+                for c, v in row.items()
+            ]
             lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -220,9 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     files = find_datasets(args.folders)
     data = load_datasets(files)
     protocols = [p.strip() for p in args.protocols.split(",")]
-    estimate = sum(TYPICAL_SECONDS.get(d, 1.0) * len(files) * (args.seeds or PROTOCOLS[p][1])
-                   for p in protocols for d in detectors)
-    print(f"{len(files)} datasets x {len(detectors)} detectors x {protocols}: about {estimate / 60:.0f} min", flush=True)
+    estimate = sum(
+        TYPICAL_SECONDS.get(d, 1.0) * len(files) * (args.seeds or PROTOCOLS[p][1]) for p in protocols for d in detectors
+    )
+    print(
+        f"{len(files)} datasets x {len(detectors)} detectors x {protocols}: about {estimate / 60:.0f} min", flush=True
+    )
     command = "python benchmarks/adbench.py " + " ".join(sys.argv[1:] if argv is None else argv)
     started = time.perf_counter()
     for protocol in protocols:
@@ -240,12 +270,25 @@ def main(argv: list[str] | None = None) -> int:
                     except (ValueError, FloatingPointError, np.linalg.LinAlgError) as failure:
                         roc = pr = fit_s = score_s = float("nan")
                         error = f"{type(failure).__name__}: {str(failure).splitlines()[0][:80]}"
-                    rows.append(dict(dataset=name, detector=detector, seed=seed, roc_auc=roc, pr_auc=pr,
-                                     fit_seconds=fit_s, score_seconds=score_s, error=error))
+                    rows.append(
+                        dict(
+                            dataset=name,
+                            detector=detector,
+                            seed=seed,
+                            roc_auc=roc,
+                            pr_auc=pr,
+                            fit_seconds=fit_s,
+                            score_seconds=score_s,
+                            error=error,
+                        )
+                    )
                     done = len(rows)
                     elapsed = time.perf_counter() - started
-                    print(f"[{protocol} {done}/{total} {elapsed:5.0f}s] {name:12s} {detector:9s} seed {seed} "
-                          f"roc {rows[-1]['roc_auc']:.4f} pr {rows[-1]['pr_auc']:.4f} fit {fit_s:.2f}s", flush=True)
+                    print(
+                        f"[{protocol} {done}/{total} {elapsed:5.0f}s] {name:12s} {detector:9s} seed {seed} "
+                        f"roc {rows[-1]['roc_auc']:.4f} pr {rows[-1]['pr_auc']:.4f} fit {fit_s:.2f}s",
+                        flush=True,
+                    )
         frame = pd.DataFrame(rows)
         suffix = f"_{args.tag}" if args.tag else ""
         write_atomically(args.output_dir / f"adbench_{protocol}{suffix}.csv", frame.to_csv(index=False))

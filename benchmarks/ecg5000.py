@@ -44,8 +44,13 @@ from aedetect import AutoencoderDetector
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parent.parent / "shared" / "datasets" / "ecg5000" / "ecg.csv"
 SYSTEMS = {"aedetect conv1d": {"architecture": "conv1d"}, "aedetect dense": {"architecture": "dense"}}
-RULES = {"tutorial mean+std (train)": "mean_std:1", "ours false_alarm_rate:0.01": "false_alarm_rate:0.01",
-         "ours false_alarm_rate:0.05": "false_alarm_rate:0.05", "ours iqr:1.5": "iqr:1.5", "ours iqr:3": "iqr:3"}
+RULES = {
+    "tutorial mean+std (train)": "mean_std:1",
+    "ours false_alarm_rate:0.01": "false_alarm_rate:0.01",
+    "ours false_alarm_rate:0.05": "false_alarm_rate:0.05",
+    "ours iqr:1.5": "iqr:1.5",
+    "ours iqr:3": "iqr:3",
+}
 
 
 def measures(anomaly: np.ndarray, flagged: np.ndarray, scores: np.ndarray) -> dict[str, float]:
@@ -76,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     train, test, train_labels, test_labels = train_test_split(data, labels, test_size=0.2, random_state=21)
     normal_train = train[train_labels == 1]
     anomaly = (test_labels == 0).astype(int)
-    print(f"ECG5000: {len(normal_train)} normal training beats, {len(test)} test beats ({anomaly.sum()} abnormal); "
-          f"{len(SYSTEMS)} systems x {args.seeds} seeds")
+    print(
+        f"ECG5000: {len(normal_train)} normal training beats, {len(test)} test beats ({anomaly.sum()} abnormal); "
+        f"{len(SYSTEMS)} systems x {args.seeds} seeds"
+    )
     rows, extra = [], json.loads(args.params)
     for system, params in SYSTEMS.items():
         for seed in range(args.seeds):
@@ -91,19 +98,38 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     detector.set_threshold(rule)
                 flagged = detector.predict(test)
-                rows.append({"system": system, "seed": seed, "threshold": rule_name, "fit s": fit_s,
-                             **measures(anomaly, flagged, scores)})
-            print(f"  {system} seed {seed}: ROC-AUC {rows[-1]['ROC-AUC']:.4f}, F1 {rows[-1]['anomaly F1']:.4f}, "
-                  f"fit {fit_s:.1f} s", flush=True)
+                rows.append(
+                    {
+                        "system": system,
+                        "seed": seed,
+                        "threshold": rule_name,
+                        "fit s": fit_s,
+                        **measures(anomaly, flagged, scores),
+                    }
+                )
+            print(
+                f"  {system} seed {seed}: ROC-AUC {rows[-1]['ROC-AUC']:.4f}, F1 {rows[-1]['anomaly F1']:.4f}, "
+                f"fit {fit_s:.1f} s",
+                flush=True,
+            )
     frame = pd.DataFrame(rows)
-    columns = ["anomaly precision", "anomaly recall", "anomaly F1", "accuracy", "normal precision",
-               "normal recall", "ROC-AUC", "fit s"]
+    columns = [
+        "anomaly precision",
+        "anomaly recall",
+        "anomaly F1",
+        "accuracy",
+        "normal precision",
+        "normal recall",
+        "ROC-AUC",
+        "fit s",
+    ]
     table = frame.groupby(["system", "threshold"], sort=False)[columns].median().reset_index()
     lines = [
         "# ECG5000, the TensorFlow tutorial's protocol",
         "",
         f"Command: `python benchmarks/ecg5000.py --seeds {args.seeds}"
-        + (f" --params '{args.params}'" if extra else "") + "`  ",
+        + (f" --params '{args.params}'" if extra else "")
+        + "`  ",
         f"Date: {date.today().isoformat()}; machine: {platform.machine()}, Python {platform.python_version()}; "
         f"medians over {args.seeds} seeds",
         "",
@@ -111,20 +137,28 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|" + "---|" * len(columns),
     ]
     for _, row in table.iterrows():
-        lines.append(f"| {row['system']} | {row['threshold']} | "
-                     + " | ".join(f"{row[c]:.3f}" if c != "fit s" else f"{row[c]:.1f}" for c in columns) + " |")
+        lines.append(
+            f"| {row['system']} | {row['threshold']} | "
+            + " | ".join(f"{row[c]:.3f}" if c != "fit s" else f"{row[c]:.1f}" for c in columns)
+            + " |"
+        )
     lines += ["| tutorial (published) | mean+std (train) | 0.893 | 0.991 | 0.940 | 0.944 | 0.992 | 0.907 | – | – |", ""]
     for _, row in table.iterrows():
         test_far = 1 - row["normal recall"]
-        lines.append(f"- {row['system']}, {row['threshold']}: false-alarm rate on the test's normal beats {test_far:.3f}")
+        lines.append(
+            f"- {row['system']}, {row['threshold']}: false-alarm rate on the test's normal beats {test_far:.3f}"
+        )
     lines.append("")
     for _, row in table[table["system"] == "aedetect conv1d"].iterrows():
         passed = row["anomaly F1"] >= 0.97 and row["ROC-AUC"] >= 0.99
-        lines.append(f"Goal (anomaly F1 >= 0.97, ROC-AUC >= 0.99), series default, threshold {row['threshold']}: "
-                     f"F1 {row['anomaly F1']:.3f}, ROC-AUC {row['ROC-AUC']:.4f} -> {'PASS' if passed else 'FAIL'}  ")
+        lines.append(
+            f"Goal (anomaly F1 >= 0.97, ROC-AUC >= 0.99), series default, threshold {row['threshold']}: "
+            f"F1 {row['anomaly F1']:.3f}, ROC-AUC {row['ROC-AUC']:.4f} -> {'PASS' if passed else 'FAIL'}  "
+        )
     spread = frame[frame["threshold"] == "ours false_alarm_rate:0.01"].groupby("system")["ROC-AUC"]
-    lines.append("ROC-AUC spread over seeds: " + ", ".join(
-        f"{name} {statistics.pstdev(values):.4f}" for name, values in spread))
+    lines.append(
+        "ROC-AUC spread over seeds: " + ", ".join(f"{name} {statistics.pstdev(values):.4f}" for name, values in spread)
+    )
     text = "\n".join(lines) + "\n"
     print(text)
     args.output_dir.mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,7 @@ def tutorial_dense_scores(train: np.ndarray, test: np.ndarray, seed: int) -> np.
     for _ in range(10):
         order = torch.randperm(len(x), generator=generator)
         for start in range(0, len(x), 32):
-            batch = x[order[start:start + 32]]
+            batch = x[order[start : start + 32]]
             loss = nn.functional.mse_loss(model(batch), batch)
             optimizer.zero_grad()
             loss.backward()
@@ -82,8 +82,10 @@ def tutorial_dense_scores(train: np.ndarray, test: np.ndarray, seed: int) -> np.
 
 def load_fashion_mnist(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """Training images and labels, test images and labels; ``None`` when the IDX files are missing."""
-    files = {name: folder / f"{name}-idx{3 if 'images' in name else 1}-ubyte.gz"
-             for name in ("train-images", "train-labels", "t10k-images", "t10k-labels")}
+    files = {
+        name: folder / f"{name}-idx{3 if 'images' in name else 1}-ubyte.gz"
+        for name in ("train-images", "train-labels", "t10k-images", "t10k-labels")
+    }
     if not all(path.is_file() for path in files.values()):
         return None
     return tuple(read_idx(files[name]) for name in ("train-images", "train-labels", "t10k-images", "t10k-labels"))
@@ -109,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     classes = [int(c) for c in args.classes.split(",")]
     params = json.loads(args.params)
     systems = args.systems.split(",")
-    print(f"Fashion-MNIST one-class: {len(classes)} classes x {systems} x {args.seeds} seed(s); "
-          "about 30 s per class and seed on 2 cores")
+    print(
+        f"Fashion-MNIST one-class: {len(classes)} classes x {systems} x {args.seeds} seed(s); "
+        "about 30 s per class and seed on 2 cores"
+    )
     rows, run_minutes = [], []
     for seed in range(args.seeds):
         started = time.perf_counter()
@@ -121,31 +125,51 @@ def main(argv: list[str] | None = None) -> int:
                 begun = time.perf_counter()
                 extra = {"params": params} if system == "aedetect" else {}
                 scores = SYSTEMS[system](normal, test_x, seed, **extra)
-                rows.append({"seed": seed, "class": number, "name": CLASSES[number], "system": system,
-                             "roc_auc": roc_auc_score(anomaly, scores), "seconds": time.perf_counter() - begun})
+                rows.append(
+                    {
+                        "seed": seed,
+                        "class": number,
+                        "name": CLASSES[number],
+                        "system": system,
+                        "roc_auc": roc_auc_score(anomaly, scores),
+                        "seconds": time.perf_counter() - begun,
+                    }
+                )
             done = [r for r in rows if r["class"] == number and r["seed"] == seed]
             elapsed = time.perf_counter() - started
-            print(f"  seed {seed}, class {number} ({CLASSES[number]}): " + ", ".join(
-                f"{r['system']} {r['roc_auc']:.4f} ({r['seconds']:.0f} s)" for r in done)
-                + f"; {elapsed / 60:.1f} min so far", flush=True)
+            print(
+                f"  seed {seed}, class {number} ({CLASSES[number]}): "
+                + ", ".join(f"{r['system']} {r['roc_auc']:.4f} ({r['seconds']:.0f} s)" for r in done)
+                + f"; {elapsed / 60:.1f} min so far",
+                flush=True,
+            )
         run_minutes.append((time.perf_counter() - started) / 60)
     frame = pd.DataFrame(rows)
     table = frame.pivot_table(index=["class", "name"], columns="system", values="roc_auc", aggfunc="mean")[systems]
     per_seed = frame.groupby(["seed", "system"])["roc_auc"].mean().unstack()[systems]
     seconds = frame.groupby("system")["seconds"].sum() / args.seeds
     many = args.seeds > 1
-    lines = ["# Fashion-MNIST, one-class protocol", "",
-             f"Command: `python benchmarks/fashion_mnist.py --classes {args.classes} --seeds {args.seeds}"
-             + (f" --params '{args.params}'" if params else "") + "`  ",
-             f"Date: {date.today().isoformat()}; machine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
-             f"Python {platform.python_version()}; one whole run (all systems, one seed) "
-             + ", ".join(f"{m:.1f}" for m in run_minutes) + " min", "",
-             ("ROC-AUC per class, mean over seeds 0 .. " + str(args.seeds - 1) if many else "ROC-AUC per class, seed 0"),
-             "", "| class | " + " | ".join(systems) + " |", "|---|" + "---|" * len(systems)]
+    lines = [
+        "# Fashion-MNIST, one-class protocol",
+        "",
+        f"Command: `python benchmarks/fashion_mnist.py --classes {args.classes} --seeds {args.seeds}"
+        + (f" --params '{args.params}'" if params else "")
+        + "`  ",
+        f"Date: {date.today().isoformat()}; machine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"Python {platform.python_version()}; one whole run (all systems, one seed) "
+        + ", ".join(f"{m:.1f}" for m in run_minutes)
+        + " min",
+        "",
+        ("ROC-AUC per class, mean over seeds 0 .. " + str(args.seeds - 1) if many else "ROC-AUC per class, seed 0"),
+        "",
+        "| class | " + " | ".join(systems) + " |",
+        "|---|" + "---|" * len(systems),
+    ]
     for (number, name), values in table.iterrows():
         best = values.max()
-        lines.append(f"| {number} {name} | " + " | ".join(
-            f"**{v:.4f}**" if v == best else f"{v:.4f}" for v in values) + " |")
+        lines.append(
+            f"| {number} {name} | " + " | ".join(f"**{v:.4f}**" if v == best else f"{v:.4f}" for v in values) + " |"
+        )
     lines.append("| **mean** | " + " | ".join(f"**{table[s].mean():.4f}**" for s in systems) + " |")
     if many:
         for seed, values in per_seed.iterrows():
@@ -158,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         others = {s: table[s].mean() for s in systems if s != "aedetect"}
         slowest = max(run_minutes)
         ahead = "".join(f"; ahead of {s} ({v:.4f}): {'PASS' if mean > v else 'FAIL'}" for s, v in others.items())
-        lines.append(f"Goals: mean >= 0.94: {'PASS' if mean >= 0.94 else 'FAIL'} ({mean:.4f}){ahead}"
-                     + f"; whole run < 20 min: {'PASS' if slowest < 20 else 'FAIL'} (slowest {slowest:.1f} min)")
+        lines.append(
+            f"Goals: mean >= 0.94: {'PASS' if mean >= 0.94 else 'FAIL'} ({mean:.4f}){ahead}"
+            + f"; whole run < 20 min: {'PASS' if slowest < 20 else 'FAIL'} (slowest {slowest:.1f} min)"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     args.output_dir.mkdir(parents=True, exist_ok=True)

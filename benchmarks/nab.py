@@ -35,9 +35,12 @@ from aedetect.data.windows import make_windows, point_scores
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parent.parent / "shared" / "datasets" / "nab"
-REAL = ["realKnownCause/ambient_temperature_system_failure.csv",
-        "realKnownCause/cpu_utilization_asg_misconfiguration.csv",
-        "realKnownCause/machine_temperature_system_failure.csv", "realKnownCause/nyc_taxi.csv"]
+REAL = [
+    "realKnownCause/ambient_temperature_system_failure.csv",
+    "realKnownCause/cpu_utilization_asg_misconfiguration.csv",
+    "realKnownCause/machine_temperature_system_failure.csv",
+    "realKnownCause/nyc_taxi.csv",
+]
 
 
 def read(folder: Path, key: str) -> pd.DataFrame:
@@ -65,7 +68,10 @@ def detect(train_values: np.ndarray, values: np.ndarray, length: int, rule: str,
 
 def spans(flags: np.ndarray, stamps: pd.Series) -> list[str]:
     edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(int), [0]])))
-    return [f"{stamps.iloc[a]:%Y-%m-%d %H:%M} – {stamps.iloc[b - 1]:%Y-%m-%d %H:%M}" for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    return [
+        f"{stamps.iloc[a]:%Y-%m-%d %H:%M} – {stamps.iloc[b - 1]:%Y-%m-%d %H:%M}"
+        for a, b in zip(edges[::2], edges[1::2], strict=True)
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,9 +86,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     labels = json.loads((args.data / "labels" / "combined_windows.json").read_text())
     rule = f"false_alarm_rate:{args.false_alarm_rate}"
-    lines = ["# NAB series", "", f"Command: `python benchmarks/nab.py --false-alarm-rate {args.false_alarm_rate} "
-             f"--seed {args.seed}`  ", f"Date: {date.today().isoformat()}; machine: {platform.machine()}, "
-             f"Python {platform.python_version()}; aedetect `architecture=\"conv1d\"`, threshold `{rule}`", ""]
+    lines = [
+        "# NAB series",
+        "",
+        f"Command: `python benchmarks/nab.py --false-alarm-rate {args.false_alarm_rate} --seed {args.seed}`  ",
+        f"Date: {date.today().isoformat()}; machine: {platform.machine()}, "
+        f'Python {platform.python_version()}; aedetect `architecture="conv1d"`, threshold `{rule}`',
+        "",
+    ]
 
     print("part 1: art_daily_small_noise -> art_daily_jumpsup, 288-point windows")
     train = read(args.data, "artificialNoAnomaly/art_daily_small_noise.csv")
@@ -92,17 +103,26 @@ def main(argv: list[str] | None = None) -> int:
     inside = in_windows(test["timestamp"], labels["artificialWithAnomaly/art_daily_jumpsup.csv"])
     outside = int((flags & ~inside).sum())
     verdict = "PASS" if flags.any() and outside == 0 else "FAIL"
-    lines += ["## Keras example set-up", "",
-              "| series | flagged points | inside the labelled window | outside | flagged spans | fit s |",
-              "|---|---|---|---|---|---|",
-              f"| art_daily_jumpsup | {int(flags.sum())} | {int((flags & inside).sum())} | {outside} | "
-              f"{'; '.join(spans(flags, test['timestamp'])) or 'none'} | {fit_s:.1f} |", "",
-              f"Goal (flagged span inside the labelled window, nothing outside): {verdict}", ""]
+    lines += [
+        "## Keras example set-up",
+        "",
+        "| series | flagged points | inside the labelled window | outside | flagged spans | fit s |",
+        "|---|---|---|---|---|---|",
+        f"| art_daily_jumpsup | {int(flags.sum())} | {int((flags & inside).sum())} | {outside} | "
+        f"{'; '.join(spans(flags, test['timestamp'])) or 'none'} | {fit_s:.1f} |",
+        "",
+        f"Goal (flagged span inside the labelled window, nothing outside): {verdict}",
+        "",
+    ]
     print(lines[-4], lines[-2], sep="\n")
 
-    lines += ["## realKnownCause", "",
-              "| series | window | training points | labelled windows hit | points flagged outside windows "
-              "(after training) | of points outside windows | fit s |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "## realKnownCause",
+        "",
+        "| series | window | training points | labelled windows hit | points flagged outside windows "
+        "(after training) | of points outside windows | fit s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for key in REAL:
         frame = read(args.data, key)
         windows = labels[key]
@@ -117,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         after = np.arange(len(values)) >= n_train
         hit = sum(bool(flags[in_windows(frame["timestamp"], [w])].any()) for w in windows)
         false = int((flags & ~inside & after).sum())
-        lines.append(f"| {key.split('/')[1]} | {length} | {n_train} | {hit} / {len(windows)} | {false} | "
-                     f"{false / max(int((~inside & after).sum()), 1):.4f} | {fit_s:.1f} |")
+        lines.append(
+            f"| {key.split('/')[1]} | {length} | {n_train} | {hit} / {len(windows)} | {false} | "
+            f"{false / max(int((~inside & after).sum()), 1):.4f} | {fit_s:.1f} |"
+        )
         print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
     print(text)

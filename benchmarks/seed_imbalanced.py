@@ -91,9 +91,18 @@ def make_task() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from sklearn.datasets import make_classification
     from sklearn.model_selection import train_test_split
 
-    X, y = make_classification(n_samples=100000, n_features=32, n_informative=32, n_redundant=0, n_repeated=0,
-                               n_classes=2, n_clusters_per_class=1, weights=[0.995, 0.005], class_sep=0.5,
-                               random_state=0)
+    X, y = make_classification(
+        n_samples=100000,
+        n_features=32,
+        n_informative=32,
+        n_redundant=0,
+        n_repeated=0,
+        n_classes=2,
+        n_clusters_per_class=1,
+        weights=[0.995, 0.005],
+        class_sep=0.5,
+        random_state=0,
+    )
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=42)
     return X_train, X_test, y_train, y_test
 
@@ -103,11 +112,13 @@ def threshold_metrics(y_test: np.ndarray, scores: np.ndarray) -> dict[str, float
     from sklearn import metrics
 
     flagged = (scores >= np.percentile(scores, 98)).astype(int)
-    return {"roc_auc": float(metrics.roc_auc_score(y_test, scores)),
-            "pr_auc": float(metrics.average_precision_score(y_test, scores)),
-            "precision": float(metrics.precision_score(y_test, flagged)),
-            "recall": float(metrics.recall_score(y_test, flagged)),
-            "f1": float(metrics.f1_score(y_test, flagged))}
+    return {
+        "roc_auc": float(metrics.roc_auc_score(y_test, scores)),
+        "pr_auc": float(metrics.average_precision_score(y_test, scores)),
+        "precision": float(metrics.precision_score(y_test, flagged)),
+        "recall": float(metrics.recall_score(y_test, flagged)),
+        "f1": float(metrics.f1_score(y_test, flagged)),
+    }
 
 
 def seed_keyword() -> str:
@@ -142,9 +153,15 @@ def aedetect_worker(seed: int) -> dict[str, object]:
     score_s = time.perf_counter() - started
     history = getattr(detector, "history_", None)
     epochs = getattr(history, "stopped_epoch", None)
-    return {"system": "aedetect", "seed": seed, "fit_s": fit_s, "predict_s": score_s,
-            **threshold_metrics(y_test, scores), "note": f"{epochs} epochs, source {source_hash()}",
-            "module": str(Path(inspect.getfile(AutoencoderDetector)).resolve())}
+    return {
+        "system": "aedetect",
+        "seed": seed,
+        "fit_s": fit_s,
+        "predict_s": score_s,
+        **threshold_metrics(y_test, scores),
+        "note": f"{epochs} epochs, source {source_hash()}",
+        "module": str(Path(inspect.getfile(AutoencoderDetector)).resolve()),
+    }
 
 
 # -- running the systems -------------------------------------------------------------------------------
@@ -160,9 +177,15 @@ class Run:
     note: str = ""
 
     def row(self) -> dict[str, object]:
-        row: dict[str, object] = {"repeat": self.repeat, "order": self.order, "system": self.system,
-                                  "seed": "" if self.seed is None else self.seed, "status": self.status,
-                                  "wall_s": round(self.wall_s, 2), "note": self.note}
+        row: dict[str, object] = {
+            "repeat": self.repeat,
+            "order": self.order,
+            "system": self.system,
+            "seed": "" if self.seed is None else self.seed,
+            "status": self.status,
+            "wall_s": round(self.wall_s, 2),
+            "note": self.note,
+        }
         for metric in METRICS:
             value = self.values.get(metric)
             row[metric] = "" if value is None else round(value, 6)
@@ -197,8 +220,14 @@ def run_system(system: str, repeat: int, order: int, keras_python: Path, snapsho
         environment["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     started = time.perf_counter()
     try:
-        done = subprocess.run(command_for(system, seed, keras_python), capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT_S, env=environment, cwd=ROOT)
+        done = subprocess.run(
+            command_for(system, seed, keras_python),
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+            env=environment,
+            cwd=ROOT,
+        )
     except subprocess.TimeoutExpired:
         run.status, run.note = "error", f"timed out after {RUN_TIMEOUT_S} s"
         return run
@@ -222,8 +251,12 @@ def keras_unavailable(keras_python: Path) -> str | None:
     """Why the Keras pipeline cannot run, or None when its environment imports tensorflow."""
     if not keras_python.exists():
         return f"tensorflow-cpu environment missing ({keras_python}): run benchmarks/setup_keras_env.sh"
-    check = subprocess.run([str(keras_python), "-c", "import tensorflow, sklearn"], capture_output=True,
-                           text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    check = subprocess.run(
+        [str(keras_python), "-c", "import tensorflow, sklearn"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     if check.returncode != 0:
         last = (check.stderr.strip().splitlines() or ["import failed"])[-1]
         return f"tensorflow-cpu not importable in {keras_python}: {last[:160]}"
@@ -243,6 +276,7 @@ def package_version(name: str, python: Path | None = None) -> str:
 
 def source_state() -> str:
     """The commit measured, and whether src/ had uncommitted changes when the benchmark started."""
+
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT)
         return done.stdout.strip() if done.returncode == 0 else ""
@@ -323,16 +357,20 @@ def target_lines(summaries: list[Summary]) -> list[str]:
     for metric, goal, name in TARGETS:
         value = ours.median[metric]
         verdict = "PASS" if value >= goal else "FAIL"
-        lines.append(f"{verdict}  aedetect {name} >= {goal:.2f}: median {value:.4f} "
-                     f"(min {ours.low[metric]:.4f}, max {ours.high[metric]:.4f}; margin {value - goal:+.4f})")
+        lines.append(
+            f"{verdict}  aedetect {name} >= {goal:.2f}: median {value:.4f} "
+            f"(min {ours.low[metric]:.4f}, max {ours.high[metric]:.4f}; margin {value - goal:+.4f})"
+        )
     ratio = fit_ratio(summaries)
     goal = f"aedetect fit time <= 1/{FIT_SPEEDUP_TARGET:.0f} of PyOD's"
     if ratio is None:
         lines.append(f"NOT CHECKED  {goal}: PyOD did not run")
     else:
         verdict = "PASS" if ratio >= FIT_SPEEDUP_TARGET else "FAIL"
-        lines.append(f"{verdict}  {goal}: PyOD / aedetect = {ratio:.1f}x (median fit "
-                     f"{by['pyod-autoencoder'].median['fit_s']:.1f} s vs {ours.median['fit_s']:.2f} s)")
+        lines.append(
+            f"{verdict}  {goal}: PyOD / aedetect = {ratio:.1f}x (median fit "
+            f"{by['pyod-autoencoder'].median['fit_s']:.1f} s vs {ours.median['fit_s']:.2f} s)"
+        )
     return lines
 
 
@@ -345,8 +383,10 @@ def cell(summary: Summary, metric: str) -> str:
 
 
 def table(summaries: list[Summary]) -> list[str]:
-    lines = ["| system | runs | ROC-AUC | PR-AUC | precision@98 | recall@98 | F1@98 | fit s | score s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| system | runs | ROC-AUC | PR-AUC | precision@98 | recall@98 | F1@98 | fit s | score s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for s in summaries:
         if not s.n_ok:
             lines.append(f"| {LABELS[s.system]} | 0 | not run: {s.status} |  |  |  |  |  |  |")
@@ -356,8 +396,7 @@ def table(summaries: list[Summary]) -> list[str]:
     return lines
 
 
-def markdown(summaries: list[Summary], runs: list[Run], command: str, machine: dict[str, str],
-             total_s: float) -> str:
+def markdown(summaries: list[Summary], runs: list[Run], command: str, machine: dict[str, str], total_s: float) -> str:
     ratio = fit_ratio(summaries)
     lines = [
         "# Seed-imbalanced task: aedetect vs PyOD's AutoEncoder and the tutorials' Keras pipeline",
@@ -397,8 +436,10 @@ def markdown(summaries: list[Summary], runs: list[Run], command: str, machine: d
         head = f"| {r.repeat} | {r.order} | {r.system} | {r.seed} | {r.status} |"
         if r.status == "ok":
             v = r.values
-            lines.append(f"{head} {v['roc_auc']:.4f} | {v['pr_auc']:.4f} | {v['recall']:.4f} | "
-                         f"{v['fit_s']:.2f} | {v['score_s']:.3f} | {r.note} |")
+            lines.append(
+                f"{head} {v['roc_auc']:.4f} | {v['pr_auc']:.4f} | {v['recall']:.4f} | "
+                f"{v['fit_s']:.2f} | {v['score_s']:.3f} | {r.note} |"
+            )
         else:
             lines.append(f"{head}  |  |  |  |  | {r.note} |")
     return "\n".join(lines) + "\n"
@@ -441,8 +482,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-keras", action="store_true", help="leave out the tutorials' Keras pipeline")
     parser.add_argument("--skip-pyod", action="store_true", help="leave out PyOD's AutoEncoder")
     parser.add_argument("--output-dir", type=Path, default=RESULTS, help="where the .md and .csv go")
-    parser.add_argument("--keras-python", type=Path, default=KERAS_VENV / "bin" / "python",
-                        help="Python of the tensorflow-cpu environment (default: .bench-venv-tf)")
+    parser.add_argument(
+        "--keras-python",
+        type=Path,
+        default=KERAS_VENV / "bin" / "python",
+        help="Python of the tensorflow-cpu environment (default: .bench-venv-tf)",
+    )
     parser.add_argument("--worker-aedetect", type=int, default=None, metavar="SEED", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -476,42 +521,51 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cores": str(os.cpu_count()), "cpu": cpu_model(), "python": platform.python_version(),
-        "torch": package_version("torch"), "pyod": package_version("pyod"),
+        "cores": str(os.cpu_count()),
+        "cpu": cpu_model(),
+        "python": platform.python_version(),
+        "torch": package_version("torch"),
+        "pyod": package_version("pyod"),
         "sklearn": package_version("scikit-learn"),
         "tensorflow": "n/a",
-        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()), "source": source_state(),
+        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "source": source_state(),
     }
     if "seed-keras" in systems:
         machine["tensorflow"] = package_version("tensorflow-cpu", args.keras_python)
-    plan = [(repeat, [systems[(i + repeat) % len(systems)] for i in range(len(systems))])
-            for repeat in range(args.repeats)]
+    plan = [
+        (repeat, [systems[(i + repeat) % len(systems)] for i in range(len(systems))]) for repeat in range(args.repeats)
+    ]
     total = args.repeats * len(systems)
     estimate = estimate_left([], [s for _, order in plan for s in order])
-    print(f"Seed-imbalanced benchmark: {args.repeats} repeat(s) x {', '.join(systems)} ({total} runs); "
-          f"{machine['cores']} cores, torch {machine['torch']}, load {machine['load']}; "
-          f"about {estimate / 60:.0f} min", flush=True)
+    print(
+        f"Seed-imbalanced benchmark: {args.repeats} repeat(s) x {', '.join(systems)} ({total} runs); "
+        f"{machine['cores']} cores, torch {machine['torch']}, load {machine['load']}; "
+        f"about {estimate / 60:.0f} min",
+        flush=True,
+    )
 
     # Every aedetect run imports the same copy of src/aedetect, taken now: edits made to src/ while the
     # benchmark runs do not reach it.
     snapshot_dir = tempfile.TemporaryDirectory(prefix="aedetect-src-")
     snapshot = Path(snapshot_dir.name)
-    shutil.copytree(ROOT / "src" / "aedetect", snapshot / "aedetect",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "src" / "aedetect", snapshot / "aedetect", ignore=shutil.ignore_patterns("__pycache__"))
     runs: list[Run] = []
     for repeat, order in plan:
         for position, system in enumerate(order):
             run = run_system(system, repeat, position, args.keras_python, snapshot)
             runs.append(run)
             elapsed = time.perf_counter() - began
-            pending = [s for r, o in plan for s in o][len(runs):]
+            pending = [s for r, o in plan for s in o][len(runs) :]
             left = estimate_left(runs, pending)
-            head = (f"[{len(runs)}/{total} {elapsed:5.0f}s, ~{left / 60:.1f} min left] "
-                    f"repeat {repeat} {system:16s}")
+            head = f"[{len(runs)}/{total} {elapsed:5.0f}s, ~{left / 60:.1f} min left] repeat {repeat} {system:16s}"
             if run.status == "ok":
                 v = run.values
-                print(f"{head} roc {v['roc_auc']:.4f} pr {v['pr_auc']:.4f} recall {v['recall']:.4f} "
-                      f"fit {v['fit_s']:7.2f}s score {v['score_s']:.3f}s {run.note}", flush=True)
+                print(
+                    f"{head} roc {v['roc_auc']:.4f} pr {v['pr_auc']:.4f} recall {v['recall']:.4f} "
+                    f"fit {v['fit_s']:7.2f}s score {v['score_s']:.3f}s {run.note}",
+                    flush=True,
+                )
             else:
                 print(f"{head} FAILED: {run.note}", flush=True)
 

@@ -111,10 +111,14 @@ def load(url: str, body: bytes, n_rows: int, clients: int, seconds: float, warmu
     for thread in threads:
         thread.join()
     ms = np.asarray(latencies) * 1000
-    return {"requests_per_second": len(ms) / seconds, "rows_per_second": len(ms) * n_rows / seconds,
-            "p50_ms": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
-            "p99_ms": float(np.percentile(ms, 99)) if len(ms) else float("nan"),
-            "requests": len(ms), "errors": errors[0]}
+    return {
+        "requests_per_second": len(ms) / seconds,
+        "rows_per_second": len(ms) * n_rows / seconds,
+        "p50_ms": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
+        "p99_ms": float(np.percentile(ms, 99)) if len(ms) else float("nan"),
+        "requests": len(ms),
+        "errors": errors[0],
+    }
 
 
 def main() -> None:
@@ -155,15 +159,22 @@ def write_tables(args: argparse.Namespace, rows: list[dict]) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    lines = ["| rows per request | clients | requests/s | rows/s | p50 ms | p99 ms | requests | errors |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['rows_per_request']} | {r['clients']} | {r['requests_per_second']:,.1f} | {r['rows_per_second']:,.0f} "
-              f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['requests']} | {r['errors']} |" for r in rows]
+    lines = [
+        "| rows per request | clients | requests/s | rows/s | p50 ms | p99 ms | requests | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['rows_per_request']} | {r['clients']} | {r['requests_per_second']:,.1f} | {r['rows_per_second']:,.0f} "
+        f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['requests']} | {r['errors']} |"
+        for r in rows
+    ]
     command = "python benchmarks/serve_load.py " + " ".join(sys.argv[1:])
-    text = ("# Scoring service under load (loopback)\n\n" + "\n".join(lines) + "\n\n"
-            f"Medians over {args.repeats} runs of {args.seconds:g} s each; errors summed. Command: `{command.strip()}`; "
-            f"{datetime.now(UTC):%Y-%m-%d}; {platform.machine()}, {os.cpu_count()} cores (client and server share "
-            f"them), Python {platform.python_version()}.\n")
+    text = (
+        "# Scoring service under load (loopback)\n\n" + "\n".join(lines) + "\n\n"
+        f"Medians over {args.repeats} runs of {args.seconds:g} s each; errors summed. Command: `{command.strip()}`; "
+        f"{datetime.now(UTC):%Y-%m-%d}; {platform.machine()}, {os.cpu_count()} cores (client and server share "
+        f"them), Python {platform.python_version()}.\n"
+    )
     (args.output_dir / "serve_load.md").write_text(text)
     print("\n" + text)
 

@@ -102,32 +102,52 @@ def worker(task: str, args: argparse.Namespace) -> dict:
         seconds = timed(lambda: score_file(detector, tmp / f"{size}.{suffix}", tmp / f"out.{suffix}"), args.repeats)
         return {"seconds": seconds, "rows": args.small_file_rows if size == "small" else args.file_rows}
     if task == "pyarrow-csv":
+
         def copy_csv():
             with pacsv.open_csv(tmp / "big.csv", read_options=pacsv.ReadOptions(block_size=16 << 20)) as reader:
                 with pacsv.CSVWriter(tmp / "copy.csv", reader.schema) as writer:
                     for batch in reader:
                         writer.write_batch(batch)
+
         return {"seconds": timed(copy_csv, args.repeats), "rows": args.file_rows}
     if task == "pyarrow-parquet":
+
         def copy_parquet():
             source = pq.ParquetFile(tmp / "big.parquet")
             with pq.ParquetWriter(tmp / "copy.parquet", source.schema_arrow) as writer:
                 for batch in source.iter_batches(batch_size=65536):
                     writer.write_batch(batch)
+
         return {"seconds": timed(copy_parquet, args.repeats), "rows": args.file_rows}
     raise ValueError(f"unknown task {task!r}")
 
 
 def run_worker(task: str, args: argparse.Namespace) -> dict:
-    command = [sys.executable, __file__, "--worker", task, "--rows", str(args.rows), "--file-rows",
-               str(args.file_rows), "--small-file-rows", str(args.small_file_rows), "--repeats", str(args.repeats),
-               "--tmp-dir", str(args.tmp_dir)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        task,
+        "--rows",
+        str(args.rows),
+        "--file-rows",
+        str(args.file_rows),
+        "--small-file-rows",
+        str(args.small_file_rows),
+        "--repeats",
+        str(args.repeats),
+        "--tmp-dir",
+        str(args.tmp_dir),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{task} failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"  {task}: {result['seconds']:.3f} s, {result['rows'] / result['seconds']:,.0f} rows/s, "
-          f"peak {result['peak_mb']:.0f} MB", flush=True)
+    print(
+        f"  {task}: {result['seconds']:.3f} s, {result['rows'] / result['seconds']:,.0f} rows/s, "
+        f"peak {result['peak_mb']:.0f} MB",
+        flush=True,
+    )
     return result
 
 
@@ -152,7 +172,10 @@ def prepare(args: argparse.Namespace) -> None:
             continue
         print(f"writing {n:,} rows to {tmp / name}.csv and .parquet", flush=True)
         schema = pa.schema([(c, pa.float64()) for c in names])
-        with pacsv.CSVWriter(tmp / f"{name}.csv", schema) as csv_out, pq.ParquetWriter(tmp / f"{name}.parquet", schema) as pq_out:
+        with (
+            pacsv.CSVWriter(tmp / f"{name}.csv", schema) as csv_out,
+            pq.ParquetWriter(tmp / f"{name}.parquet", schema) as pq_out,
+        ):
             for start in range(0, n, 500_000):
                 block = np.round(rows_of(min(500_000, n - start), seed=start + 7).astype(np.float64), 6)
                 table = pa.Table.from_arrays([pa.array(block[:, j]) for j in range(FEATURES)], schema=schema)
@@ -180,19 +203,29 @@ def main() -> None:
 
     prepare(args)
     default, fast = "aedetect (default score latent_knn)", "aedetect score=reconstruction"
-    tasks = [("in-memory", "aedetect-memory:latent_knn", default, "pyod-default"),
-             ("in-memory", "aedetect-memory:reconstruction", fast, "pyod-default")]
+    tasks = [
+        ("in-memory", "aedetect-memory:latent_knn", default, "pyod-default"),
+        ("in-memory", "aedetect-memory:reconstruction", fast, "pyod-default"),
+    ]
     if not args.skip_pyod:
-        tasks += [("in-memory", "pyod-default", "PyOD AutoEncoder decision_function(X)", None),
-                  ("in-memory", "pyod-batch8192", "PyOD AutoEncoder decision_function(X, batch_size=8192)", None)]
+        tasks += [
+            ("in-memory", "pyod-default", "PyOD AutoEncoder decision_function(X)", None),
+            ("in-memory", "pyod-batch8192", "PyOD AutoEncoder decision_function(X, batch_size=8192)", None),
+        ]
     if not args.skip_files:
         for kind, name in (("csv", "CSV -> CSV"), ("parquet", "Parquet -> Parquet")):
             floor = f"pyarrow-{kind}"
-            tasks += [(name, f"aedetect-{kind}:latent_knn", default, floor),
-                      (name, f"aedetect-{kind}:reconstruction", fast, floor),
-                      (name, floor, "pyarrow read + write of the same file (floor)", None),
-                      (f"{name}, {args.small_file_rows:,}-row file (peak memory)", f"aedetect-{kind}-small:reconstruction",
-                       fast, None)]
+            tasks += [
+                (name, f"aedetect-{kind}:latent_knn", default, floor),
+                (name, f"aedetect-{kind}:reconstruction", fast, floor),
+                (name, floor, "pyarrow read + write of the same file (floor)", None),
+                (
+                    f"{name}, {args.small_file_rows:,}-row file (peak memory)",
+                    f"aedetect-{kind}-small:reconstruction",
+                    fast,
+                    None,
+                ),
+            ]
     results = {}
     for _, task, label, _ in tasks:
         print(f"{label}:", flush=True)
@@ -207,23 +240,38 @@ def write_tables(args: argparse.Namespace, tasks: list, results: dict) -> None:
         ratio = ""
         if peer in results:  # time relative to the peer: < 1 is faster
             ratio = f"{r['seconds'] / results[peer]['seconds']:.3f}"
-        rows.append({"task": kind, "system": label, "rows": r["rows"], "median_seconds": f"{r['seconds']:.3f}",
-                     "rows_per_second": f"{r['rows'] / r['seconds']:.0f}", "peak_rss_mb": f"{r['peak_mb']:.0f}",
-                     "time_vs_peer": ratio, "peer": peer or ""})
+        rows.append(
+            {
+                "task": kind,
+                "system": label,
+                "rows": r["rows"],
+                "median_seconds": f"{r['seconds']:.3f}",
+                "rows_per_second": f"{r['rows'] / r['seconds']:.0f}",
+                "peak_rss_mb": f"{r['peak_mb']:.0f}",
+                "time_vs_peer": ratio,
+                "peer": peer or "",
+            }
+        )
     args.output_dir.mkdir(parents=True, exist_ok=True)
     with open(args.output_dir / "throughput.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    header = "| task | system | rows | median s | rows/s | peak RSS MB | time vs peer |\n|---|---|---|---|---|---|---|\n"
-    body = "".join(f"| {r['task']} | {r['system']} | {r['rows']:,} | {r['median_seconds']} | {int(r['rows_per_second']):,} "
-                   f"| {r['peak_rss_mb']} | {r['time_vs_peer'] and r['time_vs_peer'] + ' (' + r['peer'] + ')'} |\n"
-                   for r in rows)
+    header = (
+        "| task | system | rows | median s | rows/s | peak RSS MB | time vs peer |\n|---|---|---|---|---|---|---|\n"
+    )
+    body = "".join(
+        f"| {r['task']} | {r['system']} | {r['rows']:,} | {r['median_seconds']} | {int(r['rows_per_second']):,} "
+        f"| {r['peak_rss_mb']} | {r['time_vs_peer'] and r['time_vs_peer'] + ' (' + r['peer'] + ')'} |\n"
+        for r in rows
+    )
     command = "python benchmarks/throughput.py " + " ".join(sys.argv[1:])
-    text = (f"# Scoring throughput\n\n{header}{body}\n'time vs peer' is this row's median time divided by the "
-            f"peer's (below 1 = faster).\n\nCommand: `{command.strip()}`; {args.repeats} repeats (median); "
-            f"{datetime.now(UTC):%Y-%m-%d}; {platform.machine()}, {os.cpu_count()} cores, Python "
-            f"{platform.python_version()}.\n")
+    text = (
+        f"# Scoring throughput\n\n{header}{body}\n'time vs peer' is this row's median time divided by the "
+        f"peer's (below 1 = faster).\n\nCommand: `{command.strip()}`; {args.repeats} repeats (median); "
+        f"{datetime.now(UTC):%Y-%m-%d}; {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}.\n"
+    )
     (args.output_dir / "throughput.md").write_text(text)
     print("\n" + text)
 

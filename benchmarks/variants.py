@@ -89,19 +89,37 @@ def fashion_mnist(classes: list[int], systems: list[str], output_dir: Path, comm
             begun = time.perf_counter()
             detector = AutoencoderDetector(random_state=0, **VARIANT_PARAMS[system])
             scores = detector.fit(train_x[train_y == number]).decision_function(test_x)
-            rows.append({"class": number, "name": CLASSES[number], "system": system,
-                         "roc_auc": roc_auc_score(test_y != number, scores), "seconds": time.perf_counter() - begun})
-            print(f"class {number} {system:16s} roc {rows[-1]['roc_auc']:.4f} ({rows[-1]['seconds']:.0f} s)", flush=True)
+            rows.append(
+                {
+                    "class": number,
+                    "name": CLASSES[number],
+                    "system": system,
+                    "roc_auc": roc_auc_score(test_y != number, scores),
+                    "seconds": time.perf_counter() - begun,
+                }
+            )
+            print(
+                f"class {number} {system:16s} roc {rows[-1]['roc_auc']:.4f} ({rows[-1]['seconds']:.0f} s)", flush=True
+            )
     frame = pd.DataFrame(rows)
     table = frame.pivot(index=["class", "name"], columns="system", values="roc_auc")[systems]
     seconds = frame.groupby("system")["seconds"].sum()
     subset = "" if len(classes) == 10 else f" (SUBSET: classes {', '.join(map(str, classes))} of 10)"
-    lines = [f"# Autoencoder variants on Fashion-MNIST, one-class protocol{subset}", "",
-             f"Command: `{command}`  ", "Image default (convolutional autoencoder), seed 0; ROC-AUC.", "",
-             "| class | " + " | ".join(systems) + " |", "|---|" + "---|" * len(systems)]
+    lines = [
+        f"# Autoencoder variants on Fashion-MNIST, one-class protocol{subset}",
+        "",
+        f"Command: `{command}`  ",
+        "Image default (convolutional autoencoder), seed 0; ROC-AUC.",
+        "",
+        "| class | " + " | ".join(systems) + " |",
+        "|---|" + "---|" * len(systems),
+    ]
     for (number, name), values in table.iterrows():
-        lines.append(f"| {number} {name} | " + " | ".join(
-            f"**{v:.4f}**" if v == values.max() else f"{v:.4f}" for v in values) + " |")
+        lines.append(
+            f"| {number} {name} | "
+            + " | ".join(f"**{v:.4f}**" if v == values.max() else f"{v:.4f}" for v in values)
+            + " |"
+        )
     lines.append("| mean | " + " | ".join(f"{table[s].mean():.4f}" for s in systems) + " |")
     lines.append("| fit + score seconds | " + " | ".join(f"{seconds[s]:.0f}" for s in systems) + " |")
     text = "\n".join(lines) + "\n"
@@ -137,14 +155,28 @@ def main(argv: list[str] | None = None) -> int:
                 except (ValueError, FloatingPointError, np.linalg.LinAlgError) as failure:
                     roc = pr = fit_s = score_s = float("nan")
                     error = f"{type(failure).__name__}: {str(failure).splitlines()[0][:80]}"
-                rows.append(dict(dataset=name, detector=system, seed=seed, roc_auc=roc, pr_auc=pr,
-                                 fit_seconds=fit_s, score_seconds=score_s, error=error))
-                print(f"[{len(rows)} {time.perf_counter() - started:5.0f}s] {name:12s} {system:16s} seed {seed} "
-                      f"roc {roc:.4f} pr {pr:.4f} fit {fit_s:.2f}s", flush=True)
+                rows.append(
+                    dict(
+                        dataset=name,
+                        detector=system,
+                        seed=seed,
+                        roc_auc=roc,
+                        pr_auc=pr,
+                        fit_seconds=fit_s,
+                        score_seconds=score_s,
+                        error=error,
+                    )
+                )
+                print(
+                    f"[{len(rows)} {time.perf_counter() - started:5.0f}s] {name:12s} {system:16s} seed {seed} "
+                    f"roc {roc:.4f} pr {pr:.4f} fit {fit_s:.2f}s",
+                    flush=True,
+                )
     frame = pd.DataFrame(rows)
     write_atomically(args.output_dir / "variants_adbench.csv", frame.to_csv(index=False))
     text = markdown("clean", frame, command, {}).replace(
-        "# ADBench, clean protocol", "# Autoencoder variants on ADBench, clean protocol", 1)
+        "# ADBench, clean protocol", "# Autoencoder variants on ADBench, clean protocol", 1
+    )
     text = text.replace("aedetect parameters: defaults", "systems: see benchmarks/variants.py (defaults + variant)")
     write_atomically(args.output_dir / "variants_adbench.md", text)
     print(text.split("## ROC")[0])

@@ -24,9 +24,7 @@ FAST = dict(hidden_dims=[8], latent_dim=2, epochs=15, batch_size=32, random_stat
 
 def shared_datasets() -> Path | None:
     """The project-external datasets folder (``$AEDETECT_SHARED_DATASETS`` or ``../shared/datasets``)."""
-    folder = Path(
-        os.environ.get("AEDETECT_SHARED_DATASETS", Path(__file__).parents[2] / "shared" / "datasets")
-    )
+    folder = Path(os.environ.get("AEDETECT_SHARED_DATASETS", Path(__file__).parents[2] / "shared" / "datasets"))
     return folder if folder.is_dir() else None
 
 
@@ -34,9 +32,7 @@ def normal_rows(n: int = 300, seed: int = 0) -> pd.DataFrame:
     """Correlated Gaussian rows: columns c, d follow a, b, so there is structure to learn."""
     rng = np.random.default_rng(seed)
     base = rng.normal(size=(n, 2))
-    values = np.column_stack(
-        [base, base @ np.array([[1.0, 0.5], [-0.5, 1.0]]) + 0.1 * rng.normal(size=(n, 2))]
-    )
+    values = np.column_stack([base, base @ np.array([[1.0, 0.5], [-0.5, 1.0]]) + 0.1 * rng.normal(size=(n, 2))])
     return pd.DataFrame(values, columns=["a", "b", "c", "d"])
 
 

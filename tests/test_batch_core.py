@@ -32,7 +32,9 @@ def rows() -> pd.DataFrame:
 # -- flags, checks, output ---------------------------------------------------------------------------
 def test_flags_follow_the_detectors_rule_or_an_override(detector, rows):
     scores = detector.decision_function(rows[list("abcd")])
-    assert np.array_equal(RowScoringCore(detector).score(rows.drop(columns="key")).flags, detector.predict(rows[list("abcd")]))
+    assert np.array_equal(
+        RowScoringCore(detector).score(rows.drop(columns="key")).flags, detector.predict(rows[list("abcd")])
+    )
     fixed = RowScoringCore(detector, drop=["key"], threshold=1.5)
     assert fixed.threshold == 1.5 and np.array_equal(fixed.score(rows).flags, (scores > 1.5).astype(int))
     text = RowScoringCore(detector, drop=["key"], threshold="percentile:50")
@@ -43,11 +45,15 @@ def test_flags_follow_the_detectors_rule_or_an_override(detector, rows):
 
 
 def test_columns_are_checked_once_with_the_users_words(detector, rows):
-    with pytest.raises(ValueError, match=r"has column\(s\) the model did not train on \['key'\] \(leave them out with --drop\)"):
+    with pytest.raises(
+        ValueError, match=r"has column\(s\) the model did not train on \['key'\] \(leave them out with --drop\)"
+    ):
         RowScoringCore(detector).score(rows)
     with pytest.raises(ValueError, match=r"lacks training column\(s\) \['d'\]; the model expects 4 columns"):
         RowScoringCore(detector, drop=["key"]).score(rows.drop(columns="d"))
-    with pytest.raises(ValueError, match=r"Id column 'id' is not in the data; columns are \['a', 'b', 'c', 'd', 'key'\]"):
+    with pytest.raises(
+        ValueError, match=r"Id column 'id' is not in the data; columns are \['a', 'b', 'c', 'd', 'key'\]"
+    ):
         RowScoringCore(detector, id_column="id", drop=["key"]).score(rows)
     with pytest.raises(ValueError, match="duplicated column names"):
         RowScoringCore(detector).check_columns(["a", "b", "c", "d", "a"])
@@ -109,7 +115,8 @@ def test_contributions_are_errors_over_their_normal_level_unless_the_score_is_re
     assert ("relative to normal rows" in unit) == (score != "reconstruction")
     explained = RowScoringCore(fitted).explain(frame, np.array([0, 3]), top=2)
     assert [[c.feature for c in row] for row in explained] == [
-        [fitted.feature_names_out_[j] for j in np.argsort(-expected[i], kind="stable")[:2]] for i in (0, 3)]
+        [fitted.feature_names_out_[j] for j in np.argsort(-expected[i], kind="stable")[:2]] for i in (0, 3)
+    ]
 
 
 @pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
@@ -139,8 +146,11 @@ def many_rows() -> np.ndarray:
 
 def _partitions(score, X: np.ndarray) -> dict[str, np.ndarray]:
     cuts = np.sort(np.random.default_rng(0).choice(np.arange(1, len(X)), 6, replace=False))  # 7 ragged chunks
-    return {"whole": score(X), "7 ragged chunks": np.concatenate([score(part) for part in np.split(X, cuts)]),
-            "one at a time": np.concatenate([score(X[i:i + 1]) for i in range(len(X))])}
+    return {
+        "whole": score(X),
+        "7 ragged chunks": np.concatenate([score(part) for part in np.split(X, cuts)]),
+        "one at a time": np.concatenate([score(X[i : i + 1]) for i in range(len(X))]),
+    }
 
 
 def test_table_scores_are_the_same_bit_for_bit_in_any_partition(detector, many_rows):

@@ -43,9 +43,7 @@ def assert_one_line_error(result, *fragments: str) -> None:
 @pytest.fixture(scope="module")
 def model_dir(runner, labelled_csv, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "model"
-    result = invoke(
-        runner, "train", labelled_csv, "-o", path, "--label-column", "label", "--drop", "id", *TINY
-    )
+    result = invoke(runner, "train", labelled_csv, "-o", path, "--label-column", "label", "--drop", "id", *TINY)
     assert result.exit_code == 0, result.output
     return path
 
@@ -81,9 +79,7 @@ def test_train_is_the_python_api_underneath(model_dir, labelled_csv):
     features, labels = raw.drop(columns=["id", "label"]), raw["label"].to_numpy()
     detector = AutoencoderDetector(hidden_dims=[8], latent_dim=2, epochs=5, random_state=0, device="cpu")
     detector.fit(features, labels)
-    np.testing.assert_array_equal(
-        load(model_dir).decision_function(features), detector.decision_function(features)
-    )
+    np.testing.assert_array_equal(load(model_dir).decision_function(features), detector.decision_function(features))
 
 
 def test_train_from_a_builtin_dataset(runner, tmp_path):
@@ -143,9 +139,7 @@ def test_toml_config_with_a_flag_overriding_it(runner, labelled_csv, tmp_path):
 def test_toml_config_in_a_train_table(runner, labelled_csv, tmp_path):
     config = tmp_path / "train.toml"
     config.write_text('[train]\nlabel_column = "label"\ndrop = ["id"]\nloss = "huber"\nepochs = 2\n')
-    result = invoke(
-        runner, "train", labelled_csv, "-o", tmp_path / "m", "--config", config, "--device", "cpu", "-q"
-    )
+    result = invoke(runner, "train", labelled_csv, "-o", tmp_path / "m", "--config", config, "--device", "cpu", "-q")
     assert result.exit_code == 0, result.output
     assert load(tmp_path / "m").get_params()["loss"] == "huber"
 
@@ -254,9 +248,7 @@ def test_train_rejects_a_missing_data_file(runner, tmp_path):
 
 
 def test_train_into_a_missing_folder(runner, labelled_csv, tmp_path):
-    result = invoke(
-        runner, "train", labelled_csv, "-o", tmp_path / "missing" / "m", "--drop", "id,label", *TINY
-    )
+    result = invoke(runner, "train", labelled_csv, "-o", tmp_path / "missing" / "m", "--drop", "id,label", *TINY)
     assert_one_line_error(result, "does not exist; create it first")
     assert list(tmp_path.iterdir()) == []
 
@@ -389,9 +381,7 @@ def test_evaluate_with_best_f1(runner, model_dir, labelled_csv, tmp_path):
 
 def test_evaluate_errors(runner, model_dir, labelled_csv, tmp_path):
     unlabelled = write_csv(tmp_path, "u.csv", pd.read_csv(labelled_csv).drop(columns=["label"]))
-    assert_one_line_error(
-        invoke(runner, "evaluate", model_dir, unlabelled), "Label column 'label' is not in the data"
-    )
+    assert_one_line_error(invoke(runner, "evaluate", model_dir, unlabelled), "Label column 'label' is not in the data")
     assert_one_line_error(invoke(runner, "evaluate", tmp_path / "none", labelled_csv), "does not exist")
     result = invoke(runner, "evaluate", model_dir, labelled_csv, "--json", tmp_path / "missing" / "m.json")
     assert_one_line_error(result, "does not exist; create it first")
@@ -413,9 +403,7 @@ def test_datasets_lists_and_writes(runner, tmp_path):
 
 def test_datasets_errors(runner, tmp_path):
     assert_one_line_error(invoke(runner, "datasets", "wine"), "Give --output FILE")
-    assert_one_line_error(
-        invoke(runner, "datasets", "nope", "-o", tmp_path / "x.csv"), "Unknown dataset 'nope'"
-    )
+    assert_one_line_error(invoke(runner, "datasets", "nope", "-o", tmp_path / "x.csv"), "Unknown dataset 'nope'")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -41,13 +41,17 @@ def labelled(folder: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", [
-    lambda data, missing: ["score", missing, data, "-o", data],
-    lambda data, missing: ["score", missing, data, "-o", data, "--only-anomalies", "--id-column", "a"],
-    lambda data, missing: ["evaluate", missing, data, "--label-column", "label", "--json", data],
-    lambda data, missing: ["report", missing, data, "-o", data],
-    lambda data, missing: ["train", data, "-o", data.parent, "-q"],
-], ids=["score", "score-options", "evaluate-json", "report", "train"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        lambda data, missing: ["score", missing, data, "-o", data],
+        lambda data, missing: ["score", missing, data, "-o", data, "--only-anomalies", "--id-column", "a"],
+        lambda data, missing: ["evaluate", missing, data, "--label-column", "label", "--json", data],
+        lambda data, missing: ["report", missing, data, "-o", data],
+        lambda data, missing: ["train", data, "-o", data.parent, "-q"],
+    ],
+    ids=["score", "score-options", "evaluate-json", "report", "train"],
+)
 def test_an_output_onto_an_input_is_refused_before_the_model_is_read(tmp_path, command):
     data = labelled(tmp_path)
     before = data.read_bytes()
@@ -56,13 +60,17 @@ def test_an_output_onto_an_input_is_refused_before_the_model_is_read(tmp_path, c
     assert data.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
 
-@pytest.mark.parametrize("command", [
-    lambda data, missing, out: ["evaluate", missing, data, "--label-column", "label", "--json", out / "m.json"],
-    lambda data, missing, out: ["score", missing, data, "-o", out / "s.csv"],
-    lambda data, missing, out: ["report", missing, data, "-o", out / "r.html"],
-    lambda data, missing, out: ["export", missing, "-o", out / "m.onnx"],
-    lambda data, missing, out: ["datasets", "kddcup99", "--data-dir", missing, "-o", out / "k.csv"],
-], ids=["evaluate-json", "score", "report", "export", "datasets"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        lambda data, missing, out: ["evaluate", missing, data, "--label-column", "label", "--json", out / "m.json"],
+        lambda data, missing, out: ["score", missing, data, "-o", out / "s.csv"],
+        lambda data, missing, out: ["report", missing, data, "-o", out / "r.html"],
+        lambda data, missing, out: ["export", missing, "-o", out / "m.onnx"],
+        lambda data, missing, out: ["datasets", "kddcup99", "--data-dir", missing, "-o", out / "k.csv"],
+    ],
+    ids=["evaluate-json", "score", "report", "export", "datasets"],
+)
 def test_a_missing_output_folder_is_refused_before_the_model_is_read(tmp_path, command):
     message = one_line_error(invoke(*command(labelled(tmp_path), tmp_path / "no-model", tmp_path / "out")))
     assert "does not exist; create it first" in message and "out" in message and "no-model" not in message
@@ -99,8 +107,11 @@ runpy.run_module("aedetect", run_name="__main__", alter_sys=True)
 
 
 def _start_slow_score(model: Path, data: Path, output: Path) -> tuple[subprocess.Popen, Path]:
-    process = subprocess.Popen([sys.executable, "-c", SLOW_SCORE, "score", str(model), str(data), "-o", str(output)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SCORE, "score", str(model), str(data), "-o", str(output)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         temporaries = list(output.parent.glob(f".{output.name}.*.tmp"))

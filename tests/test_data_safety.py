@@ -41,8 +41,11 @@ def _with(value, row: int = 2, column: str = "b", n: int = 10) -> pd.DataFrame:
 @pytest.mark.parametrize("as_array", [False, True])
 def test_a_value_beyond_float32_is_refused_naming_the_column_and_data_row(detector, method, as_array):
     X = _with(1e39)
-    with pytest.raises(ValueError, match=r"Column 'b' holds 1e\+39 in data row 3, beyond the float32 range.*"
-                                         r"fix the value or rescale the column"):
+    with pytest.raises(
+        ValueError,
+        match=r"Column 'b' holds 1e\+39 in data row 3, beyond the float32 range.*"
+        r"fix the value or rescale the column",
+    ):
         getattr(detector, method)(X.to_numpy() if as_array else X)
 
 
@@ -50,8 +53,11 @@ def test_a_value_beyond_float32_is_refused_naming_the_column_and_data_row(detect
 def test_a_value_too_far_out_to_score_is_refused_with_the_range_the_model_takes(detector, value):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflow warnings on the way
-        with pytest.raises(InvalidValueError, match=r"Column 'b' holds .* in data row 3, too far out for the model "
-                                                    r"to score \(it takes .* to .*\); fix the value or clip it"):
+        with pytest.raises(
+            InvalidValueError,
+            match=r"Column 'b' holds .* in data row 3, too far out for the model "
+            r"to score \(it takes .* to .*\); fix the value or clip it",
+        ):
             detector.decision_function(_with(value))
 
 
@@ -140,13 +146,19 @@ def test_stream_refuses_a_record_beyond_float32_and_writes_no_nan(detector):
 
 
 def test_stream_skip_invalid_reports_and_skips_out_of_range_records(detector):
-    records = [{"a": 0.1, "b": 0.2, "c": 0.3, "d": 0.4}, {"a": 1e39, "b": 0.2, "c": 0.3, "d": 0.4},
-               {"a": 0.1, "b": -1e20, "c": 0.3, "d": 0.4}, {"a": 0.0, "b": 0.0, "c": 0.0, "d": 0.0}]
+    records = [
+        {"a": 0.1, "b": 0.2, "c": 0.3, "d": 0.4},
+        {"a": 1e39, "b": 0.2, "c": 0.3, "d": 0.4},
+        {"a": 0.1, "b": -1e20, "c": 0.3, "d": 0.4},
+        {"a": 0.0, "b": 0.0, "c": 0.0, "d": 0.0},
+    ]
     source = io.StringIO("".join(json.dumps(r) + "\n" for r in records))
     sink, warned = io.StringIO(), []
     summary = score_stream(detector, source, sink, skip_invalid=True, warn=warned.append)
-    lines = [json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in the output")) for line in
-             sink.getvalue().splitlines()]
+    lines = [
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in the output"))
+        for line in sink.getvalue().splitlines()
+    ]
     assert summary.rows == 2 and len(lines) == 2 and all(np.isfinite(line["score"]) for line in lines)
     assert warned[0].startswith("skipped line 2: Column 'a' holds 1e+39") and "data row" not in warned[0]
     assert warned[1].startswith("skipped line 3: Column 'b' holds -1e+20") and "too far out" in warned[1]
@@ -248,8 +260,11 @@ def test_a_threshold_out_of_range_names_the_valid_range():
 def test_a_list_of_images_of_mixed_sizes_names_two_of_the_sizes():
     rng = np.random.default_rng(0)
     images = [rng.random((8, 8)) for _ in range(5)] + [rng.random((10, 12))]
-    with pytest.raises(ValueError, match=r"The images must all have the same size; got \(8, 8\) and \(10, 12\); "
-                                         "resize them to one size first"):
+    with pytest.raises(
+        ValueError,
+        match=r"The images must all have the same size; got \(8, 8\) and \(10, 12\); "
+        "resize them to one size first",
+    ):
         AutoencoderDetector(**FAST).fit(images)
     fitted = AutoencoderDetector(**{**FAST, "epochs": 1}).fit(images[:5])
     with pytest.raises(ValueError, match="must all have the same size"):
@@ -271,14 +286,20 @@ def test_a_decompression_bomb_is_refused_naming_the_file(tmp_path, monkeypatch, 
 
 def test_an_image_model_given_a_table_says_what_it_scores(tmp_path):
     normal_rows(5).to_csv(tmp_path / "in.csv", index=False)
-    with pytest.raises(ValueError, match=r"This model scores images; '.*in.csv' is not an image source\. Give an "
-                                         "image folder, an IDX file or a .npy/.npz array of images"):
+    with pytest.raises(
+        ValueError,
+        match=r"This model scores images; '.*in.csv' is not an image source\. Give an "
+        "image folder, an IDX file or a .npy/.npz array of images",
+    ):
         read_images(str(tmp_path / "in.csv"))
 
 
 def test_an_integer_beyond_a_float_is_refused_with_a_short_message(detector):
     frame = normal_rows(3).astype({"b": object})
     frame.loc[1, "b"] = 10**400
-    with pytest.raises(ValueError, match=r"Column 'b' is not numeric \(1000000000000000000000000000000000000\.\.\. in "
-                                         r"data row 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Column 'b' is not numeric \(1000000000000000000000000000000000000\.\.\. in "
+        r"data row 2\)",
+    ):
         detector.decision_function(frame)

@@ -183,9 +183,7 @@ def test_ndarray_and_dataframe_give_the_same_model(normal_frame, outliers, fast)
     np.testing.assert_array_equal(
         from_frame.decision_function(outliers.to_numpy()), from_frame.decision_function(outliers)
     )
-    np.testing.assert_array_equal(
-        from_array.decision_function(outliers), from_frame.decision_function(outliers)
-    )
+    np.testing.assert_array_equal(from_array.decision_function(outliers), from_frame.decision_function(outliers))
 
 
 def test_refit_on_an_array_forgets_the_feature_names(normal_frame, fast):
@@ -218,9 +216,7 @@ def test_reordered_columns_are_a_clear_value_error(fitted, outliers):
 def test_feature_count_mismatch_is_a_clear_value_error(normal_frame, fast, as_frame):
     detector = AutoencoderDetector(**fast).fit(normal_frame.to_numpy())
     narrow = normal_frame.iloc[:5, :3]
-    with pytest.raises(
-        ValueError, match="X has 3 features, but AutoencoderDetector was fitted with 4 features"
-    ):
+    with pytest.raises(ValueError, match="X has 3 features, but AutoencoderDetector was fitted with 4 features"):
         detector.decision_function(narrow if as_frame else narrow.to_numpy())
 
 
@@ -270,9 +266,7 @@ def test_encode_gives_latent_dim_columns(fitted, outliers):
     assert np.isfinite(codes).all()
 
 
-def test_reconstruct_returns_the_model_space_matrix_and_fits_normal_rows_better(
-    fitted, fresh_normals, outliers
-):
+def test_reconstruct_returns_the_model_space_matrix_and_fits_normal_rows_better(fitted, fresh_normals, outliers):
     reconstructed = fitted.reconstruct(fresh_normals)
     assert reconstructed.shape == (len(fresh_normals), 4)
     normal_error = ((reconstructed - fitted.preprocessor_.transform(fresh_normals)) ** 2).mean()
@@ -310,9 +304,7 @@ def test_missing_values_need_an_imputation(normal_frame, fast):
 @pytest.mark.parametrize("score", SCORES)
 def test_every_score_ranks_outliers_first(normal_frame, fresh_normals, outliers, fast, score):
     detector = AutoencoderDetector(score=score, **fast).fit(normal_frame)
-    assert detector.decision_function(outliers).min() > np.percentile(
-        detector.decision_function(fresh_normals), 99
-    )
+    assert detector.decision_function(outliers).min() > np.percentile(detector.decision_function(fresh_normals), 99)
 
 
 def test_the_kept_scorer_follows_the_score_parameter_and_a_refit(normal_frame, outliers, fast):
@@ -324,8 +316,10 @@ def test_the_kept_scorer_follows_the_score_parameter_and_a_refit(normal_frame, o
     detector.set_params(score="latent_knn")
     np.testing.assert_array_equal(detector.decision_function(outliers), knn)
     refitted = detector.fit(normal_frame.iloc[:200])
-    np.testing.assert_array_equal(refitted.decision_function(outliers),
-                                  AutoencoderDetector(**fast).fit(normal_frame.iloc[:200]).decision_function(outliers))
+    np.testing.assert_array_equal(
+        refitted.decision_function(outliers),
+        AutoencoderDetector(**fast).fit(normal_frame.iloc[:200]).decision_function(outliers),
+    )
 
 
 # -- training rows that hold anomalies ---------------------------------------------------------------
@@ -383,9 +377,7 @@ def test_set_threshold_swaps_the_rule_without_retraining(fitted, labelled):
     np.testing.assert_array_equal(detector.decision_function(frame), scores)
     for name, tensor in detector.model_.state_dict().items():
         assert torch.equal(tensor, weights[name])
-    np.testing.assert_array_equal(
-        detector.labels_, (detector.decision_scores_ > detector.threshold_).astype(int)
-    )
+    np.testing.assert_array_equal(detector.labels_, (detector.decision_scores_ > detector.threshold_).astype(int))
     np.testing.assert_array_equal(detector.predict(frame), (scores > detector.threshold_).astype(int))
 
 

@@ -160,8 +160,27 @@ def test_cli_export_of_an_ensemble_is_one_clear_line(saved, tmp_path):
 def test_cli_trains_an_ensemble_that_keeps_its_metadata(data, tmp_path):
     path, frame = data
     out = tmp_path / "trained"
-    result = invoke("train", path, "-o", out, "--ensemble", "2", "--label-column", "label", "--drop", "id",
-                    "--hidden-dims", "8", "--latent-dim", "2", "--epochs", "2", "--device", "cpu", "-q")
+    result = invoke(
+        "train",
+        path,
+        "-o",
+        out,
+        "--ensemble",
+        "2",
+        "--label-column",
+        "label",
+        "--drop",
+        "id",
+        "--hidden-dims",
+        "8",
+        "--latent-dim",
+        "2",
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     assert "ensemble of 2 members" in result.output
     trained = load(out)

@@ -39,20 +39,25 @@ ARCHITECTURES = {"dense": {}}
 VARIANTS = {
     "latent_knn, batch norm, gelu, dropout": dict(normalization="batch", activation="gelu", dropout=0.1),
     "latent_mahalanobis, bce, minmax, sigmoid, tanh": dict(
-        score="latent_mahalanobis", loss="bce", scaler="minmax", output_activation="sigmoid", activation="tanh"),
+        score="latent_mahalanobis", loss="bce", scaler="minmax", output_activation="sigmoid", activation="tanh"
+    ),
     "reconstruction, layer norm, elu, median impute": dict(
-        score="reconstruction", normalization="layer", activation="elu", impute="median"),
+        score="reconstruction", normalization="layer", activation="elu", impute="median"
+    ),
     "standardized, huber, leaky_relu, two hidden layers": dict(
-        score="standardized", loss="huber", activation="leaky_relu", hidden_dims=[12, 6]),
+        score="standardized", loss="huber", activation="leaky_relu", hidden_dims=[12, 6]
+    ),
     "latent_knn, mae, robust scaler, silu, mean impute": dict(
-        loss="mae", scaler="robust", activation="silu", impute="mean"),
+        loss="mae", scaler="robust", activation="silu", impute="mean"
+    ),
 }
 
 
 def probe_rows(rng: np.random.Generator) -> np.ndarray:
     """Random valid inputs: normal-looking rows, far-off rows and a wide uniform spread."""
-    return np.vstack([rng.normal(size=(200, 4)), rng.normal(0, 6, size=(100, 4)),
-                      rng.uniform(-20, 20, size=(100, 4))]).astype(np.float32)
+    return np.vstack(
+        [rng.normal(size=(200, 4)), rng.normal(0, 6, size=(100, 4)), rng.uniform(-20, 20, size=(100, 4))]
+    ).astype(np.float32)
 
 
 def onnx_scores(path, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -114,18 +119,26 @@ def test_export_command(fitted, tmp_path):
     assert "input 'features'" in result.stdout and (tmp_path / "m.onnx").is_file()
     rows = probe_rows(np.random.default_rng(2))
     np.testing.assert_allclose(onnx_scores(tmp_path / "m.onnx", rows)[0], fitted.decision_function(rows), rtol=RTOL)
-    for args, fragment in ((["--format", "tflite", "-o", "m.onnx"], "Unknown export format"),
-                           (["-o", str(tmp_path / "m.txt")], "must end in .onnx")):
+    for args, fragment in (
+        (["--format", "tflite", "-o", "m.onnx"], "Unknown export format"),
+        (["-o", str(tmp_path / "m.txt")], "must end in .onnx"),
+    ):
         bad = runner.invoke(app, ["export", str(tmp_path / "model"), *args])
         assert bad.exit_code == 2 and fragment in bad.stderr and "Traceback" not in bad.output
 
 
 ARRAY_MODELS = {
     "conv2d grayscale": (dict(), lambda rng, n: rng.integers(0, 256, size=(n, 12, 12)).astype(np.uint8)),
-    "conv2d colour": (dict(architecture="conv2d"), lambda rng, n: rng.integers(0, 256, size=(n, 10, 10, 3)).astype(np.uint8)),
+    "conv2d colour": (
+        dict(architecture="conv2d"),
+        lambda rng, n: rng.integers(0, 256, size=(n, 10, 10, 3)).astype(np.uint8),
+    ),
     "conv1d two channels": (dict(architecture="conv1d"), lambda rng, n: rng.normal(size=(n, 24, 2))),
     "lstm": (dict(architecture="lstm", hidden_dims=[8]), lambda rng, n: rng.normal(size=(n, 16, 1))),
-    "variational conv1d": (dict(architecture="conv1d", variant="variational"), lambda rng, n: rng.normal(size=(n, 24, 1))),
+    "variational conv1d": (
+        dict(architecture="conv1d", variant="variational"),
+        lambda rng, n: rng.normal(size=(n, 24, 1)),
+    ),
 }
 
 

@@ -26,14 +26,39 @@ from aedetect.cli import app
 from aedetect.persistence.model import CONFIG_FILE, ModelFileError
 from aedetect.persistence.storage import seal
 
-PROPERTY = settings(max_examples=40, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 #: Cell texts a hostile or careless file holds: numbers at the edges of float32/float64, words, blanks.
 CELLS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.sampled_from(["1e39", "-1e39", "1e308", "1e20", "nan", "NaN", "inf", "-inf", "", " ", "x", "1,5",
-                     '"', "0x10", "1_000", "9" * 400, "\x00", "é", "True"]),
+    st.sampled_from(
+        [
+            "1e39",
+            "-1e39",
+            "1e308",
+            "1e20",
+            "nan",
+            "NaN",
+            "inf",
+            "-inf",
+            "",
+            " ",
+            "x",
+            "1,5",
+            '"',
+            "0x10",
+            "1_000",
+            "9" * 400,
+            "\x00",
+            "é",
+            "True",
+        ]
+    ),
     st.integers(min_value=-(10**30), max_value=10**30).map(str),
 )
 
@@ -79,16 +104,27 @@ def test_score_random_bytes(model, tmp_path, data):
 def test_score_near_valid_csv(model, tmp_path, data):
     # Mostly the training columns (sometimes shuffled, repeated, missing or extra) and rows of about the
     # right length, so that most files get past the header checks and reach the cells.
-    header = data.draw(st.sampled_from(
-        [["a", "b", "c", "d"]] * 6
-        + [["d", "c", "b", "a"], ["a", "b", "c", "d", "e"], ["a", "a", "b", "c", "d"], ["a", "b", "c"], [""], ["a", "b", "c", "d", ""]]
-    ), label="header")
+    header = data.draw(
+        st.sampled_from(
+            [["a", "b", "c", "d"]] * 6
+            + [
+                ["d", "c", "b", "a"],
+                ["a", "b", "c", "d", "e"],
+                ["a", "a", "b", "c", "d"],
+                ["a", "b", "c"],
+                [""],
+                ["a", "b", "c", "d", ""],
+            ]
+        ),
+        label="header",
+    )
     width = st.integers(min_value=max(len(header) - 1, 0), max_value=len(header) + 1)
     plain = st.floats(min_value=-10, max_value=10).map(repr)
     # A row of ordinary numbers in which one cell may be hostile, or a row of anything.
     row = st.one_of(
-        st.tuples(st.lists(plain, min_size=len(header), max_size=len(header)), st.integers(0, len(header) - 1), CELLS)
-        .map(lambda t: t[0][: t[1]] + [t[2]] + t[0][t[1] + 1:]),
+        st.tuples(
+            st.lists(plain, min_size=len(header), max_size=len(header)), st.integers(0, len(header) - 1), CELLS
+        ).map(lambda t: t[0][: t[1]] + [t[2]] + t[0][t[1] + 1 :]),
         width.flatmap(lambda n: st.lists(CELLS, min_size=n, max_size=n)),
     )
     rows = data.draw(st.lists(row, min_size=1, max_size=5), label="rows")
@@ -122,25 +158,41 @@ def test_score_edge_numbers(model, tmp_path, cell):
 
 
 @settings(PROPERTY)
-@given(records=st.lists(
-    st.one_of(
-        st.tuples(
-            st.fixed_dictionaries({k: st.floats(min_value=-10, max_value=10) for k in "abcd"}),
-            st.sampled_from(["a", "b", "c", "d", "id", "é"]),
-            st.one_of(st.floats(), st.integers(min_value=-(10**400), max_value=10**400), st.text(max_size=3),
-                      st.none(), st.booleans()),
-        ).map(lambda t: {**t[0], t[1]: t[2]}),
-        st.dictionaries(st.sampled_from(["a", "b", "c", "d", "id", "é"]),
-                        st.one_of(st.floats(), st.integers(min_value=-(10**400), max_value=10**400), st.text(max_size=3),
-                                  st.none(), st.booleans()), max_size=6),
-        st.text(max_size=20),
-    ),
-    max_size=4,
-))
+@given(
+    records=st.lists(
+        st.one_of(
+            st.tuples(
+                st.fixed_dictionaries({k: st.floats(min_value=-10, max_value=10) for k in "abcd"}),
+                st.sampled_from(["a", "b", "c", "d", "id", "é"]),
+                st.one_of(
+                    st.floats(),
+                    st.integers(min_value=-(10**400), max_value=10**400),
+                    st.text(max_size=3),
+                    st.none(),
+                    st.booleans(),
+                ),
+            ).map(lambda t: {**t[0], t[1]: t[2]}),
+            st.dictionaries(
+                st.sampled_from(["a", "b", "c", "d", "id", "é"]),
+                st.one_of(
+                    st.floats(),
+                    st.integers(min_value=-(10**400), max_value=10**400),
+                    st.text(max_size=3),
+                    st.none(),
+                    st.booleans(),
+                ),
+                max_size=6,
+            ),
+            st.text(max_size=20),
+        ),
+        max_size=4,
+    )
+)
 def test_score_stdin_near_valid_json_lines(model, records):
     lines = [json.dumps(r) if isinstance(r, dict) else r.replace("\n", " ") for r in records]
     result = CliRunner().invoke(app, ["score", str(model), "-", "--format", "jsonl"], input="\n".join(lines) + "\n")
     _assert_clean(result)
+
     def refuse(token):
         pytest.fail(f"non-standard JSON token {token} in the output:\n{result.stdout}")
 
@@ -150,8 +202,9 @@ def test_score_stdin_near_valid_json_lines(model, records):
 
 def _manifest_values():
     return st.recursive(
-        st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(),
-                  st.text(max_size=8)),
+        st.one_of(
+            st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(), st.text(max_size=8)
+        ),
         lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
         max_leaves=8,
     )

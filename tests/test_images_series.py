@@ -32,7 +32,9 @@ def sine_windows(n: int, seed: int, length: int = 24, channels: int = 1, spike: 
     rng = np.random.default_rng(seed)
     phase = rng.uniform(0, 2 * np.pi, size=(n, 1, 1))
     steps = np.arange(length)[None, :, None]
-    windows = np.sin(2 * np.pi * steps / 12 + phase + np.arange(channels)) + 0.05 * rng.normal(size=(n, length, channels))
+    windows = np.sin(2 * np.pi * steps / 12 + phase + np.arange(channels)) + 0.05 * rng.normal(
+        size=(n, length, channels)
+    )
     if spike:
         windows[:, length // 2] += 4.0
     return windows
@@ -40,8 +42,10 @@ def sine_windows(n: int, seed: int, length: int = 24, channels: int = 1, spike: 
 
 CASES = {
     "conv2d grayscale": (dict(), lambda n, s, a=False: square_images(n, s, a)),
-    "conv2d colour": (dict(architecture="conv2d"),
-                      lambda n, s, a=False: np.repeat(square_images(n, s, a)[..., None], 3, axis=-1)),
+    "conv2d colour": (
+        dict(architecture="conv2d"),
+        lambda n, s, a=False: np.repeat(square_images(n, s, a)[..., None], 3, axis=-1),
+    ),
     "conv1d": (dict(architecture="conv1d"), lambda n, s, a=False: sine_windows(n, s, spike=a)),
     "conv1d two channels": (dict(architecture="conv1d"), lambda n, s, a=False: sine_windows(n, s, channels=2, spike=a)),
     "lstm": (dict(architecture="lstm", hidden_dims=[16]), lambda n, s, a=False: sine_windows(n, s, spike=a)),
@@ -60,7 +64,7 @@ def test_contract_over_architectures(name, tmp_path):
     assert detector.predict(normals).mean() <= 0.2
 
     maps = detector.error_maps(anomalies)
-    assert maps.shape == anomalies.shape[:3 if detector.data_kind_ == "image" else 2]
+    assert maps.shape == anomalies.shape[: 3 if detector.data_kind_ == "image" else 2]
     assert detector.reconstruct(normals).shape == (len(normals), int(np.prod(normals.shape[1:])))
 
     detector.save(tmp_path / "model")
@@ -258,8 +262,19 @@ def test_cli_scores_a_series_per_time_point(tmp_path):
     pd.DataFrame({"timestamp": stamps[:400], "value": values[:400]}).to_csv(tmp_path / "train.csv", index=False)
     values[600] += 5
     pd.DataFrame({"timestamp": stamps, "value": values}).to_csv(tmp_path / "new.csv", index=False)
-    result = _cli("train", tmp_path / "train.csv", "--timestamp-column", "timestamp", "--window", "20",
-                  "-o", tmp_path / "m", "--epochs", "12", "--quiet")
+    result = _cli(
+        "train",
+        tmp_path / "train.csv",
+        "--timestamp-column",
+        "timestamp",
+        "--window",
+        "20",
+        "-o",
+        tmp_path / "m",
+        "--epochs",
+        "12",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     result = _cli("score", tmp_path / "m", tmp_path / "new.csv", "-o", tmp_path / "points.csv")
     assert result.exit_code == 0, result.output
@@ -271,8 +286,14 @@ def test_cli_bad_images_and_series_are_one_line_errors(tmp_path):
     _save_images(tmp_path / "mixed", [square_images(1, 0)[0], np.zeros((8, 8), dtype=np.uint8)])
     _one_line_error(_cli("train", tmp_path / "mixed", "-o", tmp_path / "m"), "Images of mixed sizes")
     pd.DataFrame({"timestamp": range(10), "value": np.arange(10.0)}).to_csv(tmp_path / "short.csv", index=False)
-    _one_line_error(_cli("train", tmp_path / "short.csv", "--window", "20", "--timestamp-column", "timestamp",
-                         "-o", tmp_path / "m"), "shorter than one window of 20")
-    _one_line_error(_cli("train", tmp_path / "short.csv", "--window", "4", "--timestamp-column", "time",
-                         "-o", tmp_path / "m"), "timestamp column 'time' is not in the data")
+    _one_line_error(
+        _cli(
+            "train", tmp_path / "short.csv", "--window", "20", "--timestamp-column", "timestamp", "-o", tmp_path / "m"
+        ),
+        "shorter than one window of 20",
+    )
+    _one_line_error(
+        _cli("train", tmp_path / "short.csv", "--window", "4", "--timestamp-column", "time", "-o", tmp_path / "m"),
+        "timestamp column 'time' is not in the data",
+    )
     assert not (tmp_path / "m").exists()

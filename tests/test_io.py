@@ -115,9 +115,7 @@ def test_split_labels_star_means_every_other_value_is_an_anomaly():
 
 def test_split_labels_rejects_undeclared_values():
     frame = pd.DataFrame({"x": [1, 2, 3, 4], "label": [0, 1, 2, 3]})
-    with pytest.raises(
-        ValueError, match=r"values other than the declared normal 0 and anomaly 1: \['2', '3'\]"
-    ):
+    with pytest.raises(ValueError, match=r"values other than the declared normal 0 and anomaly 1: \['2', '3'\]"):
         split_labels(frame, "label")
 
 
@@ -180,8 +178,10 @@ def test_an_output_that_is_an_input_is_refused(table, tmp_path):
     (tmp_path / "images").mkdir()
     write_table(table, tmp_path / "images" / "scores.csv")
     for output in (tmp_path / "new.csv", tmp_path / "dangling.csv", tmp_path / "images" / "scores.csv"):
-        assert check_output(output, inputs=[data, tmp_path / "images", "-", "dataset:wine", None],
-                            folders=[model]) == output
+        assert (
+            check_output(output, inputs=[data, tmp_path / "images", "-", "dataset:wine", None], folders=[model])
+            == output
+        )
 
 
 def test_check_output_refuses_what_cannot_be_written(table, tmp_path):

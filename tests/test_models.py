@@ -34,9 +34,7 @@ def test_latent_layer_has_no_activation():
 
 
 def test_sigmoid_output_lies_in_the_unit_interval():
-    model = DenseAutoencoder(
-        DenseConfig(n_features=4, hidden_dims=[8], latent_dim=2, output_activation="sigmoid")
-    )
+    model = DenseAutoencoder(DenseConfig(n_features=4, hidden_dims=[8], latent_dim=2, output_activation="sigmoid"))
     out = model(100 * torch.randn(50, 4))
     assert ((out >= 0) & (out <= 1)).all()
     assert isinstance(model.decoder[-1], nn.Sigmoid)
@@ -44,9 +42,7 @@ def test_sigmoid_output_lies_in_the_unit_interval():
 
 @pytest.mark.parametrize(("normalization", "layer"), [("batch", nn.BatchNorm1d), ("layer", nn.LayerNorm)])
 def test_normalization_and_dropout_layers(normalization, layer):
-    config = DenseConfig(
-        n_features=4, hidden_dims=[8], latent_dim=2, normalization=normalization, dropout=0.2
-    )
+    config = DenseConfig(n_features=4, hidden_dims=[8], latent_dim=2, normalization=normalization, dropout=0.2)
     model = DenseAutoencoder(config)
     kinds = [type(m) for m in model.modules()]
     assert kinds.count(layer) == 2 and kinds.count(nn.Dropout) == 2

@@ -91,9 +91,7 @@ def test_categorical_model_round_trip(normal_frame, fast, tmp_path):
     detector.save(tmp_path / "m")
     probe = frame.iloc[:20].assign(colour=["green"] * 10 + ["red"] * 10)
     probe.loc[3, "a"] = np.nan
-    np.testing.assert_array_equal(
-        load(tmp_path / "m").decision_function(probe), detector.decision_function(probe)
-    )
+    np.testing.assert_array_equal(load(tmp_path / "m").decision_function(probe), detector.decision_function(probe))
 
 
 def test_flipped_byte_in_the_weights_is_detected(saved):
@@ -142,9 +140,7 @@ def test_other_format_version_is_a_clear_error(saved):
     config = json.loads((saved / CONFIG_FILE).read_text())
     config["format_version"] = FORMAT_VERSION + 1
     (saved / CONFIG_FILE).write_text(json.dumps(seal(config)))
-    with pytest.raises(
-        ModelFileError, match=f"format version {FORMAT_VERSION + 1}.*reads version {FORMAT_VERSION}"
-    ):
+    with pytest.raises(ModelFileError, match=f"format version {FORMAT_VERSION + 1}.*reads version {FORMAT_VERSION}"):
         load(saved)
 
 

@@ -125,16 +125,18 @@ def test_command_line_train_refuses_before_training(tmp_path):
     (tmp_path / "good.csv").write_text("a,b\n" + "\n".join(f"{i},{i % 3}" for i in range(30)) + "\n")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "notes.txt").write_text("mine")
-    result = CliRunner().invoke(app, ["train", str(tmp_path / "good.csv"), "-o", str(tmp_path / "out"), "-q",
-                                      "--epochs", "1"])
+    result = CliRunner().invoke(
+        app, ["train", str(tmp_path / "good.csv"), "-o", str(tmp_path / "out"), "-q", "--epochs", "1"]
+    )
     assert result.exit_code == 2 and "not an aedetect model" in result.output
     assert "trained on" not in result.output
     assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
 
 
 # -- permissions follow the umask --------------------------------------------------------------------
-@pytest.mark.parametrize("umask, folder_mode, file_mode", [(0o022, 0o755, 0o644), (0o077, 0o700, 0o600),
-                                                           (0o002, 0o775, 0o664)])
+@pytest.mark.parametrize(
+    "umask, folder_mode, file_mode", [(0o022, 0o755, 0o644), (0o077, 0o700, 0o600), (0o002, 0o775, 0o664)]
+)
 def test_model_files_follow_the_umask(trained, tmp_path, umask, folder_mode, file_mode):
     old = os.umask(umask)
     try:
@@ -164,7 +166,9 @@ def test_replacing_without_the_exchange_also_leaves_nothing_behind(trained, tmp_
     detector = load(trained["table"])
     detector.save(tmp_path / "m")
     detector.save(tmp_path / "m")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"] and load(tmp_path / "m").threshold_ == detector.threshold_
+    assert (
+        sorted(p.name for p in tmp_path.iterdir()) == ["m"] and load(tmp_path / "m").threshold_ == detector.threshold_
+    )
 
 
 def test_load_puts_back_a_model_left_aside_by_a_killed_save(model, tmp_path):
@@ -189,12 +193,19 @@ def test_load_waits_for_a_save_that_is_still_running(model, tmp_path):
 
 def test_the_next_save_removes_only_abandoned_temporary_folders(trained, tmp_path):
     dead, alive = _dead_pid(), os.getpid()
-    abandoned = [tmp_path / f".m.{dead}.0123abcd.tmp", tmp_path / f".m.{dead}.0123abcd.old",
-                 tmp_path / ".m.x7k2_q9z.tmp"]  # the name of a save by aedetect before it recorded the process
-    kept = [tmp_path / f".m.{dead}.fedcba98.tmp",  # too recent: its process may be elsewhere on a shared folder
-            tmp_path / f".m.{alive}.0123abcd.tmp",  # its process is running
-            tmp_path / f".m.{10**30}.0123abcd.tmp",  # no such process id: cannot tell, so only age counts
-            tmp_path / ".m.notes.tmp", tmp_path / f".other.{dead}.0123abcd.tmp", tmp_path / f".m.{dead}.0123abcd.bak"]
+    abandoned = [
+        tmp_path / f".m.{dead}.0123abcd.tmp",
+        tmp_path / f".m.{dead}.0123abcd.old",
+        tmp_path / ".m.x7k2_q9z.tmp",
+    ]  # the name of a save by aedetect before it recorded the process
+    kept = [
+        tmp_path / f".m.{dead}.fedcba98.tmp",  # too recent: its process may be elsewhere on a shared folder
+        tmp_path / f".m.{alive}.0123abcd.tmp",  # its process is running
+        tmp_path / f".m.{10**30}.0123abcd.tmp",  # no such process id: cannot tell, so only age counts
+        tmp_path / ".m.notes.tmp",
+        tmp_path / f".other.{dead}.0123abcd.tmp",
+        tmp_path / f".m.{dead}.0123abcd.bak",
+    ]
     for folder in abandoned + kept:
         folder.mkdir()
         (folder / "x").write_text("x")
@@ -207,7 +218,9 @@ def test_a_failed_save_keeps_the_old_model(trained, tmp_path, monkeypatch):
     detector = load(trained["table"])
     detector.save(tmp_path / "m")
     before = (tmp_path / "m" / WEIGHTS_FILE).read_bytes()
-    monkeypatch.setattr("aedetect.persistence.folder.save_file", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    monkeypatch.setattr(
+        "aedetect.persistence.folder.save_file", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full"))
+    )
     with pytest.raises(OSError, match="disk full"):
         detector.save(tmp_path / "m")
     assert (tmp_path / "m" / WEIGHTS_FILE).read_bytes() == before
@@ -250,7 +263,9 @@ def test_a_hostile_layer_size_is_refused_fast_without_allocating(model):
     edit_manifest(model, change)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    with pytest.raises(ModelFileError, match=r"encoder.0.weight the shape \(67108864, 4\), weights.safetensors holds \(8, 4\)"):
+    with pytest.raises(
+        ModelFileError, match=r"encoder.0.weight the shape \(67108864, 4\), weights.safetensors holds \(8, 4\)"
+    ):
         load(model)
     assert time.perf_counter() - started < 5
     grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak
@@ -274,10 +289,15 @@ MANIFEST_EDITS = {
     "scaler negative": (lambda m: m["preprocessing"]["scale"].__setitem__(1, -2.0), "preprocessing scale"),
     "scaler inf": (lambda m: m["preprocessing"]["offset"].__setitem__(1, math.inf), "offset that is not finite"),
     "latent_dim": (lambda m: m["model"]["config"].update(latent_dim=3), "does not match its weights"),
-    "negative size": (lambda m: m["model"]["config"].update(hidden_dims=[-5]), "damaged or inconsistent|does not match"),
+    "negative size": (
+        lambda m: m["model"]["config"].update(hidden_dims=[-5]),
+        "damaged or inconsistent|does not match",
+    ),
     "config not an object": (lambda m: m["model"].update(config=[1]), "damaged or inconsistent"),
-    "more features": (lambda m: m["preprocessing"].update(feature_names_out=["a", "b", "c", "d", "e"]),
-                      "feature_error_means_ has the shape"),
+    "more features": (
+        lambda m: m["preprocessing"].update(feature_names_out=["a", "b", "c", "d", "e"]),
+        "feature_error_means_ has the shape",
+    ),
 }
 
 
@@ -296,8 +316,10 @@ WEIGHT_EDITS = {
     "zero score scale": (lambda t: t["stats.score_scales_"].__setitem__(1, 0.0), "zero or negative.*score_scales_"),
     "zero latent scale": (lambda t: t["stats.latent_scale_"].__setitem__(0, 0.0), "latent_scale_"),
     "zero error mean": (lambda t: t["stats.feature_error_means_"].__setitem__(0, -1.0), "feature_error_means_"),
-    "stats wrong shape": (lambda t: t.__setitem__("stats.latent_precision_", torch.eye(3, dtype=torch.float64)),
-                          r"latent_precision_ has the shape \(3, 3\).*expected \(2, 2\)"),
+    "stats wrong shape": (
+        lambda t: t.__setitem__("stats.latent_precision_", torch.eye(3, dtype=torch.float64)),
+        r"latent_precision_ has the shape \(3, 3\).*expected \(2, 2\)",
+    ),
     "stats missing": (lambda t: t.pop("stats.latent_reference_"), "latent_reference_ has the shape none"),
     "no reference rows": (lambda t: t.__setitem__("stats.latent_reference_", torch.zeros(0, 2)), "latent_reference_"),
     "extra tensor": (lambda t: t.__setitem__("model.extra", torch.zeros(1)), "extra.*no such tensor"),
@@ -332,12 +354,12 @@ def test_pickled_weights_are_never_unpickled(model, tmp_path):
 def test_a_weights_header_larger_than_its_file_is_refused(model):
     data = (model / WEIGHTS_FILE).read_bytes()
     header_length = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + header_length])
+    header = json.loads(data[8 : 8 + header_length])
     first = next(name for name in header if name != "__metadata__")
     header[first]["shape"] = [2**26, 4]
     header[first]["data_offsets"][1] = header[first]["data_offsets"][0] + 2**28 * 4
     text = json.dumps(header).encode()
-    (model / WEIGHTS_FILE).write_bytes(len(text).to_bytes(8, "little") + text + data[8 + header_length:])
+    (model / WEIGHTS_FILE).write_bytes(len(text).to_bytes(8, "little") + text + data[8 + header_length :])
     edit_manifest(model, lambda m: m.update(weights_sha256=storage.sha256_file(model / WEIGHTS_FILE)))
     with pytest.raises(ModelFileError, match="not a safetensors file"):
         load(model)

@@ -21,8 +21,12 @@ SCORES = np.r_[RNG.gamma(2.0, 0.5, 190), RNG.gamma(2.0, 0.5, 10) + 6.0]
 THRESHOLD = 2.5
 ERRORS = pd.DataFrame(RNG.gamma(1.0, size=(200, 6)), columns=[f"feature_{i}" for i in range(6)])
 ERRORS.loc[LABELS == 1, "feature_2"] += 30
-HISTORY = {"loss": [1.0, 0.5, 0.3, 0.25], "val_loss": [0.9, 0.6, 0.35, 0.36],
-           "mae": [0.8, 0.5, 0.4, 0.38], "val_mae": [0.7, 0.55, 0.45, 0.46]}
+HISTORY = {
+    "loss": [1.0, 0.5, 0.3, 0.25],
+    "val_loss": [0.9, 0.6, 0.35, 0.36],
+    "mae": [0.8, 0.5, 0.4, 0.38],
+    "val_mae": [0.7, 0.55, 0.45, 0.46],
+}
 
 FIGURES = {
     "training_history": lambda: plots.training_history(HISTORY, best_epoch=3, loss_name="mse"),
@@ -130,8 +134,9 @@ def test_confusion_matrix_prints_counts_and_shares():
     assert all(t.get_window_extent().width < 0.9 * cell_width for t in ax.texts)  # each count fits its cell
     wide = plots.confusion_matrix([[1_234_567, 0], [0, 1_234_567]], THRESHOLD)
     wide.canvas.draw()
-    assert all(t.get_window_extent().width < 0.9 * wide.axes[0].get_window_extent().width / 2
-               for t in wide.axes[0].texts)
+    assert all(
+        t.get_window_extent().width < 0.9 * wide.axes[0].get_window_extent().width / 2 for t in wide.axes[0].texts
+    )
 
 
 def test_feature_figures_name_the_feature_that_drives_the_anomalies():
@@ -161,8 +166,7 @@ def test_latent_space_samples_large_data_but_keeps_every_anomaly():
     assert "% of latent variance" in figure.axes[0].get_xlabel()
 
 
-@pytest.mark.parametrize(("normal", "anomalous", "shown"), [(30, 30, (30, 30)), (30, 80, (30, 50)),
-                                                             (80, 10, (50, 10))])
+@pytest.mark.parametrize(("normal", "anomalous", "shown"), [(30, 30, (30, 30)), (30, 80, (30, 50)), (80, 10, (50, 10))])
 def test_latent_space_samples_each_group_to_at_most_max_points(normal, anomalous, shown):
     # More rows than max_points in all, fewer normal ones than max_points: used to fail with
     # "Cannot take a larger sample than population".
@@ -174,8 +178,7 @@ def test_latent_space_samples_each_group_to_at_most_max_points(normal, anomalous
     title = figure.axes[0].get_title()
     assert (f"({sum(shown):,} of {n:,} rows shown)" in title) == (sum(shown) < n)
     legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
-    assert legend[1] == ("anomaly (" + (f"{shown[1]} of {anomalous}" if shown[1] < anomalous else f"{anomalous}")
-                         + ")")
+    assert legend[1] == ("anomaly (" + (f"{shown[1]} of {anomalous}" if shown[1] < anomalous else f"{anomalous}") + ")")
 
 
 def test_latent_space_needs_two_rows():
@@ -185,8 +188,10 @@ def test_latent_space_needs_two_rows():
 
 def test_names_with_dollar_signs_are_drawn_as_written():
     errors = pd.DataFrame(RNG.random((6, 3)), columns=[r"$\frac$", "price $ in $ usd", "$x$"])
-    for figure in (plots.feature_error_summary(errors, np.arange(6.0), 2.5),
-                   plots.top_anomaly_features(errors, np.arange(6.0), 2.5)):
+    for figure in (
+        plots.feature_error_summary(errors, np.arange(6.0), 2.5),
+        plots.top_anomaly_features(errors, np.arange(6.0), 2.5),
+    ):
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg")  # mathtext failed on "\frac" when the ticks were drawn
         assert "price $ in $ usd" in buffer.getvalue() and "$x$" in buffer.getvalue()

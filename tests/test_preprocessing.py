@@ -32,9 +32,7 @@ def test_numeric_columns_are_scaled_like_scikit_learn(mixed, scaler, reference):
     numeric = mixed[["size", "count"]]
     matrix = TablePreprocessor(scaler=scaler).fit(numeric).transform(numeric)
     assert matrix.dtype == np.float32 and matrix.flags["C_CONTIGUOUS"]
-    np.testing.assert_allclose(
-        matrix, reference().fit_transform(numeric.to_numpy(float)), rtol=1e-6, atol=1e-6
-    )
+    np.testing.assert_allclose(matrix, reference().fit_transform(numeric.to_numpy(float)), rtol=1e-6, atol=1e-6)
 
 
 def test_no_scaling_keeps_values(mixed):

@@ -29,6 +29,8 @@ def table_figures() -> list:
     """The figures of a table's report (image and series models have their own), read at call time
     because some tests replace the registry."""
     return [spec for spec in report.FIGURES if not spec.requires & {"image", "series"}]
+
+
 TINY_PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
     "0000000d49444154789c63f8cfc0f01f0005000201a5d8e1ee0000000049454e44ae426082"
@@ -61,8 +63,9 @@ def written(detector, test_data, tmp_path_factory):
     """One labelled report with its figures folder, written once for the tests that read it."""
     folder = tmp_path_factory.mktemp("report")
     frame, labels = test_data
-    path = report.write_report(detector, frame, labels, path=folder / "report.html", source="test.csv",
-                               figures_dir=folder / "figures")
+    path = report.write_report(
+        detector, frame, labels, path=folder / "report.html", source="test.csv", figures_dir=folder / "figures"
+    )
     return path, path.read_text(encoding="utf-8"), folder / "figures"
 
 
@@ -168,8 +171,7 @@ def test_bad_labels_are_rejected(detector, test_data):
 
 def test_a_new_figure_is_one_registry_entry(detector, test_data, monkeypatch):
     frame, labels = test_data
-    extra = report.FigureSpec("image-grid", "Image grid", "Needs images.", lambda data: None,
-                              frozenset({"images"}))
+    extra = report.FigureSpec("image-grid", "Image grid", "Needs images.", lambda data: None, frozenset({"images"}))
     monkeypatch.setattr(report, "FIGURES", [*report.FIGURES, extra])
     figures, skipped = report.build_figures(report.ReportData(detector, frame, labels))
     assert "image-grid" not in figures and [spec.name for spec, _ in skipped] == ["image-grid"]
@@ -256,8 +258,7 @@ def _run(*args: str):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-def test_cli_report_uses_the_training_label_column(model_dir, csv_files, tmp_path, detector, test_data,
-                                                   quick_cli):
+def test_cli_report_uses_the_training_label_column(model_dir, csv_files, tmp_path, detector, test_data, quick_cli):
     out, figures = tmp_path / "report.html", tmp_path / "figures"
     result = _run("report", model_dir, csv_files["labelled"], "-o", out, "--figures-dir", figures)
     assert result.exit_code == 0, result.output
@@ -267,13 +268,25 @@ def test_cli_report_uses_the_training_label_column(model_dir, csv_files, tmp_pat
     assert _values(page, "data-metric")["roc_auc"] == repr(expected.roc_auc)
     assert f"<title>aedetect report: {csv_files['labelled']}</title>" in page
     assert sorted(p.name for p in figures.iterdir()) == sorted(
-        f"{spec.name}.{suffix}" for spec in table_figures() for suffix in ("png", "svg"))
+        f"{spec.name}.{suffix}" for spec in table_figures() for suffix in ("png", "svg")
+    )
 
 
 def test_cli_report_with_declared_text_labels(model_dir, csv_files, tmp_path, quick_cli):
     out = tmp_path / "report.html"
-    result = _run("report", model_dir, csv_files["text_labels"], "-o", out, "--label-column", "kind",
-                  "--normal-label", "ok", "--anomaly-label", "fraud")
+    result = _run(
+        "report",
+        model_dir,
+        csv_files["text_labels"],
+        "-o",
+        out,
+        "--label-column",
+        "kind",
+        "--normal-label",
+        "ok",
+        "--anomaly-label",
+        "fraud",
+    )
     assert result.exit_code == 0, result.output
     assert "data-metric" in out.read_text() and "10 anomalies" in out.read_text()
 
@@ -310,8 +323,12 @@ def test_cli_report_errors_are_one_line_with_exit_code_2(case, model_dir, csv_fi
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output
-    expected = {"missing folder": "does not exist; create it first", "no permission": "no write permission",
-                "no model": "No model at", "unknown label column": "Label column 'nope' is not in the data"}
+    expected = {
+        "missing folder": "does not exist; create it first",
+        "no permission": "no write permission",
+        "no model": "No model at",
+        "unknown label column": "Label column 'nope' is not in the data",
+    }
     assert expected[case] in lines[0]
     assert list(tmp_path.iterdir()) == []
 
@@ -345,7 +362,7 @@ def hostile_detector(names: list[str]) -> AutoencoderDetector:
     return model
 
 
-HOSTILE_NAMES = [f"a{IMG}", f"b{SCRIPT}", "c\" onmouseover=\"alert(3)", r"d $\frac$"]
+HOSTILE_NAMES = [f"a{IMG}", f"b{SCRIPT}", 'c" onmouseover="alert(3)', r"d $\frac$"]
 
 
 def test_text_from_the_data_is_escaped_and_nothing_can_run(tmp_path, quick_png, monkeypatch):
@@ -355,10 +372,11 @@ def test_text_from_the_data_is_escaped_and_nothing_can_run(tmp_path, quick_png, 
     frame = _rows(40, 1).set_axis(HOSTILE_NAMES, axis=1)
     labels = np.r_[np.zeros(36), np.ones(4)].astype(np.int64)
     source = f"x{IMG}{SCRIPT}.csv"
-    path = report.write_report(model, frame, labels, path=tmp_path / "report.html", source=source,
-                               figures_dir=tmp_path / "figures")
+    path = report.write_report(
+        model, frame, labels, path=tmp_path / "report.html", source=source, figures_dir=tmp_path / "figures"
+    )
     page = path.read_text(encoding="utf-8")
-    assert "<img src=x" not in page and "<script" not in page and "onmouseover=\"" not in page
+    assert "<img src=x" not in page and "<script" not in page and 'onmouseover="' not in page
     assert f'id="data-source">{html.escape(source)}</dd>' in page
     assert f"<title>aedetect report: {html.escape(source)}</title>" in page
     csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page).group(1)

@@ -25,9 +25,18 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="headles
 webdriver = pytest.importorskip("selenium.webdriver") if CHROMIUM and CHROMEDRIVER else None
 
 torch.set_num_threads(1)
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1280,900")
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,900",
+)
 
 
 def artifacts() -> Path:
@@ -57,14 +66,18 @@ def pages(tmp_path_factory):
     """A labelled and an unlabelled report of a small model."""
     rng = np.random.default_rng(0)
     normal = pd.DataFrame(rng.normal(size=(300, 4)), columns=["a", "b", "c", "d"])
-    test = pd.concat([pd.DataFrame(rng.normal(size=(120, 4)), columns=normal.columns),
-                      pd.DataFrame(rng.normal(6, 1, size=(8, 4)), columns=normal.columns)], ignore_index=True)
+    test = pd.concat(
+        [
+            pd.DataFrame(rng.normal(size=(120, 4)), columns=normal.columns),
+            pd.DataFrame(rng.normal(6, 1, size=(8, 4)), columns=normal.columns),
+        ],
+        ignore_index=True,
+    )
     labels = np.r_[np.zeros(120), np.ones(8)].astype(np.int64)
     detector = AutoencoderDetector(hidden_dims=[8], latent_dim=2, epochs=10, random_state=0, device="cpu")
     detector.fit(normal)
     folder = tmp_path_factory.mktemp("pages")
-    labelled = report.write_report(detector, test, labels, path=folder / "labelled.html",
-                                   source="browser test")
+    labelled = report.write_report(detector, test, labels, path=folder / "labelled.html", source="browser test")
     unlabelled = report.write_report(detector, test, path=folder / "unlabelled.html", source="no labels")
     return labelled, unlabelled
 
@@ -85,8 +98,11 @@ def test_report_renders_offline_with_every_figure_loaded(browser, pages):
     images = browser.execute_script(
         "return Array.from(document.images).map(i => ({alt: i.alt, complete: i.complete,"
         " natural: i.naturalWidth, width: i.getBoundingClientRect().width,"
-        " height: i.getBoundingClientRect().height}))")
-    assert [image["alt"] for image in images] == [spec.title for spec in report.FIGURES if not spec.requires & report.DATA_KINDS - {"table"}]
+        " height: i.getBoundingClientRect().height}))"
+    )
+    assert [image["alt"] for image in images] == [
+        spec.title for spec in report.FIGURES if not spec.requires & report.DATA_KINDS - {"table"}
+    ]
     for image in images:
         assert image["complete"] and image["natural"] > 0, image
         assert image["width"] > 100 and image["height"] > 100, image
@@ -96,7 +112,8 @@ def test_report_renders_offline_with_every_figure_loaded(browser, pages):
     # The page fits the window: no horizontal scrolling.
     assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
     metrics = browser.execute_script(
-        "return Array.from(document.querySelectorAll('[data-metric]')).map(c => c.textContent)")
+        "return Array.from(document.querySelectorAll('[data-metric]')).map(c => c.textContent)"
+    )
     assert len(metrics) == 7 and all(text and text != "n/a" for text in metrics)
 
     height = browser.execute_script("return document.documentElement.scrollHeight")
@@ -116,8 +133,7 @@ def test_unlabelled_report_says_why_figures_are_missing(browser, pages):
     left_out = browser.execute_script("return document.getElementById('left-out').innerText")
     for spec in report.FIGURES:
         assert (spec.title in left_out) == ("labels" in spec.requires)
-    loaded = browser.execute_script(
-        "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    loaded = browser.execute_script("return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
     assert loaded and _severe(browser) == []
     browser.save_screenshot(str(artifacts() / "report-unlabelled.png"))
 
@@ -137,8 +153,13 @@ def hostile_page(tmp_path_factory):
     detector.fit(normal)
     detector.metadata_ = {"source": PAYLOAD_IMG, "label_column": PAYLOAD_SCRIPT, "drop": [PAYLOAD_IMG]}
     source = f"x{PAYLOAD_IMG}{PAYLOAD_SCRIPT}.csv"
-    path = report.write_report(detector, test, np.r_[np.zeros(30), np.ones(4)].astype(np.int64),
-                               path=tmp_path_factory.mktemp("hostile") / "report.html", source=source)
+    path = report.write_report(
+        detector,
+        test,
+        np.r_[np.zeros(30), np.ones(4)].astype(np.int64),
+        path=tmp_path_factory.mktemp("hostile") / "report.html",
+        source=source,
+    )
     return path, source
 
 
@@ -151,7 +172,8 @@ def test_text_from_the_data_cannot_inject_markup_or_script(browser, hostile_page
         browser.switch_to.alert.text  # noqa: B018
     injected = browser.execute_script(
         "return {img: document.querySelectorAll('img[src=x], img:not([src^=\"data:image/png;base64,\"])').length,"
-        " scripts: document.scripts.length, handlers: document.querySelectorAll('[onerror],[onmouseover]').length}")
+        " scripts: document.scripts.length, handlers: document.querySelectorAll('[onerror],[onmouseover]').length}"
+    )
     assert injected == {"img": 0, "scripts": 0, "handlers": 0}
     # The payload is shown as text, as written.
     assert browser.execute_script("return document.getElementById('data-source').textContent") == source
@@ -159,9 +181,9 @@ def test_text_from_the_data_cannot_inject_markup_or_script(browser, hostile_page
     # The page's own figures and styles still load under its Content-Security-Policy, and nothing was
     # blocked (a blocked resource or script would be logged as an error).
     csp = browser.execute_script(
-        "return document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]').content")
+        "return document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]').content"
+    )
     assert "default-src 'none'" in csp
-    loaded = browser.execute_script(
-        "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    loaded = browser.execute_script("return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
     assert loaded and _severe(browser) == []
     assert browser.execute_script("return getComputedStyle(document.querySelector('main')).maxWidth") == "1180px"

@@ -9,8 +9,10 @@ import torch
 from aedetect.scoring.scorer import LatentKnn, score_matrix
 
 
-@pytest.mark.parametrize(("n", "k"), [(1, 1), (1, 5), (3, 5), (7, 5), (30, 5), (31, 6), (33, 1), (512, 1), (1000, 5),
-                                      (4096, 5), (2500, 6), (700, 26)])
+@pytest.mark.parametrize(
+    ("n", "k"),
+    [(1, 1), (1, 5), (3, 5), (7, 5), (30, 5), (31, 6), (33, 1), (512, 1), (1000, 5), (4096, 5), (2500, 6), (700, 26)],
+)
 def test_two_stage_knn_equals_brute_force(n, k):
     rng = np.random.default_rng(n + k)
     reference = rng.normal(size=(n, 6)).astype(np.float32)

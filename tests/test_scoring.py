@@ -25,11 +25,7 @@ def matrix() -> np.ndarray:
 
 def test_forward_pass_returns_what_is_asked(model, matrix):
     out = forward_pass(model, matrix, "mse", CPU, keep=("errors", "codes", "reconstructions"))
-    assert (
-        out["errors"].shape == (25, 3)
-        and out["codes"].shape == (25, 2)
-        and out["reconstructions"].shape == (25, 3)
-    )
+    assert out["errors"].shape == (25, 3) and out["codes"].shape == (25, 2) and out["reconstructions"].shape == (25, 3)
     assert set(forward_pass(model, matrix, "mse", CPU)) == {"errors"}
     with torch.no_grad():
         expected = model(torch.as_tensor(matrix)).numpy()
@@ -46,14 +42,8 @@ def test_batches_give_the_same_result_as_one_pass(model, matrix, error):
 
 
 def test_zero_rows_give_empty_arrays_of_the_right_width(model):
-    out = forward_pass(
-        model, np.empty((0, 3), np.float32), "mse", CPU, keep=("errors", "codes", "reconstructions")
-    )
-    assert (
-        out["errors"].shape == (0, 3)
-        and out["reconstructions"].shape == (0, 3)
-        and out["codes"].shape[0] == 0
-    )
+    out = forward_pass(model, np.empty((0, 3), np.float32), "mse", CPU, keep=("errors", "codes", "reconstructions"))
+    assert out["errors"].shape == (0, 3) and out["reconstructions"].shape == (0, 3) and out["codes"].shape[0] == 0
 
 
 def test_forward_pass_puts_the_model_in_evaluation_mode(matrix):

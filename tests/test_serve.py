@@ -120,8 +120,11 @@ BAD_REQUESTS = {
     "NaN beside a bad value": (b'{"records": [{"a": NaN, "b": [1], "c": 0, "d": 0}]}', 400, "NaN"),
     "400-digit row value": (b'{"records": [{"a": ' + BIG + b', "b": 0, "c": 0, "d": 0}]}', 400, "401 digits"),
     "400-digit column value": (b'{"columns": {"a": [' + BIG + b'], "b": [0], "c": [0], "d": [0]}}', 400, "too large"),
-    "400-digit top_features": (b'{"records": [{"a": 0, "b": 0, "c": 0, "d": 0}], "top_features": -' + BIG + b"}",
-                               400, "too large"),
+    "400-digit top_features": (
+        b'{"records": [{"a": 0, "b": 0, "c": 0, "d": 0}], "top_features": -' + BIG + b"}",
+        400,
+        "too large",
+    ),
     "1e400": (b'{"records": [{"a": 1e400, "b": 0, "c": 0, "d": 0}]}', 400, "1e400 is too large"),
     "lone surrogate": (b'{"records": [{"a": 0, "b": 0, "c": 0, "d": 0}], "\\ud800": 1}', 400, "surrogate"),
     "not UTF-8": (b'{"records": [{"a": "\xff", "b": 0, "c": 0, "d": 0}]}', 400, "UTF-8"),

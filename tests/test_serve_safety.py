@@ -23,8 +23,9 @@ from aedetect.serve.app import ServedModel, check_binding, create_app
 MAX_ROWS = 20
 MAX_BODY = 50_000
 ROW = {"a": 0.1, "b": 0.2, "c": 0.3, "d": 0.4}
-SETTINGS = settings(max_examples=300, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=list(HealthCheck))
+SETTINGS = settings(
+    max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
 
 
 def strict(text: str):
@@ -60,23 +61,40 @@ def check(response, body=None) -> dict:
     return parsed
 
 
-NUMBERS = st.one_of(st.floats(), st.integers(min_value=-(10**400), max_value=10**400),
-                    st.sampled_from([0, -0.0, 1e308, -1e308, 5e-324, 2**63, 10**309, 10**308]))
-LEAVES = st.one_of(NUMBERS, st.none(), st.booleans(), st.text(max_size=8),
-                   st.sampled_from(["1.5", "NaN", "", "\x00", "a" * 300]))
-VALUES = st.recursive(LEAVES, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
-                                                                                          max_size=3), max_leaves=6)
+NUMBERS = st.one_of(
+    st.floats(),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.sampled_from([0, -0.0, 1e308, -1e308, 5e-324, 2**63, 10**309, 10**308]),
+)
+LEAVES = st.one_of(
+    NUMBERS, st.none(), st.booleans(), st.text(max_size=8), st.sampled_from(["1.5", "NaN", "", "\x00", "a" * 300])
+)
+VALUES = st.recursive(
+    LEAVES,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=6,
+)
 KEYS = st.one_of(st.sampled_from([*ROW, "\n", "a\x00", "\u2028"]), st.text(max_size=4))
-RECORDS = st.lists(st.one_of(st.fixed_dictionaries({k: VALUES for k in ROW}), st.dictionaries(KEYS, VALUES, max_size=5),
-                             VALUES), max_size=4)
+RECORDS = st.lists(
+    st.one_of(st.fixed_dictionaries({k: VALUES for k in ROW}), st.dictionaries(KEYS, VALUES, max_size=5), VALUES),
+    max_size=4,
+)
 COLUMNS = st.dictionaries(KEYS, st.one_of(st.lists(VALUES, max_size=3), VALUES), max_size=5)
-RULES = st.builds(lambda name, value: f"{name}:{value}",
-                  st.sampled_from(["percentile", "mean_std", "false_alarm_rate", "contamination", "best_f1", "zz"]),
-                  st.one_of(NUMBERS, st.text(max_size=4)))
-FIELDS = {"records": RECORDS, "columns": COLUMNS, "threshold": st.one_of(NUMBERS, RULES, VALUES),
-          "top_features": st.one_of(NUMBERS, VALUES), "extra": VALUES}
+RULES = st.builds(
+    lambda name, value: f"{name}:{value}",
+    st.sampled_from(["percentile", "mean_std", "false_alarm_rate", "contamination", "best_f1", "zz"]),
+    st.one_of(NUMBERS, st.text(max_size=4)),
+)
+FIELDS = {
+    "records": RECORDS,
+    "columns": COLUMNS,
+    "threshold": st.one_of(NUMBERS, RULES, VALUES),
+    "top_features": st.one_of(NUMBERS, VALUES),
+    "extra": VALUES,
+}
 BODIES = st.builds(lambda chosen: dict(chosen), st.fixed_dictionaries({}, optional=FIELDS)).map(
-    lambda body: {("zz" if k == "extra" else k): v for k, v in body.items()})
+    lambda body: {("zz" if k == "extra" else k): v for k, v in body.items()}
+)
 
 
 @SETTINGS
@@ -87,8 +105,13 @@ def test_near_valid_bodies_get_a_2xx_or_4xx_with_a_strict_json_body(client, body
 
 
 @SETTINGS
-@given(raw=st.one_of(st.binary(max_size=200), BODIES.map(lambda b: json.dumps(b).encode()[:-3]),
-                     BODIES.map(lambda b: json.dumps(b, ensure_ascii=False).encode("utf-8", "surrogatepass"))))
+@given(
+    raw=st.one_of(
+        st.binary(max_size=200),
+        BODIES.map(lambda b: json.dumps(b).encode()[:-3]),
+        BODIES.map(lambda b: json.dumps(b, ensure_ascii=False).encode("utf-8", "surrogatepass")),
+    )
+)
 def test_random_bytes_get_a_4xx_with_a_strict_json_body(client, raw):
     check(client.post("/score", content=raw, headers={"content-type": "application/json"}), raw)
 

@@ -21,14 +21,26 @@ from schemathesis.config import SchemathesisConfig
 from aedetect import AutoencoderDetector
 from aedetect.serve.app import ServedModel, create_app
 
-OPERATIONS = [("/health", "GET"), ("/model", "GET"), ("/models", "GET"), ("/models/{name}", "GET"),
-              ("/score", "POST"), ("/models/{name}/score", "POST")]
+OPERATIONS = [
+    ("/health", "GET"),
+    ("/model", "GET"),
+    ("/models", "GET"),
+    ("/models/{name}", "GET"),
+    ("/score", "POST"),
+    ("/models/{name}/score", "POST"),
+]
 KEY = "schema-key"
 #: The spec cannot say which features a model has, nor which values it can score (a number too large
 #: for the network, a null where there is no imputation), so a request that fits the spec may still be
 #: refused with a 422 (or a 413 for too many rows); for every other operation a valid request gets a 2xx.
-CONFIG = {"operations": [{"include-path-regex": "score$",
-                          "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "404", "413", "422"]}}}]}
+CONFIG = {
+    "operations": [
+        {
+            "include-path-regex": "score$",
+            "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "404", "413", "422"]}},
+        }
+    ]
+}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +76,8 @@ def test_the_spec_declares_the_key_only_when_there_is_one(api):
 
 
 CASES = [(path, method, GenerationMode.POSITIVE) for path, method in OPERATIONS] + [
-    (path, method, GenerationMode.NEGATIVE) for path, method in OPERATIONS if method == "POST"]
+    (path, method, GenerationMode.NEGATIVE) for path, method in OPERATIONS if method == "POST"
+]
 
 
 @pytest.mark.parametrize(("path", "method", "mode"), CASES)
@@ -74,16 +87,22 @@ def test_every_check_passes_for_generated_requests(api, path, method, mode):
     examples = 25 if method == "POST" else 8
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-              database=None)
+    @settings(
+        max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+    )
     def run(case):
         case.call_and_validate(headers=dict(key or {}))  # every check enabled (the default in schemathesis 4)
 
     run()
 
 
-VALUES = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(min_value=-(10**30), max_value=10**30),
-                   st.none(), st.booleans(), st.text(max_size=5))
+VALUES = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.none(),
+    st.booleans(),
+    st.text(max_size=5),
+)
 
 
 def test_any_values_for_the_right_features_get_scores_or_a_422(models):
@@ -93,8 +112,9 @@ def test_any_values_for_the_right_features_get_scores_or_a_422(models):
     with ThreadServer(app) as url, httpx.Client(base_url=url, timeout=30) as client:
 
         @given(rows=st.lists(st.fixed_dictionaries({name: VALUES for name in "abcd"}), min_size=1, max_size=5))
-        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-                  database=None)
+        @settings(
+            max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+        )
         def run(rows):
             body = json.dumps({"records": rows}, allow_nan=False)
             response = client.post("/score", content=body, headers={"content-type": "application/json"})

@@ -63,7 +63,8 @@ def test_csv_in_many_chunks_gives_the_in_memory_scores_in_order(detector, table,
 
 
 def test_csv_in_many_segments_keeps_quoted_fields_whole_and_names_rows_from_the_file_start(
-        detector, table, tmp_path, monkeypatch):
+    detector, table, tmp_path, monkeypatch
+):
     monkeypatch.setattr(chunked, "SEGMENT_BYTES", 300)  # a few rows per segment; cuts fall inside quotes
     quoted = table.assign(note=[f'line one, "{i}"\nline two' for i in range(len(table))])
     quoted.to_csv(tmp_path / "in.csv", index=False)
@@ -83,8 +84,15 @@ def test_csv_in_many_segments_keeps_quoted_fields_whole_and_names_rows_from_the_
 
 def test_parquet_chunks_with_an_id_column_and_only_anomalies(detector, table, tmp_path):
     table.to_parquet(tmp_path / "in.parquet")
-    summary = score_file(detector, tmp_path / "in.parquet", tmp_path / "out.parquet", id_column="id", drop=["note"],
-                         only_anomalies=True, chunk_rows=37)
+    summary = score_file(
+        detector,
+        tmp_path / "in.parquet",
+        tmp_path / "out.parquet",
+        id_column="id",
+        drop=["note"],
+        only_anomalies=True,
+        chunk_rows=37,
+    )
     out = pd.read_parquet(tmp_path / "out.parquet")
     scores, flags = expected(detector, table)
     assert list(out.columns) == ["id", "score", "is_anomaly"] and summary.written == len(out) == flags.sum()
@@ -167,8 +175,9 @@ def test_a_slow_stream_is_scored_before_its_batch_fills(detector):
     read_end, write_end = os.pipe()
     source, feed = os.fdopen(read_end, "r"), os.fdopen(write_end, "w")
     sink = io.StringIO()
-    worker = threading.Thread(target=score_stream, args=(detector, source, sink),
-                              kwargs=dict(batch_size=1000, max_wait=0.2), daemon=True)
+    worker = threading.Thread(
+        target=score_stream, args=(detector, source, sink), kwargs=dict(batch_size=1000, max_wait=0.2), daemon=True
+    )
     worker.start()
     feed.write(json.dumps({"a": 9.0, "b": -9.0, "c": 9.0, "d": 9.0}) + "\n")
     feed.flush()
@@ -194,11 +203,21 @@ def test_cli_scores_standard_input(model_dir, table):
 
 
 def test_cli_at_the_end_of_a_pipe_writes_each_anomaly_while_the_pipe_is_open(model_dir):
-    command = [sys.executable, "-m", "aedetect.cli", "score", str(model_dir), "-", "--only-anomalies",
-               "--max-wait", "0.2"]
+    command = [
+        sys.executable,
+        "-m",
+        "aedetect.cli",
+        "score",
+        str(model_dir),
+        "-",
+        "--only-anomalies",
+        "--max-wait",
+        "0.2",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=env)
+    process = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         for values in ([0.1, 0.2, 0.0, 0.1], [9.0, -9.0, 9.0, 9.0]):
             process.stdin.write(json.dumps(dict(zip("abcd", values, strict=True))) + "\n")

@@ -183,10 +183,14 @@ def test_rule_from_dict_restores_the_fitted_value():
     assert rule_from_dict({"spec": "percentile:95", "threshold": None}).to_spec() == "percentile:95"
 
 
-@pytest.mark.parametrize(("rule", "spec"), [(MeanStdThreshold(1e308), "mean_std:1e+308"),
-                                            (MeanStdThreshold(-1e308), "mean_std:-1e+308")])
+@pytest.mark.parametrize(
+    ("rule", "spec"), [(MeanStdThreshold(1e308), "mean_std:1e+308"), (MeanStdThreshold(-1e308), "mean_std:-1e+308")]
+)
 def test_a_rule_whose_threshold_is_not_finite_is_refused_naming_it_and_the_fix(rule, spec):
-    with pytest.raises(ValueError, match=re.escape(f"The threshold rule {spec} gives a threshold that is not "
-                                                   "finite") + ".*choose a smaller parameter \\(e.g. mean_std:3\\)"):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(f"The threshold rule {spec} gives a threshold that is not finite")
+        + ".*choose a smaller parameter \\(e.g. mean_std:3\\)",
+    ):
         rule.fit(SCORES)
     assert not hasattr(rule, "threshold_")

@@ -49,9 +49,7 @@ def test_every_optimizer_trains(matrices, optimizer):
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 def test_every_optimizer_through_the_detector(normal_frame, fresh_normals, outliers, fast, optimizer):
     detector = AutoencoderDetector(optimizer=optimizer, learning_rate=0.01, **fast).fit(normal_frame)
-    assert detector.decision_function(outliers).min() > np.percentile(
-        detector.decision_function(fresh_normals), 95
-    )
+    assert detector.decision_function(outliers).min() > np.percentile(detector.decision_function(fresh_normals), 95)
 
 
 @pytest.mark.parametrize("loss", LOSSES)

@@ -96,17 +96,16 @@ def test_a_bad_threshold_string_names_what_is_wrong_with_it(normal_frame, value,
     with pytest.raises(ValueError) as caught:
         AutoencoderDetector(threshold=value).fit(normal_frame)
     message = str(caught.value)
-    assert message.startswith(f"The 'threshold' parameter of AutoencoderDetector must be a valid threshold rule; "
-                              f"got {value!r}: ")
+    assert message.startswith(
+        f"The 'threshold' parameter of AutoencoderDetector must be a valid threshold rule; got {value!r}: "
+    )
     assert reason in message
 
 
 def test_latent_dim_zero_message_in_full(normal_frame):
     with pytest.raises(
         ValueError,
-        match=re.escape(
-            "The 'latent_dim' parameter of AutoencoderDetector must be None or an int >= 1; got 0."
-        ),
+        match=re.escape("The 'latent_dim' parameter of AutoencoderDetector must be None or an int >= 1; got 0."),
     ):
         AutoencoderDetector(latent_dim=0).fit(normal_frame)
 

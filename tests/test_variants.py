@@ -17,16 +17,22 @@ from aedetect.training.variants import VARIANTS, Variant
 # The variational variant is checked with its own score here (the default latent_knn score runs
 # for it too, see below; on the tiny LSTM it ranks poorly, because in 20 epochs the LSTM's posterior
 # stays close to the prior and the latent distance is mostly noise).
-KNOBS = {"plain": {}, "denoising": dict(noise_level=0.2), "sparse": dict(sparsity_weight=1e-3),
-         "variational": dict(beta=1.0, score="negative_elbo")}
+KNOBS = {
+    "plain": {},
+    "denoising": dict(noise_level=0.2),
+    "sparse": dict(sparsity_weight=1e-3),
+    "variational": dict(beta=1.0, score="negative_elbo"),
+}
 # Long enough for the penalties to take effect (15 epochs at the default rate is not).
 CONVERGED = dict(FAST, epochs=40, learning_rate=0.01)
 ARCHITECTURES = {
     "dense": (FAST, lambda n, s, a=False: outlier_rows(n, s) if a else normal_rows(n, s)),
     "conv2d": (dict(FAST_ARRAY, architecture="conv2d"), lambda n, s, a=False: square_images(n, s, a)),
     "conv1d": (dict(FAST_ARRAY, architecture="conv1d"), lambda n, s, a=False: sine_windows(n, s, spike=a)),
-    "lstm": (dict(FAST_ARRAY, architecture="lstm", hidden_dims=[16], epochs=20),
-             lambda n, s, a=False: sine_windows(n, s, spike=a)),
+    "lstm": (
+        dict(FAST_ARRAY, architecture="lstm", hidden_dims=[16], epochs=20),
+        lambda n, s, a=False: sine_windows(n, s, spike=a),
+    ),
 }
 
 
@@ -58,18 +64,31 @@ def test_contract_over_variants_and_architectures(variant, architecture, tmp_pat
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        (dict(variant="contractive"), "The 'variant' parameter of AutoencoderDetector must be a str among "
-                                      "{'plain', 'denoising', 'sparse', 'variational'}; got 'contractive'."),
-        (dict(noise="salt"), "The 'noise' parameter of AutoencoderDetector must be a str among "
-                             "{'gaussian', 'masking'}; got 'salt'."),
+        (
+            dict(variant="contractive"),
+            "The 'variant' parameter of AutoencoderDetector must be a str among "
+            "{'plain', 'denoising', 'sparse', 'variational'}; got 'contractive'.",
+        ),
+        (
+            dict(noise="salt"),
+            "The 'noise' parameter of AutoencoderDetector must be a str among {'gaussian', 'masking'}; got 'salt'.",
+        ),
         (dict(noise_level=-0.1), "The 'noise_level' parameter of AutoencoderDetector must be a float >= 0; got -0.1."),
-        (dict(noise="masking", noise_level=1.0), "The 'noise_level' parameter of AutoencoderDetector must be a "
-                                                 "float in the range [0, 1) with noise='masking'; got 1.0."),
-        (dict(sparsity_weight=-1e-3), "The 'sparsity_weight' parameter of AutoencoderDetector must be a float "
-                                      ">= 0; got -0.001."),
+        (
+            dict(noise="masking", noise_level=1.0),
+            "The 'noise_level' parameter of AutoencoderDetector must be a "
+            "float in the range [0, 1) with noise='masking'; got 1.0.",
+        ),
+        (
+            dict(sparsity_weight=-1e-3),
+            "The 'sparsity_weight' parameter of AutoencoderDetector must be a float >= 0; got -0.001.",
+        ),
         (dict(beta=-1.0), "The 'beta' parameter of AutoencoderDetector must be a float >= 0; got -1.0."),
-        (dict(score="negative_elbo"), "The 'score' parameter of AutoencoderDetector may be 'negative_elbo' only "
-                                      "with variant='variational'; got variant='plain'."),
+        (
+            dict(score="negative_elbo"),
+            "The 'score' parameter of AutoencoderDetector may be 'negative_elbo' only "
+            "with variant='variational'; got variant='plain'.",
+        ),
     ],
 )
 def test_bad_knobs_get_clear_errors(params, message, normal_frame):
@@ -95,7 +114,7 @@ def test_variational_scores_are_deterministic(score, normal_frame, fresh_normals
     first = detector.decision_function(probe)
     np.testing.assert_array_equal(detector.decision_function(probe), first)
     np.testing.assert_array_equal(detector.decision_function(probe), first)
-    assert np.median(first[-len(outliers):]) > np.percentile(first[: len(fresh_normals)], 99)
+    assert np.median(first[-len(outliers) :]) > np.percentile(first[: len(fresh_normals)], 99)
 
 
 def test_corruption_is_what_the_knobs_say():
@@ -136,14 +155,44 @@ def test_ensemble_contract(normal_frame, fresh_normals, outliers, tmp_path):
 
 def test_cli_trains_a_variant_and_rejects_bad_knobs(labelled_csv, tmp_path):
     runner = CliRunner()
-    common = ["--label-column", "label", "--drop", "id", "--hidden-dims", "8", "--latent-dim", "2", "--epochs", "3",
-              "--device", "cpu", "-q"]
-    result = runner.invoke(app, ["train", str(labelled_csv), "-o", str(tmp_path / "m"), *common,
-                                 "--variant", "denoising", "--noise", "masking", "--noise-level", "0.2"])
+    common = [
+        "--label-column",
+        "label",
+        "--drop",
+        "id",
+        "--hidden-dims",
+        "8",
+        "--latent-dim",
+        "2",
+        "--epochs",
+        "3",
+        "--device",
+        "cpu",
+        "-q",
+    ]
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(labelled_csv),
+            "-o",
+            str(tmp_path / "m"),
+            *common,
+            "--variant",
+            "denoising",
+            "--noise",
+            "masking",
+            "--noise-level",
+            "0.2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (load(tmp_path / "m").variant, load(tmp_path / "m").noise_level) == ("denoising", 0.2)
-    result = runner.invoke(app, ["train", str(labelled_csv), "-o", str(tmp_path / "bad"), *common,
-                                 "--variant", "variational", "--beta", "-1"])
+    result = runner.invoke(
+        app,
+        ["train", str(labelled_csv), "-o", str(tmp_path / "bad"), *common, "--variant", "variational", "--beta", "-1"],
+    )
     assert result.exit_code == 2
-    assert result.stderr.strip() == ("error: The 'beta' parameter of AutoencoderDetector must be a float >= 0; "
-                                     "got -1.0.")
+    assert result.stderr.strip() == (
+        "error: The 'beta' parameter of AutoencoderDetector must be a float >= 0; got -1.0."
+    )

@@ -92,6 +92,4 @@ def validate_params(owner: str, params: dict[str, Any], constraints: dict[str, I
         if any(rule.accepts(value) for rule in rules):
             continue
         expected = " or ".join(rule.describe() for rule in rules)
-        raise InvalidParameterError(
-            f"The {name!r} parameter of {owner} must be {expected}; got {value!r}."
-        )
+        raise InvalidParameterError(f"The {name!r} parameter of {owner} must be {expected}; got {value!r}.")

@@ -51,8 +51,15 @@ from aedetect.training.variants import Variant, negative_elbo
 # latent scale, no neighbour for the kNN distance and no variation for the threshold rule to measure.
 MIN_NORMAL_ROWS = 2
 # Fitted arrays saved beside the weights, and those that scores divide by (must be > 0 when loaded).
-_STATISTICS = ("feature_error_means_", "latent_mean_", "latent_precision_", "latent_scale_", "latent_reference_",
-               "score_scales_", "calibration_scores_")
+_STATISTICS = (
+    "feature_error_means_",
+    "latent_mean_",
+    "latent_precision_",
+    "latent_scale_",
+    "latent_reference_",
+    "score_scales_",
+    "calibration_scores_",
+)
 _POSITIVE_STATISTICS = ("feature_error_means_", "latent_scale_", "score_scales_")
 
 
@@ -250,8 +257,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         validate(type(self).__name__, self.get_params(deep=False))
 
     def _variant(self) -> Variant:
-        return Variant(self.variant, self.noise, float(self.noise_level), float(self.sparsity_weight),
-                       float(self.beta))
+        return Variant(self.variant, self.noise, float(self.noise_level), float(self.sparsity_weight), float(self.beta))
 
     def fit(self, X, y=None) -> AutoencoderDetector:
         """Train on the normal rows of ``X`` (all rows, or those with ``y == 0``).
@@ -264,7 +270,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """
         self._validate_params()
         self.data_kind_ = data_kind(X, self.architecture)
-        if self.loss == "bce" and (DEFAULT_SCALER[self.data_kind_] if self.scaler == "auto" else self.scaler) != "minmax":
+        if (
+            self.loss == "bce"
+            and (DEFAULT_SCALER[self.data_kind_] if self.scaler == "auto" else self.scaler) != "minmax"
+        ):
             raise ValueError(
                 "loss='bce' needs inputs in [0, 1]: use scaler='minmax' (and output_activation='sigmoid')."
             )
@@ -314,8 +323,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         train_matrix = matrix[train_rows]
         val_matrix = matrix[val_rows] if n_val else None
         input_shape = None if self.data_kind_ == TABLE else self.preprocessor_.input_shape_
-        self.model_kind_, self.model_config_ = network_config(self.get_params(deep=False), self.data_kind_,
-                                                              train_matrix.shape[1], input_shape)
+        self.model_kind_, self.model_config_ = network_config(
+            self.get_params(deep=False), self.data_kind_, train_matrix.shape[1], input_shape
+        )
         self.device_ = resolve_device(self.device)
         torch.manual_seed(self.random_state_)
         self.model_ = build_model(self.model_kind_, self.model_config_.to_dict())[1].to(self.device_)
@@ -323,8 +333,11 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         base_kind = getattr(self.model_config_, "base_kind", self.model_kind_)
         config = TrainingConfig(
             optimizer=self.optimizer,
-            learning_rate=float(self.learning_rate if self.learning_rate is not None
-                                else learning_rate * LEARNING_RATE_FACTOR.get(base_kind, 1.0)),
+            learning_rate=float(
+                self.learning_rate
+                if self.learning_rate is not None
+                else learning_rate * LEARNING_RATE_FACTOR.get(base_kind, 1.0)
+            ),
             weight_decay=float(self.weight_decay),
             loss=self.loss,
             metrics=tuple(self.metrics),
@@ -336,9 +349,16 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             variant=self._variant(),
         )
         self.history_ = self._train(train_matrix, val_matrix, config)
-        statistics = fit_score_statistics(self.model_, train_matrix, val_matrix, loss=self.loss, device=self.device_,
-                                          trim_fraction=self.trim_fraction, data_kind=self.data_kind_,
-                                          seed=self.random_state_)
+        statistics = fit_score_statistics(
+            self.model_,
+            train_matrix,
+            val_matrix,
+            loss=self.loss,
+            device=self.device_,
+            trim_fraction=self.trim_fraction,
+            data_kind=self.data_kind_,
+            seed=self.random_state_,
+        )
         self._set_statistics(statistics)
         held_out = val_matrix if val_matrix is not None else train_matrix
         self.calibration_scores_ = self._scores_of_matrix(held_out)
@@ -424,9 +444,19 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         key = (self.score, self.loss)
         cached = getattr(self, "_scorer_cache", None)
         if cached is None or cached[0] != key:
-            scorer = RowScorer(self.model_, self.score, self.loss, self.feature_error_means_, self.score_scales_,
-                               self.latent_scale_, self.latent_reference_, self.latent_mean_, self.latent_precision_,
-                               latent_weight=LATENT_WEIGHT, neighbours=self.n_neighbours_)
+            scorer = RowScorer(
+                self.model_,
+                self.score,
+                self.loss,
+                self.feature_error_means_,
+                self.score_scales_,
+                self.latent_scale_,
+                self.latent_reference_,
+                self.latent_mean_,
+                self.latent_precision_,
+                latent_weight=LATENT_WEIGHT,
+                neighbours=self.n_neighbours_,
+            )
             self._scorer_cache = cached = (key, scorer.to(self.device_))
         return cached[1]
 
@@ -441,7 +471,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             unit = "data row" if self.data_kind_ == TABLE else "sample"
             raise InvalidValueError(
                 "The score{where} is not finite: the network overflowed on its values; check that they are in the "
-                "units the model was trained on.", row, unit)
+                "units the model was trained on.",
+                row,
+                unit,
+            )
         return scores
 
     def decision_function(self, X) -> np.ndarray:
@@ -535,7 +568,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         tensors = {f"model.{k}": t.detach().cpu().contiguous() for k, t in self.model_.state_dict().items()}
         for name in _STATISTICS:
             value = np.asarray(getattr(self, name))
-            tensors[f"stats.{name}"] = torch.as_tensor(value.astype(np.float32 if value.dtype == np.float32 else np.float64))
+            tensors[f"stats.{name}"] = torch.as_tensor(
+                value.astype(np.float32 if value.dtype == np.float32 else np.float64)
+            )
         state = {
             "params": json_params(self.get_params(deep=False)),
             "model": {"kind": self.model_kind_, "config": self.model_config_.to_dict()},
@@ -543,7 +578,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             "preprocessing": self.preprocessor_.get_state(),
             "threshold": self.threshold_rule_.to_dict(),
             "n_features_in": int(self.n_features_in_),
-            "feature_names_in": [str(c) for c in self.feature_names_in_] if hasattr(self, "feature_names_in_") else None,
+            "feature_names_in": [str(c) for c in self.feature_names_in_]
+            if hasattr(self, "feature_names_in_")
+            else None,
             "history": self.history_.to_dict(),
             "metadata": getattr(self, "metadata_", {}),
         }
@@ -558,8 +595,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             try:
                 detector._validate_params()
             except InvalidParameterError as error:
-                raise ModelFileError(f"The model at {folder.where} has an invalid parameter: {error} "
-                                     "Re-train or restore the model.") from None
+                raise ModelFileError(
+                    f"The model at {folder.where} has an invalid parameter: {error} Re-train or restore the model."
+                ) from None
             detector.data_kind_ = manifest.get("data_kind", TABLE)
             if detector.data_kind_ == TABLE:
                 detector.preprocessor_ = TablePreprocessor.from_state(manifest["preprocessing"])
@@ -572,16 +610,26 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             detector.model_config_, model = build_network(folder, detector.model_kind_, network)
             latent = int(network["latent_dim"] if "latent_dim" in network else network["base"]["latent_dim"])
             n_scales = 4 if getattr(model, "rotation", None) is not None else 3
-            check_statistics(folder, {
-                "feature_error_means_": (n_values,), "latent_mean_": (latent,), "latent_precision_": (latent, latent),
-                "latent_scale_": (latent,), "latent_reference_": (None, latent), "score_scales_": (n_scales,),
-                "calibration_scores_": (None,)})
+            check_statistics(
+                folder,
+                {
+                    "feature_error_means_": (n_values,),
+                    "latent_mean_": (latent,),
+                    "latent_precision_": (latent, latent),
+                    "latent_scale_": (latent,),
+                    "latent_reference_": (None, latent),
+                    "score_scales_": (n_scales,),
+                    "calibration_scores_": (None,),
+                },
+            )
             tensors = folder.tensors()
-            check_values(folder, tensors, _POSITIVE_STATISTICS, detector.preprocessor_.scale_,
-                         detector.preprocessor_.offset_)
+            check_values(
+                folder, tensors, _POSITIVE_STATISTICS, detector.preprocessor_.scale_, detector.preprocessor_.offset_
+            )
             detector.device_ = resolve_device(detector.device)
-            model.load_state_dict({k[len("model."):]: t for k, t in tensors.items() if k.startswith("model.")},
-                                  strict=True)
+            model.load_state_dict(
+                {k[len("model.") :]: t for k, t in tensors.items() if k.startswith("model.")}, strict=True
+            )
             detector.model_ = model.to(detector.device_).eval()
             for name in _STATISTICS:
                 setattr(detector, name, tensors[f"stats.{name}"].numpy())

@@ -34,8 +34,12 @@ _CONSTRAINTS = {
     "detector": [v.NONE, v.Check(lambda d: isinstance(d, AutoencoderDetector), "an AutoencoderDetector")],
     "n_members": [v.Interval(int, 1)],
     "validation_fraction": [v.Interval(float, 0, 1, closed="neither")],
-    "threshold": [v.Check(lambda t: isinstance(t, ThresholdRule) or parse_threshold(t) is not None,
-                          "a threshold rule or a str like 'false_alarm_rate:0.01' (rules: " + ", ".join(RULES) + ")")],
+    "threshold": [
+        v.Check(
+            lambda t: isinstance(t, ThresholdRule) or parse_threshold(t) is not None,
+            "a threshold rule or a str like 'false_alarm_rate:0.01' (rules: " + ", ".join(RULES) + ")",
+        )
+    ],
     "random_state": [v.Interval(int, 0)],
 }
 
@@ -66,7 +70,10 @@ def _disagreement(members: list) -> str | None:
     first = members[0]
     checks = {
         "data kind": lambda m: m.data_kind_,
-        "columns": lambda m: (list(m.preprocessor_.columns_), list(getattr(m.preprocessor_, "categorical_features", []))),
+        "columns": lambda m: (
+            list(m.preprocessor_.columns_),
+            list(getattr(m.preprocessor_, "categorical_features", [])),
+        ),
         "feature names": lambda m: list(getattr(m, "feature_names_in_", [])),
         "number of features": lambda m: m.n_features_in_,
         "score": lambda m: m.score,
@@ -117,9 +124,14 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
     [0, 0, 1, 1]
     """
 
-    def __init__(self, detector: AutoencoderDetector | None = None, n_members: int = 5,
-                 validation_fraction: float = 0.1, threshold: str | ThresholdRule = "false_alarm_rate:0.01",
-                 random_state: int = 0) -> None:
+    def __init__(
+        self,
+        detector: AutoencoderDetector | None = None,
+        n_members: int = 5,
+        validation_fraction: float = 0.1,
+        threshold: str | ThresholdRule = "false_alarm_rate:0.01",
+        random_state: int = 0,
+    ) -> None:
         self.detector = detector
         self.n_members = n_members
         self.validation_fraction = validation_fraction
@@ -139,8 +151,9 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
         order = np.random.default_rng(self.random_state).permutation(len(normal))
         n_held = int(round(len(normal) * self.validation_fraction)) if len(normal) >= 20 else 0
         train, held_out = _rows(normal, order[n_held:]), _rows(normal, order[:n_held] if n_held else order)
-        self.members_ = [clone(template).set_params(random_state=self.random_state + i).fit(train)
-                         for i in range(self.n_members)]
+        self.members_ = [
+            clone(template).set_params(random_state=self.random_state + i).fit(train) for i in range(self.n_members)
+        ]
         raw = np.stack([member.decision_function(held_out) for member in self.members_])
         self.member_means_ = raw.mean(axis=1)
         self.member_stds_ = np.maximum(raw.std(axis=1), 1e-12)
@@ -211,14 +224,16 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
     def feature_error_means_(self) -> np.ndarray:
         """The normal level of each feature's error: the mean over members of each member's level."""
         self._check_fitted()
-        return _mean_by_name([(m.feature_names_out_, np.asarray(m.feature_error_means_, dtype=np.float64))
-                              for m in self.members_])[1]
+        return _mean_by_name(
+            [(m.feature_names_out_, np.asarray(m.feature_error_means_, dtype=np.float64)) for m in self.members_]
+        )[1]
 
     def feature_errors(self, X) -> pd.DataFrame:
         """Reconstruction error of each feature of each row: the mean over members of their errors."""
         self._check_fitted()
-        names, errors = _mean_by_name([(m.feature_names_out_, m.feature_errors(X).to_numpy(dtype=np.float64))
-                                       for m in self.members_])
+        names, errors = _mean_by_name(
+            [(m.feature_names_out_, m.feature_errors(X).to_numpy(dtype=np.float64)) for m in self.members_]
+        )
         return pd.DataFrame(errors, columns=names, index=X.index if isinstance(X, pd.DataFrame) else None)
 
     def feature_contributions(self, X) -> tuple[np.ndarray, np.ndarray]:
@@ -267,9 +282,13 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
             params = _json_params(self.get_params(deep=False))
             params["detector"] = _json_params(self.members_[0].get_params(deep=False))
             manifest = {
-                "format": FORMAT, "format_version": FORMAT_VERSION, "aedetect_version": __version__,
-                "params": params, "members": [f"member_{i}" for i in range(len(self.members_))],
-                "member_means": self.member_means_.tolist(), "member_stds": self.member_stds_.tolist(),
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "aedetect_version": __version__,
+                "params": params,
+                "members": [f"member_{i}" for i in range(len(self.members_))],
+                "member_means": self.member_means_.tolist(),
+                "member_stds": self.member_stds_.tolist(),
                 "threshold": self.threshold_rule_.to_dict(),
                 "calibration_scores": self.calibration_scores_.tolist(),
                 "n_features_in": int(self.n_features_in_),
@@ -300,8 +319,9 @@ def load_ensemble(path) -> EnsembleDetector:
     try:
         names = manifest["members"]
         if not isinstance(names, list) or not names:
-            raise ModelFileError(f"The ensemble at {where} has no members ({ENSEMBLE_FILE} lists none); "
-                                 "re-train or restore it.")
+            raise ModelFileError(
+                f"The ensemble at {where} has no members ({ENSEMBLE_FILE} lists none); re-train or restore it."
+            )
         folders = [check_member_name(directory, name) for name in names]
         if len(set(names)) != len(names):
             raise ModelFileError(f"The ensemble at {where} lists a member twice; re-train or restore it.")
@@ -311,20 +331,27 @@ def load_ensemble(path) -> EnsembleDetector:
         try:
             ensemble._validate_params()
         except InvalidParameterError as error:
-            raise ModelFileError(f"The ensemble at {where} has an invalid parameter: {error} "
-                                 "Re-train or restore it.") from None
+            raise ModelFileError(
+                f"The ensemble at {where} has an invalid parameter: {error} Re-train or restore it."
+            ) from None
         ensemble.member_means_ = np.asarray(manifest["member_means"], dtype=np.float64)
         ensemble.member_stds_ = np.asarray(manifest["member_stds"], dtype=np.float64)
         ensemble.calibration_scores_ = np.asarray(manifest["calibration_scores"], dtype=np.float64)
-        for name, value, shape in (("member_means", ensemble.member_means_, (len(names),)),
-                                   ("member_stds", ensemble.member_stds_, (len(names),)),
-                                   ("calibration_scores", ensemble.calibration_scores_, None)):
+        for name, value, shape in (
+            ("member_means", ensemble.member_means_, (len(names),)),
+            ("member_stds", ensemble.member_stds_, (len(names),)),
+            ("calibration_scores", ensemble.calibration_scores_, None),
+        ):
             if (value.shape != shape if shape else value.ndim != 1 or not len(value)) or not np.isfinite(value).all():
-                raise ModelFileError(f"The ensemble at {where} is inconsistent: {name} must hold "
-                                     f"{shape[0] if shape else 'one or more'} finite numbers; re-train or restore it.")
+                raise ModelFileError(
+                    f"The ensemble at {where} is inconsistent: {name} must hold "
+                    f"{shape[0] if shape else 'one or more'} finite numbers; re-train or restore it."
+                )
         if not (ensemble.member_stds_ > 0).all():
-            raise ModelFileError(f"The ensemble at {where} has a zero or negative member_stds (scores divide by "
-                                 "it); re-train or restore it.")
+            raise ModelFileError(
+                f"The ensemble at {where} has a zero or negative member_stds (scores divide by "
+                "it); re-train or restore it."
+            )
         ensemble.n_features_in_ = int(manifest["n_features_in"])
         rule = rule_from_dict(manifest["threshold"])
         _check_threshold(directory, manifest["threshold"], rule)
@@ -335,8 +362,10 @@ def load_ensemble(path) -> EnsembleDetector:
         ensemble.members_ = [load_detector(folder) for folder in folders]
         disagreement = _disagreement(ensemble.members_)
         if disagreement is not None or ensemble.members_[0].n_features_in_ != ensemble.n_features_in_:
-            raise ModelFileError(f"The ensemble at {where} is inconsistent: its members disagree on their "
-                                 f"{disagreement or 'number of features'}; re-train or restore it.")
+            raise ModelFileError(
+                f"The ensemble at {where} is inconsistent: its members disagree on their "
+                f"{disagreement or 'number of features'}; re-train or restore it."
+            )
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -45,4 +45,5 @@ def _ndim(X) -> int:
     except ValueError:  # numpy's "inhomogeneous shape"
         return 1 + np.ndim(X[0])
 
+
 __all__ = ["DataKind", "TABLE", "IMAGE", "SERIES", "DATA_KINDS", "DEFAULT_ARCHITECTURE", "data_kind"]

@@ -181,8 +181,7 @@ class FalseAlarmRateThreshold(ThresholdRule):
         ordered = np.sort(scores)
         if rank > n:
             self.note_ = (
-                f"only {n} calibration scores: too few for a false-alarm rate of {self.rate}; "
-                "the largest score is used"
+                f"only {n} calibration scores: too few for a false-alarm rate of {self.rate}; the largest score is used"
             )
             return ordered[-1]
         self.note_ = ""
@@ -262,7 +261,9 @@ def parse_threshold(spec: str | ThresholdRule) -> ThresholdRule:
     except ValueError:
         raise ValueError(f"The threshold value in {spec!r} is not a number; write e.g. '{name}:0.01'.") from None
     if not math.isfinite(number):
-        raise ValueError(f"The threshold value in {spec!r} must be a finite number; write e.g. '{RULES[name]().to_spec()}'.")
+        raise ValueError(
+            f"The threshold value in {spec!r} must be a finite number; write e.g. '{RULES[name]().to_spec()}'."
+        )
     return RULES[name](number)
 
 

@@ -92,8 +92,12 @@ def run_cli(args: list[str], cwd: Path, stdin: bytes | None = None, timeout: flo
     """Run ``aedetect ARGS`` as a user would: a fresh interpreter, no terminal."""
     env = {**os.environ, "COLUMNS": "200", "PYTHONWARNINGS": ""}
     return subprocess.run(
-        [sys.executable, "-m", "aedetect", *args], cwd=cwd, input=stdin if stdin is not None else b"",
-        capture_output=True, timeout=timeout, env=env,
+        [sys.executable, "-m", "aedetect", *args],
+        cwd=cwd,
+        input=stdin if stdin is not None else b"",
+        capture_output=True,
+        timeout=timeout,
+        env=env,
     )
 
 

@@ -81,6 +81,7 @@ def train_unknown_feature(ctx: Context) -> list:
 
 def _png(width: int, height: int) -> bytes:
     """A valid 1-bit grayscale PNG of ``width`` x ``height`` black pixels: a few KB for any size."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -112,13 +113,27 @@ def train_mean_std_1e308(ctx: Context) -> list:
 
 
 def score_mean_std_1e308(ctx: Context) -> list:
-    return ["score", ctx.model(), ctx.csv("in.csv", ctx.normal(10)), "-o", ctx.folder / "out.csv",
-            "--threshold", "mean_std:1e308"]
+    return [
+        "score",
+        ctx.model(),
+        ctx.csv("in.csv", ctx.normal(10)),
+        "-o",
+        ctx.folder / "out.csv",
+        "--threshold",
+        "mean_std:1e308",
+    ]
 
 
 def score_threshold_nan(ctx: Context) -> list:
-    return ["score", ctx.model(), ctx.csv("in.csv", ctx.normal(10)), "-o", ctx.folder / "out.csv",
-            "--threshold", "mean_std:nan"]
+    return [
+        "score",
+        ctx.model(),
+        ctx.csv("in.csv", ctx.normal(10)),
+        "-o",
+        ctx.folder / "out.csv",
+        "--threshold",
+        "mean_std:nan",
+    ]
 
 
 def score_beyond_float32(ctx: Context) -> list:
@@ -153,8 +168,11 @@ def score_duplicated_columns(ctx: Context) -> list:
 
 
 def _stdin_records() -> bytes:
-    rows = [{"a": 0.1, "b": 0.2, "c": 0.3, "d": 0.4}, {"a": 0.1, "b": 1e39, "c": 0.3, "d": 0.4},
-            {"a": 0.0, "b": 0.0, "c": 0.0, "d": 0.0}]
+    rows = [
+        {"a": 0.1, "b": 0.2, "c": 0.3, "d": 0.4},
+        {"a": 0.1, "b": 1e39, "c": 0.3, "d": 0.4},
+        {"a": 0.0, "b": 0.0, "c": 0.0, "d": 0.0},
+    ]
     import json
 
     return "".join(json.dumps(row) + "\n" for row in rows).encode()
@@ -177,49 +195,123 @@ def score_missing_seven_columns(ctx: Context) -> list:
 
 
 CASES = [
-    CliCase("data-train-cell-beyond-float32", train_beyond_float32, ("'b'", "1e+39", "data row 3", "float32"),
-            before="exit 0: trained (the column's scale absorbed the value)"),
-    CliCase("data-train-cell-1e308", train_1e308, ("'b'", "1e+308", "data row 3", "float32"),
-            before="ten RuntimeWarnings, then 'lower the learning rate'"),
-    CliCase("data-train-duplicated-columns", train_duplicated_columns, ("duplicated", "'a'"),
-            before="exit 0: trained with the second 'a' silently renamed 'a.1'"),
-    CliCase("data-train-one-row", train_one_row, ("at least 2 normal rows", "got 1"),
-            before="exit 0: trained on one row, threshold 1, no warning"),
-    CliCase("data-train-text-cell-row-3", train_text_cell, ("'b'", "'oops'", "data row 3"),
-            before="named the column's first value, not the bad one, and no row"),
-    CliCase("data-train-nan-row-3", train_nan_cell, ("'b'", "NaN", "data row 3"),
-            before="named the row after shuffling (row 1)"),
-    CliCase("data-train-inf-cell", train_inf_cell, ("'b'", "infinite", "data row 3"),
-            before="already refused (with the row after shuffling)"),
+    CliCase(
+        "data-train-cell-beyond-float32",
+        train_beyond_float32,
+        ("'b'", "1e+39", "data row 3", "float32"),
+        before="exit 0: trained (the column's scale absorbed the value)",
+    ),
+    CliCase(
+        "data-train-cell-1e308",
+        train_1e308,
+        ("'b'", "1e+308", "data row 3", "float32"),
+        before="ten RuntimeWarnings, then 'lower the learning rate'",
+    ),
+    CliCase(
+        "data-train-duplicated-columns",
+        train_duplicated_columns,
+        ("duplicated", "'a'"),
+        before="exit 0: trained with the second 'a' silently renamed 'a.1'",
+    ),
+    CliCase(
+        "data-train-one-row",
+        train_one_row,
+        ("at least 2 normal rows", "got 1"),
+        before="exit 0: trained on one row, threshold 1, no warning",
+    ),
+    CliCase(
+        "data-train-text-cell-row-3",
+        train_text_cell,
+        ("'b'", "'oops'", "data row 3"),
+        before="named the column's first value, not the bad one, and no row",
+    ),
+    CliCase(
+        "data-train-nan-row-3",
+        train_nan_cell,
+        ("'b'", "NaN", "data row 3"),
+        before="named the row after shuffling (row 1)",
+    ),
+    CliCase(
+        "data-train-inf-cell",
+        train_inf_cell,
+        ("'b'", "infinite", "data row 3"),
+        before="already refused (with the row after shuffling)",
+    ),
     CliCase("data-train-empty-file", train_empty_file, ("in.csv", "empty"), before="already refused"),
     CliCase("data-train-header-only", train_header_only, ("in.csv", "no rows"), before="already refused"),
     CliCase("data-train-no-normal-rows", train_no_normal_rows, ("zero normal rows",), before="already refused"),
     CliCase("data-train-undeclared-labels", train_undeclared_labels, ("label", "'2'"), before="already refused"),
     CliCase("data-train-unknown-feature", train_unknown_feature, ("zz", "not in the data"), before="already refused"),
-    CliCase("data-train-decompression-bomb", train_decompression_bomb, ("bomb.png", "decompression bomb"),
-            before="exit 1, traceback DecompressionBombError"),
-    CliCase("data-score-image-model-csv", score_image_model_csv, ("scores images", "image folder", "in.csv"),
-            before="'Cannot load file containing pickled data when allow_pickle=False'"),
-    CliCase("data-train-threshold-percentile-150", train_percentile_150, ("percentile", "(0, 100)", "150"),
-            before="the generic 'must be a threshold rule or a str like ...' message"),
-    CliCase("data-train-threshold-mean-std-1e308", train_mean_std_1e308, ("mean_std:1e+308", "not finite"),
-            before="exit 0: saved a model with threshold inf"),
-    CliCase("data-score-threshold-mean-std-1e308", score_mean_std_1e308, ("mean_std:1e+308", "not finite"),
-            before="exit 0: threshold inf, nothing flagged"),
+    CliCase(
+        "data-train-decompression-bomb",
+        train_decompression_bomb,
+        ("bomb.png", "decompression bomb"),
+        before="exit 1, traceback DecompressionBombError",
+    ),
+    CliCase(
+        "data-score-image-model-csv",
+        score_image_model_csv,
+        ("scores images", "image folder", "in.csv"),
+        before="'Cannot load file containing pickled data when allow_pickle=False'",
+    ),
+    CliCase(
+        "data-train-threshold-percentile-150",
+        train_percentile_150,
+        ("percentile", "(0, 100)", "150"),
+        before="the generic 'must be a threshold rule or a str like ...' message",
+    ),
+    CliCase(
+        "data-train-threshold-mean-std-1e308",
+        train_mean_std_1e308,
+        ("mean_std:1e+308", "not finite"),
+        before="exit 0: saved a model with threshold inf",
+    ),
+    CliCase(
+        "data-score-threshold-mean-std-1e308",
+        score_mean_std_1e308,
+        ("mean_std:1e+308", "not finite"),
+        before="exit 0: threshold inf, nothing flagged",
+    ),
     CliCase("data-score-threshold-nan", score_threshold_nan, ("finite",), before="already refused"),
-    CliCase("data-score-cell-beyond-float32", score_beyond_float32, ("'b'", "1e+39", "data row 3"),
-            before="exit 0: wrote score NaN, not flagged"),
-    CliCase("data-score-cell-1e20", score_1e20, ("'b'", "1e+20", "data row 3", "clip"),
-            before="exit 0: wrote score inf"),
-    CliCase("data-score-parquet-beyond-float32", score_parquet_beyond_float32, ("'b'", "1e+39", "data row 3"),
-            before="exit 0: wrote score NaN, not flagged"),
-    CliCase("data-score-nan-cell", score_nan_cell, ("'b'", "NaN", "data row 3"),
-            before="already refused ('In rows 0-9: ... row 2')"),
+    CliCase(
+        "data-score-cell-beyond-float32",
+        score_beyond_float32,
+        ("'b'", "1e+39", "data row 3"),
+        before="exit 0: wrote score NaN, not flagged",
+    ),
+    CliCase(
+        "data-score-cell-1e20", score_1e20, ("'b'", "1e+20", "data row 3", "clip"), before="exit 0: wrote score inf"
+    ),
+    CliCase(
+        "data-score-parquet-beyond-float32",
+        score_parquet_beyond_float32,
+        ("'b'", "1e+39", "data row 3"),
+        before="exit 0: wrote score NaN, not flagged",
+    ),
+    CliCase(
+        "data-score-nan-cell",
+        score_nan_cell,
+        ("'b'", "NaN", "data row 3"),
+        before="already refused ('In rows 0-9: ... row 2')",
+    ),
     CliCase("data-score-unknown-column", score_unknown_column, ("zz", "--drop"), before="already refused"),
-    CliCase("data-score-duplicated-columns", score_duplicated_columns, ("duplicated", "'a'"),
-            before="pyarrow's raw message: 'Column a does not exist in schema'"),
-    CliCase("data-score-stdin-beyond-float32", score_stdin_beyond_float32, ("line 2", "'b'", "1e+39"),
-            stdin=_stdin_records(), before="exit 0: wrote a bare NaN (not JSON), not flagged"),
-    CliCase("data-score-missing-seven-columns", score_missing_seven_columns, ("lacks", "and 2 more"),
-            before="listed five of the seven with no word of the other two"),
+    CliCase(
+        "data-score-duplicated-columns",
+        score_duplicated_columns,
+        ("duplicated", "'a'"),
+        before="pyarrow's raw message: 'Column a does not exist in schema'",
+    ),
+    CliCase(
+        "data-score-stdin-beyond-float32",
+        score_stdin_beyond_float32,
+        ("line 2", "'b'", "1e+39"),
+        stdin=_stdin_records(),
+        before="exit 0: wrote a bare NaN (not JSON), not flagged",
+    ),
+    CliCase(
+        "data-score-missing-seven-columns",
+        score_missing_seven_columns,
+        ("lacks", "and 2 more"),
+        before="listed five of the seven with no word of the other two",
+    ),
 ]

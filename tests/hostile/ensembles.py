@@ -38,8 +38,13 @@ def members_disagree(ctx: Context) -> list[str]:
         manifest["feature_names_in"] = state["columns"]
 
     edit_manifest(ctx.model("ensemble") / "member_1", rename, name=CONFIG)
-    return ["score", str(ctx.model("ensemble")), str(ctx.csv("rows.csv", ctx.normal(10))),
-            "-o", str(ctx.folder / "scores.csv")]
+    return [
+        "score",
+        str(ctx.model("ensemble")),
+        str(ctx.csv("rows.csv", ctx.normal(10))),
+        "-o",
+        str(ctx.folder / "scores.csv"),
+    ]
 
 
 def train_zero_members(ctx: Context) -> list[str]:
@@ -47,18 +52,47 @@ def train_zero_members(ctx: Context) -> list[str]:
 
 
 CASES = [
-    CliCase("ens-export", export_ensemble, ("export of an ensemble", "member_0"),
-            before="traceback AttributeError 'preprocessor_'"),
-    CliCase("ens-score-missing-column", score_missing_column, ("lacks training column", "'d'"),
-            before="traceback AttributeError 'data_kind_'"),
-    CliCase("ens-score-stdin-unknown-column", score_stdin_unknown_column, ("lacks training column",),
-            stdin=b"a,b,x\n1,2,3\n", before="traceback AttributeError 'data_kind_'"),
-    CliCase("ens-evaluate-without-labels", evaluate_without_labels, ("needs labels", "--label-column"),
-            before="traceback AttributeError 'data_kind_'"),
-    CliCase("ens-report-missing-column", report_missing_column, ("lacks training column", "'a'"),
-            before="traceback AttributeError 'data_kind_'"),
-    CliCase("ens-members-disagree", members_disagree, ("members disagree", "columns"),
-            before="traceback AttributeError 'data_kind_' (loaded without a check)"),
-    CliCase("ens-train-zero-members", train_zero_members, ("n_members", ">= 1", "got 0"),
-            before="no --ensemble option (usage error box)"),
+    CliCase(
+        "ens-export",
+        export_ensemble,
+        ("export of an ensemble", "member_0"),
+        before="traceback AttributeError 'preprocessor_'",
+    ),
+    CliCase(
+        "ens-score-missing-column",
+        score_missing_column,
+        ("lacks training column", "'d'"),
+        before="traceback AttributeError 'data_kind_'",
+    ),
+    CliCase(
+        "ens-score-stdin-unknown-column",
+        score_stdin_unknown_column,
+        ("lacks training column",),
+        stdin=b"a,b,x\n1,2,3\n",
+        before="traceback AttributeError 'data_kind_'",
+    ),
+    CliCase(
+        "ens-evaluate-without-labels",
+        evaluate_without_labels,
+        ("needs labels", "--label-column"),
+        before="traceback AttributeError 'data_kind_'",
+    ),
+    CliCase(
+        "ens-report-missing-column",
+        report_missing_column,
+        ("lacks training column", "'a'"),
+        before="traceback AttributeError 'data_kind_'",
+    ),
+    CliCase(
+        "ens-members-disagree",
+        members_disagree,
+        ("members disagree", "columns"),
+        before="traceback AttributeError 'data_kind_' (loaded without a check)",
+    ),
+    CliCase(
+        "ens-train-zero-members",
+        train_zero_members,
+        ("n_members", ">= 1", "got 0"),
+        before="no --ensemble option (usage error box)",
+    ),
 ]

@@ -125,15 +125,23 @@ def nested_manifest(ctx: Context) -> list:
 
 # -- the weights ----------------------------------------------------------------------------------
 def weights_nan(ctx: Context) -> list:
-    return _score(edit_weights(ctx.model(), lambda t: t["model.encoder.0.weight"].view(-1).__setitem__(0, math.nan)), ctx)
+    return _score(
+        edit_weights(ctx.model(), lambda t: t["model.encoder.0.weight"].view(-1).__setitem__(0, math.nan)), ctx
+    )
 
 
 def score_scale_zero(ctx: Context) -> list:
-    return _score(edit_weights(ctx.model(), lambda t: t.__setitem__("stats.score_scales_", torch.zeros(3, dtype=torch.float64))), ctx)
+    return _score(
+        edit_weights(ctx.model(), lambda t: t.__setitem__("stats.score_scales_", torch.zeros(3, dtype=torch.float64))),
+        ctx,
+    )
 
 
 def statistics_wrong_shape(ctx: Context) -> list:
-    return _score(edit_weights(ctx.model(), lambda t: t.__setitem__("stats.latent_scale_", torch.ones(5, dtype=torch.float64))), ctx)
+    return _score(
+        edit_weights(ctx.model(), lambda t: t.__setitem__("stats.latent_scale_", torch.ones(5, dtype=torch.float64))),
+        ctx,
+    )
 
 
 def weights_flipped_byte(ctx: Context) -> list:
@@ -189,50 +197,87 @@ def ensemble_manifest_edited(ctx: Context) -> list:
 
 
 CASES = [
-    CliCase("persist-train-into-own-input-folder", train_into_own_input_folder, ("'in'",),
-            before="exit 0, deleted the folder and the training data in it"),
-    CliCase("persist-train-into-folder-with-files", train_into_folder_with_files, ("results", "not an aedetect model", "notes.txt"),
-            before="exit 0, deleted the folder and notes.txt"),
-    CliCase("persist-train-into-model-with-extra-file", train_into_model_with_extra_file, ("notes.txt",),
-            before="exit 0, replaced the model and deleted notes.txt"),
-    CliCase("persist-demo-into-folder-with-files", demo_into_folder_with_files, ("work", "not an aedetect model"),
-            before="exit 0 after training, deleted the folder"),
-    CliCase("persist-manifest-edited", manifest_edited, ("model.json", "checksum"),
-            before="exit 0, scored with the edited threshold"),
-    CliCase("persist-threshold-nan", threshold_nan, ("threshold", "nan"),
-            before="exit 0, flagged no row"),
-    CliCase("persist-threshold-null", threshold_null, ("threshold",),
-            before="traceback AttributeError"),
-    CliCase("persist-params-score-nope", params_score_nope, ("'score' parameter", "nope"),
-            before="refused while scoring, not naming the model"),
-    CliCase("persist-huge-hidden-dims", huge_hidden_dims, ("encoder.0.weight", "weights.safetensors"), timeout=60,
-            before="allocated 5.6 GB for the network, then failed on its weights"),
-    CliCase("persist-preprocessing-scale-zero", preprocessing_scale_zero, ("scale",),
-            before="exit 0, infinite scores"),
-    CliCase("persist-nested-manifest", nested_manifest, ("model.json", "nested"),
-            before="traceback RecursionError"),
-    CliCase("persist-weights-nan", weights_nan, ("model.encoder.0.weight", "finite"),
-            before="exit 0, NaN scores"),
-    CliCase("persist-score-scale-zero", score_scale_zero, ("score_scales_",),
-            before="exit 0, infinite scores"),
-    CliCase("persist-statistics-wrong-shape", statistics_wrong_shape, ("latent_scale_", "shape"),
-            before="numpy broadcasting error while scoring"),
-    CliCase("persist-weights-flipped-byte", weights_flipped_byte, ("weights", "checksum"),
-            before="already refused"),
-    CliCase("persist-weights-pickled", weights_pickled, ("weights.safetensors", "safetensors"),
-            before="already refused"),
-    CliCase("persist-model-missing", model_missing, ("nowhere", "does not exist"),
-            before="already refused"),
-    CliCase("persist-model-is-a-file", model_is_a_file, ("model.csv", "not an aedetect model"),
-            before="already refused"),
-    CliCase("persist-ensemble-member-parent", member_parent, ("../table-model", "member"),
-            before="exit 0, loaded a model from outside the ensemble folder"),
-    CliCase("persist-ensemble-member-absolute", member_absolute, ("table-model", "member"),
-            before="exit 0, loaded a model from anywhere on disk"),
-    CliCase("persist-ensemble-member-itself", member_itself, ("'.'", "member"),
-            before="traceback RecursionError"),
-    CliCase("persist-ensemble-no-members", members_empty, ("no members",),
-            before="numpy error on an empty stack"),
-    CliCase("persist-ensemble-manifest-edited", ensemble_manifest_edited, ("ensemble.json", "checksum"),
-            before="exit 0, scored with the edited statistics"),
+    CliCase(
+        "persist-train-into-own-input-folder",
+        train_into_own_input_folder,
+        ("'in'",),
+        before="exit 0, deleted the folder and the training data in it",
+    ),
+    CliCase(
+        "persist-train-into-folder-with-files",
+        train_into_folder_with_files,
+        ("results", "not an aedetect model", "notes.txt"),
+        before="exit 0, deleted the folder and notes.txt",
+    ),
+    CliCase(
+        "persist-train-into-model-with-extra-file",
+        train_into_model_with_extra_file,
+        ("notes.txt",),
+        before="exit 0, replaced the model and deleted notes.txt",
+    ),
+    CliCase(
+        "persist-demo-into-folder-with-files",
+        demo_into_folder_with_files,
+        ("work", "not an aedetect model"),
+        before="exit 0 after training, deleted the folder",
+    ),
+    CliCase(
+        "persist-manifest-edited",
+        manifest_edited,
+        ("model.json", "checksum"),
+        before="exit 0, scored with the edited threshold",
+    ),
+    CliCase("persist-threshold-nan", threshold_nan, ("threshold", "nan"), before="exit 0, flagged no row"),
+    CliCase("persist-threshold-null", threshold_null, ("threshold",), before="traceback AttributeError"),
+    CliCase(
+        "persist-params-score-nope",
+        params_score_nope,
+        ("'score' parameter", "nope"),
+        before="refused while scoring, not naming the model",
+    ),
+    CliCase(
+        "persist-huge-hidden-dims",
+        huge_hidden_dims,
+        ("encoder.0.weight", "weights.safetensors"),
+        timeout=60,
+        before="allocated 5.6 GB for the network, then failed on its weights",
+    ),
+    CliCase("persist-preprocessing-scale-zero", preprocessing_scale_zero, ("scale",), before="exit 0, infinite scores"),
+    CliCase("persist-nested-manifest", nested_manifest, ("model.json", "nested"), before="traceback RecursionError"),
+    CliCase("persist-weights-nan", weights_nan, ("model.encoder.0.weight", "finite"), before="exit 0, NaN scores"),
+    CliCase("persist-score-scale-zero", score_scale_zero, ("score_scales_",), before="exit 0, infinite scores"),
+    CliCase(
+        "persist-statistics-wrong-shape",
+        statistics_wrong_shape,
+        ("latent_scale_", "shape"),
+        before="numpy broadcasting error while scoring",
+    ),
+    CliCase("persist-weights-flipped-byte", weights_flipped_byte, ("weights", "checksum"), before="already refused"),
+    CliCase(
+        "persist-weights-pickled", weights_pickled, ("weights.safetensors", "safetensors"), before="already refused"
+    ),
+    CliCase("persist-model-missing", model_missing, ("nowhere", "does not exist"), before="already refused"),
+    CliCase(
+        "persist-model-is-a-file", model_is_a_file, ("model.csv", "not an aedetect model"), before="already refused"
+    ),
+    CliCase(
+        "persist-ensemble-member-parent",
+        member_parent,
+        ("../table-model", "member"),
+        before="exit 0, loaded a model from outside the ensemble folder",
+    ),
+    CliCase(
+        "persist-ensemble-member-absolute",
+        member_absolute,
+        ("table-model", "member"),
+        before="exit 0, loaded a model from anywhere on disk",
+    ),
+    CliCase("persist-ensemble-member-itself", member_itself, ("'.'", "member"), before="traceback RecursionError"),
+    CliCase("persist-ensemble-no-members", members_empty, ("no members",), before="numpy error on an empty stack"),
+    CliCase(
+        "persist-ensemble-manifest-edited",
+        ensemble_manifest_edited,
+        ("ensemble.json", "checksum"),
+        before="exit 0, scored with the edited statistics",
+    ),
 ]

@@ -17,10 +17,25 @@ def _serve(key: str):
 
 
 CASES = [
-    CliCase("serve-empty-api-key", _serve(""), ("API key", "empty", "--allow-unauthenticated"),
-            before="passed the guard: served on 0.0.0.0 with the empty key", timeout=60),
-    CliCase("serve-blank-api-key", _serve("   "), ("API key", "empty"),
-            before="passed the guard: served on 0.0.0.0 with a blank key", timeout=60),
-    CliCase("serve-non-ascii-api-key", _serve("schlüssel"), ("API key", "printable ASCII"),
-            before="served with a key no HTTP client can send", timeout=60),
+    CliCase(
+        "serve-empty-api-key",
+        _serve(""),
+        ("API key", "empty", "--allow-unauthenticated"),
+        before="passed the guard: served on 0.0.0.0 with the empty key",
+        timeout=60,
+    ),
+    CliCase(
+        "serve-blank-api-key",
+        _serve("   "),
+        ("API key", "empty"),
+        before="passed the guard: served on 0.0.0.0 with a blank key",
+        timeout=60,
+    ),
+    CliCase(
+        "serve-non-ascii-api-key",
+        _serve("schlüssel"),
+        ("API key", "printable ASCII"),
+        before="served with a key no HTTP client can send",
+        timeout=60,
+    ),
 ]

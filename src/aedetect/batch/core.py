@@ -71,9 +71,16 @@ class RowScoringCore:
         Accept columns the model did not train on and pass them through (streams).
     """
 
-    def __init__(self, detector, *, id_column: str | None = None, drop: Sequence[str] = (),
-                 only_anomalies: bool = False, threshold: ThresholdRule | str | float | None = None,
-                 allow_extra: bool = False) -> None:
+    def __init__(
+        self,
+        detector,
+        *,
+        id_column: str | None = None,
+        drop: Sequence[str] = (),
+        only_anomalies: bool = False,
+        threshold: ThresholdRule | str | float | None = None,
+        allow_extra: bool = False,
+    ) -> None:
         detector._check_fitted()
         self.detector = detector
         self.id_column = id_column
@@ -137,7 +144,9 @@ class RowScoringCore:
             if missing:
                 parts.append(f"lacks training column(s) {name_list(missing)}")
             if extra:
-                parts.append(f"has column(s) the model did not train on {name_list(extra)} (leave them out with --drop)")
+                parts.append(
+                    f"has column(s) the model did not train on {name_list(extra)} (leave them out with --drop)"
+                )
             raise ValueError(f"The data {' and '.join(parts)}; the model expects {len(columns)} columns.")
         if self.id_column is not None and self.id_column not in key:
             raise ValueError(f"Id column {self.id_column!r} is not in the data; columns are {list(key[:10])}.")
@@ -184,8 +193,10 @@ class RowScoringCore:
         finite = np.isfinite(errors).all(axis=1) & np.isfinite(contributions).all(axis=1)
         if not finite.all():
             bad = int(rows[np.flatnonzero(~finite)[0]])
-            raise ValueError(f"Row {bad} has values too large to explain (its feature errors overflow); "
-                             "send top_features=0 to score it without explanations.")
+            raise ValueError(
+                f"Row {bad} has values too large to explain (its feature errors overflow); "
+                "send top_features=0 to score it without explanations."
+            )
         names = list(self.detector.feature_names_out_)
         out = []
         for error, part in zip(errors, contributions, strict=True):

@@ -107,8 +107,9 @@ def _segment_batches(path: Path, read, parse, convert) -> Iterator[pa.RecordBatc
     for segment in _csv_segments(path):
         rows = 0
         try:
-            with pacsv.open_csv(pa.BufferReader(segment), read_options=read, parse_options=parse,
-                                convert_options=convert) as reader:
+            with pacsv.open_csv(
+                pa.BufferReader(segment), read_options=read, parse_options=parse, convert_options=convert
+            ) as reader:
                 for batch in reader:
                     yield batch
                     rows += batch.num_rows
@@ -131,10 +132,14 @@ def conversion_message(text: str, names, rows: bool = True) -> str | None:
     where = f" in data row {int(row) - 1}" if row and rows else ""  # pyarrow counts the header as row 1
     name = names[int(index)] if int(index) < len(names) else f"#{index}"
     if kind == "double":
-        return (f"Column {name!r} is not numeric ({value!r}{where}); declare it categorical "
-                f"(--categorical {name}) or leave it out of the features.")
-    return (f"Column {name!r} holds {value!r}{where}, which does not fit the type {kind} that its first "
-            "rows suggest; make the column consistent.")
+        return (
+            f"Column {name!r} is not numeric ({value!r}{where}); declare it categorical "
+            f"(--categorical {name}) or leave it out of the features."
+        )
+    return (
+        f"Column {name!r} holds {value!r}{where}, which does not fit the type {kind} that its first "
+        "rows suggest; make the column consistent."
+    )
 
 
 def _arrow_message(source: Path, text: str) -> str:
@@ -160,9 +165,16 @@ def _batches(path: Path, core, chunk_rows: int, block_bytes: int) -> Iterator[pa
     return parquet.iter_batches(batch_size=chunk_rows)
 
 
-def score_file(detector, source, output, id_column: str | None = None, drop: Sequence[str] = (),
-               only_anomalies: bool = False, chunk_rows: int = CHUNK_ROWS,
-               block_bytes: int = BLOCK_BYTES) -> ScoringSummary:
+def score_file(
+    detector,
+    source,
+    output,
+    id_column: str | None = None,
+    drop: Sequence[str] = (),
+    only_anomalies: bool = False,
+    chunk_rows: int = CHUNK_ROWS,
+    block_bytes: int = BLOCK_BYTES,
+) -> ScoringSummary:
     """Score a CSV or Parquet file chunk by chunk into a CSV or Parquet file.
 
     Parameters
@@ -190,8 +202,10 @@ def score_file(detector, source, output, id_column: str | None = None, drop: Seq
     if not source.exists():
         raise FileNotFoundError(f"Data file {str(source)!r} does not exist; check the path.")
     if not source.is_file():
-        raise ValueError(f"Data file {str(source)!r} is not a regular file (a folder, pipe or device); give a "
-                         "CSV or Parquet file, or stream records through standard input with DATA '-'.")
+        raise ValueError(
+            f"Data file {str(source)!r} is not a regular file (a folder, pipe or device); give a "
+            "CSV or Parquet file, or stream records through standard input with DATA '-'."
+        )
     if file_kind(source) is None:
         raise ValueError(f"Cannot score {str(source)!r} in chunks: use CSV or Parquet.")
     out_kind = file_kind(check_output(output, inputs=[source], suffixes=WRITABLE))
@@ -213,8 +227,11 @@ def score_file(detector, source, output, id_column: str | None = None, drop: Seq
                     raise ValueError(f"In rows {summary.rows}-{summary.rows + len(table) - 1}: {error}") from None
                 kept = core.output(table, scored)
                 if writer is None:
-                    writer = (pacsv.CSVWriter(temporary, kept.schema) if out_kind == "csv"
-                              else pq.ParquetWriter(temporary, kept.schema))
+                    writer = (
+                        pacsv.CSVWriter(temporary, kept.schema)
+                        if out_kind == "csv"
+                        else pq.ParquetWriter(temporary, kept.schema)
+                    )
                 writer.write_table(kept)
                 summary.rows += len(table)
                 summary.flagged += scored.flagged
@@ -234,4 +251,3 @@ def score_file(detector, source, output, id_column: str | None = None, drop: Seq
 
 
 __all__ = ["score_file", "csv_convert_options", "conversion_message", "file_kind", "ScoringSummary"]
-

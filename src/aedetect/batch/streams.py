@@ -51,20 +51,26 @@ class _Batch:
     the batch's lines, under the header, go through pyarrow's CSV reader; other fields are kept as text.
     """
 
-    def __init__(self, detector, fmt: str, header: str | None, id_column: str | None, drop: Sequence[str],
-                 only_anomalies: bool) -> None:
+    def __init__(
+        self, detector, fmt: str, header: str | None, id_column: str | None, drop: Sequence[str], only_anomalies: bool
+    ) -> None:
         self.fmt, self.id_column = fmt, id_column
         self.names: list[str] | None = None
         if fmt == "csv":
-            self.core = RowScoringCore(detector, id_column=id_column, drop=drop, only_anomalies=only_anomalies,
-                                       allow_extra=True)
+            self.core = RowScoringCore(
+                detector, id_column=id_column, drop=drop, only_anomalies=only_anomalies, allow_extra=True
+            )
             self.header = header if header.endswith("\n") else header + "\n"
             self.names = next(csv.reader([header]))
             self.core.check_columns(self.names)
             self.convert = csv_convert_options(self.core, dict.fromkeys(self.names, pa.string()))
         else:  # a record lacking the id column is written with a null id
-            self.core = RowScoringCore(detector, drop=[*drop, *([id_column] if id_column else [])],
-                                       only_anomalies=only_anomalies, allow_extra=True)
+            self.core = RowScoringCore(
+                detector,
+                drop=[*drop, *([id_column] if id_column else [])],
+                only_anomalies=only_anomalies,
+                allow_extra=True,
+            )
 
     def header_line(self, header: str | None) -> str | None:
         if self.fmt != "csv":
@@ -99,8 +105,11 @@ class _Batch:
             return frame
         text = self.header + "".join(line if line.endswith("\n") else line + "\n" for line in lines)
         try:
-            return pacsv.read_csv(pa.BufferReader(text.encode()), read_options=pacsv.ReadOptions(use_threads=False),
-                                  convert_options=self.convert)
+            return pacsv.read_csv(
+                pa.BufferReader(text.encode()),
+                read_options=pacsv.ReadOptions(use_threads=False),
+                convert_options=self.convert,
+            )
         except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
             first = str(error).splitlines()[0] if str(error) else "unreadable"
             raise ValueError(conversion_message(first, self.names, rows=False) or f"cannot read it: {first}") from None
@@ -114,10 +123,19 @@ class _Batch:
         return f"{head},{score!r},{flag}\n"
 
 
-def score_stream(detector, source: TextIO, sink: TextIO, fmt: str = "auto", batch_size: int = 64,
-                 max_wait: float = 1.0, id_column: str | None = None, drop: Sequence[str] = (),
-                 only_anomalies: bool = False, skip_invalid: bool = False,
-                 warn: Callable[[str], None] | None = None) -> ScoringSummary:
+def score_stream(
+    detector,
+    source: TextIO,
+    sink: TextIO,
+    fmt: str = "auto",
+    batch_size: int = 64,
+    max_wait: float = 1.0,
+    id_column: str | None = None,
+    drop: Sequence[str] = (),
+    only_anomalies: bool = False,
+    skip_invalid: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> ScoringSummary:
     """Score records from ``source`` and write each batch to ``sink`` as soon as it is scored.
 
     Parameters
@@ -188,8 +206,9 @@ def _score(batch: _Batch, lines: list[str]) -> tuple[list, ScoredRows]:
     return records, batch.core.score(batch.table(lines, records))
 
 
-def _score_pending(batch: _Batch, pending: list[tuple[int, str]], sink: TextIO, summary: ScoringSummary,
-                   skip_invalid: bool, warn) -> None:
+def _score_pending(
+    batch: _Batch, pending: list[tuple[int, str]], sink: TextIO, summary: ScoringSummary, skip_invalid: bool, warn
+) -> None:
     """Score one batch; when it fails, score its records one by one to name (or skip) the bad ones."""
     try:
         records, scored = _score(batch, [line for _, line in pending])
@@ -218,8 +237,11 @@ def _write(batch: _Batch, results: list, sink: TextIO, summary: ScoringSummary) 
         return
     _, _, scores, flags = zip(*results, strict=True)
     scored = ScoredRows(np.asarray(scores, dtype=np.float64), np.asarray(flags, dtype=np.int64))
-    out = [batch.output(line, record, float(score), int(flag))
-           for ((_, line), record, score, flag), kept in zip(results, batch.core.kept(scored), strict=True) if kept]
+    out = [
+        batch.output(line, record, float(score), int(flag))
+        for ((_, line), record, score, flag), kept in zip(results, batch.core.kept(scored), strict=True)
+        if kept
+    ]
     summary.rows += len(results)
     summary.flagged += scored.flagged
     summary.written += len(out)

@@ -36,8 +36,16 @@ def _seed_imbalanced():
     from sklearn.datasets import make_classification
 
     X, y = make_classification(
-        n_samples=100000, n_features=32, n_informative=32, n_redundant=0, n_repeated=0, n_classes=2,
-        n_clusters_per_class=1, weights=[0.995, 0.005], class_sep=0.5, random_state=0,
+        n_samples=100000,
+        n_features=32,
+        n_informative=32,
+        n_redundant=0,
+        n_repeated=0,
+        n_classes=2,
+        n_clusters_per_class=1,
+        weights=[0.995, 0.005],
+        class_sep=0.5,
+        random_state=0,
     )
     return _frame(X), y.astype(np.int64)
 
@@ -109,17 +117,33 @@ def load_kddcup99(folder: str | Path | None = None) -> tuple[pd.DataFrame, np.nd
 DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in (
-        Dataset("seed-imbalanced", "make_classification, 100,000 x 32, about 1 % anomalies (the tutorials' task)",
-                _seed_imbalanced),
+        Dataset(
+            "seed-imbalanced",
+            "make_classification, 100,000 x 32, about 1 % anomalies (the tutorials' task)",
+            _seed_imbalanced,
+        ),
         Dataset("seed-gaussian", "1,000 rows N(0, 1) in 20 dimensions plus 50 anomalies N(0, 5)", _seed_gaussian),
-        Dataset("breast-cancer", "scikit-learn's Wisconsin breast cancer, 569 x 30, malignant = anomaly",
-                _sklearn("load_breast_cancer", lambda t, names: t == names.index("malignant"))),
-        Dataset("wine", "scikit-learn's wine, 178 x 13, cultivar class_2 = anomaly",
-                _sklearn("load_wine", lambda t, names: t == 2)),
-        Dataset("digits-zero", "scikit-learn's 8x8 digits, 1,797 x 64, digit 0 = anomaly",
-                _sklearn("load_digits", lambda t, names: t == 0)),
-        Dataset("kddcup99", "KDD Cup 99 10 % (downloaded or from AEDETECT_DATA_DIR), attacks = 1",
-                load_kddcup99, categorical=("protocol_type", "service", "flag")),
+        Dataset(
+            "breast-cancer",
+            "scikit-learn's Wisconsin breast cancer, 569 x 30, malignant = anomaly",
+            _sklearn("load_breast_cancer", lambda t, names: t == names.index("malignant")),
+        ),
+        Dataset(
+            "wine",
+            "scikit-learn's wine, 178 x 13, cultivar class_2 = anomaly",
+            _sklearn("load_wine", lambda t, names: t == 2),
+        ),
+        Dataset(
+            "digits-zero",
+            "scikit-learn's 8x8 digits, 1,797 x 64, digit 0 = anomaly",
+            _sklearn("load_digits", lambda t, names: t == 0),
+        ),
+        Dataset(
+            "kddcup99",
+            "KDD Cup 99 10 % (downloaded or from AEDETECT_DATA_DIR), attacks = 1",
+            load_kddcup99,
+            categorical=("protocol_type", "service", "flag"),
+        ),
     )
 }
 

@@ -84,7 +84,9 @@ def _load_image(path: Path) -> np.ndarray:
             "remove it, or shrink it to the size of the other images."
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ValueError(f"Cannot read the image {str(path)!r} ({type(error).__name__}); remove or replace it.") from None
+        raise ValueError(
+            f"Cannot read the image {str(path)!r} ({type(error).__name__}); remove or replace it."
+        ) from None
 
 
 def _image_files(folder: Path) -> list[Path]:

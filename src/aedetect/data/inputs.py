@@ -67,13 +67,17 @@ def read_images(source: str, labels_file: str | None = None, normal_label=0, ano
     if path.is_dir():
         images, labels, names = read_image_folder(path)
         if labels_file is not None:
-            raise ValueError("--labels is for IDX files; an image folder is labelled by its normal/ and anomaly/ sub-folders.")
+            raise ValueError(
+                "--labels is for IDX files; an image folder is labelled by its normal/ and anomaly/ sub-folders."
+            )
         return Images(images, labels, names)
     labels = None
     if is_idx(path):
         images = read_idx(path)
         if images.ndim != 3:
-            raise ValueError(f"{str(path)!r} holds an IDX array of shape {images.shape}, not images; give the images file.")
+            raise ValueError(
+                f"{str(path)!r} holds an IDX array of shape {images.shape}, not images; give the images file."
+            )
     elif path.suffix.lower() == ".npz":
         with np.load(path, allow_pickle=False) as archive:
             images = archive["X"]
@@ -98,9 +102,16 @@ def read_images(source: str, labels_file: str | None = None, normal_label=0, ano
     return Images(images, labels, [str(i) for i in range(len(images))])
 
 
-def read_windows(source: str, window: int, stride: int = 1, timestamp_column: str | None = None,
-                 value_columns: Sequence[str] | None = None, label_column: str | None = None,
-                 normal_label=0, anomaly_label=1) -> Series:
+def read_windows(
+    source: str,
+    window: int,
+    stride: int = 1,
+    timestamp_column: str | None = None,
+    value_columns: Sequence[str] | None = None,
+    label_column: str | None = None,
+    normal_label=0,
+    anomaly_label=1,
+) -> Series:
     """Read a series table and cut it into windows; a window is anomalous when any of its points is."""
     table = read_table(source)
     values_table, point_labels = split_labels(table, label_column, normal_label, anomaly_label)
@@ -109,4 +120,6 @@ def read_windows(source: str, window: int, stride: int = 1, timestamp_column: st
     window_labels = None
     if point_labels is not None:
         window_labels = make_windows(point_labels, window, stride).max(axis=(1, 2)).astype(np.int64)
-    return Series(windows, window_labels, table, point_labels, int(window), int(stride), [str(c) for c in values.columns])
+    return Series(
+        windows, window_labels, table, point_labels, int(window), int(stride), [str(c) for c in values.columns]
+    )

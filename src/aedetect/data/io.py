@@ -55,7 +55,9 @@ def read_table(path, header: bool = True) -> pd.DataFrame:
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as archive:
                 if "X" not in archive.files:
-                    raise ValueError(f"{str(path)!r} has no 'X' array (keys: {archive.files}); use the ADBench layout X, y.")
+                    raise ValueError(
+                        f"{str(path)!r} has no 'X' array (keys: {archive.files}); use the ADBench layout X, y."
+                    )
                 array = archive["X"]
                 labels = archive["y"] if "y" in archive.files else None
             if array.ndim != 2:
@@ -92,8 +94,10 @@ def _refuse_duplicated_names(path: Path, delimiter: str) -> None:
     duplicated = [name for name in dict.fromkeys(seen) if counts[name] > 1]
     if duplicated:
         more = f" and {len(duplicated) - 5} more" if len(duplicated) > 5 else ""
-        raise ValueError(f"Data file {str(path)!r} has duplicated column names {duplicated[:5]}{more}; "
-                         "give each column its own name.")
+        raise ValueError(
+            f"Data file {str(path)!r} has duplicated column names {duplicated[:5]}{more}; "
+            "give each column its own name."
+        )
 
 
 def split_labels(
@@ -114,7 +118,9 @@ def split_labels(
     raw = frame[label_column]
     features = frame.drop(columns=[label_column])
     if raw.isna().any():
-        raise ValueError(f"Label column {label_column!r} has {int(raw.isna().sum())} missing value(s); label every row.")
+        raise ValueError(
+            f"Label column {label_column!r} has {int(raw.isna().sum())} missing value(s); label every row."
+        )
     text = raw.astype(str).str.strip()
     # Normalise the column like the declared labels (1 and 1.0 are the same label), once per value.
     as_text = text.map({value: _text(value) for value in text.unique()})
@@ -147,7 +153,9 @@ def select_features(frame: pd.DataFrame, columns: Sequence[str] | None, drop: Se
     if columns:
         missing = [c for c in columns if c not in frame.columns]
         if missing:
-            raise ValueError(f"Feature column(s) {missing} are not in the data; columns are {list(frame.columns)[:10]}.")
+            raise ValueError(
+                f"Feature column(s) {missing} are not in the data; columns are {list(frame.columns)[:10]}."
+            )
         frame = frame[list(columns)]
     return frame.drop(columns=[c for c in drop if c in frame.columns])
 
@@ -163,8 +171,9 @@ def check_output_folder(path) -> Path:
     return path
 
 
-def check_output(path, inputs: Iterable = (), folders: Iterable = (), suffixes: Sequence[str] | None = None,
-                 directory: bool = False) -> Path:
+def check_output(
+    path, inputs: Iterable = (), folders: Iterable = (), suffixes: Sequence[str] | None = None, directory: bool = False
+) -> Path:
     """Fail before any work when a command could not write ``path``, or writing it would destroy an input.
 
     The one check that every command runs on its output before it loads a model or reads data:
@@ -199,14 +208,20 @@ def check_output(path, inputs: Iterable = (), folders: Iterable = (), suffixes: 
             continue
         source = Path(source)
         if _same_file(source, same):
-            raise ValueError(f"Cannot write {str(path)!r}: it is the input {_named(source, path)}(writing "
-                             "would destroy it); give another output path.")
+            raise ValueError(
+                f"Cannot write {str(path)!r}: it is the input {_named(source, path)}(writing "
+                "would destroy it); give another output path."
+            )
         if source in folders and not directory and _holds(source, same):
-            raise ValueError(f"Cannot write {str(path)!r}: it is a file of the input {str(source)!r} (writing "
-                             "would destroy it); give another output path.")
+            raise ValueError(
+                f"Cannot write {str(path)!r}: it is a file of the input {str(source)!r} (writing "
+                "would destroy it); give another output path."
+            )
         if directory and path.is_dir() and _inside(source, same):
-            raise ValueError(f"Cannot write {str(path)!r}: it holds the input {str(source)!r}, which writing "
-                             "would destroy; give another output path.")
+            raise ValueError(
+                f"Cannot write {str(path)!r}: it holds the input {str(source)!r}, which writing "
+                "would destroy; give another output path."
+            )
     return path
 
 
@@ -333,8 +348,9 @@ def atomic_write(path, write: Callable[[str], None]) -> Path:
     for stale in _stale_temporaries(path):
         stale.unlink(missing_ok=True)
     with _removed_on_termination():
-        handle, temporary = tempfile.mkstemp(prefix=_TEMPORARY.format(name=path.name, pid=os.getpid()),
-                                             suffix=".tmp", dir=path.parent)
+        handle, temporary = tempfile.mkstemp(
+            prefix=_TEMPORARY.format(name=path.name, pid=os.getpid()), suffix=".tmp", dir=path.parent
+        )
         os.close(handle)
         try:
             write(temporary)

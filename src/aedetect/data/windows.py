@@ -18,8 +18,9 @@ PointRule = Literal["min", "mean", "max"]
 POINT_RULES = ("min", "mean", "max")
 
 
-def read_series(table: pd.DataFrame, timestamp_column: str | None, value_columns: Sequence[str] | None = None
-                ) -> tuple[pd.Series | None, pd.DataFrame]:
+def read_series(
+    table: pd.DataFrame, timestamp_column: str | None, value_columns: Sequence[str] | None = None
+) -> tuple[pd.Series | None, pd.DataFrame]:
     """Split a series table into its timestamps (or ``None``) and its numeric value columns."""
     if timestamp_column is not None and timestamp_column not in table.columns:
         raise ValueError(

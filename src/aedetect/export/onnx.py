@@ -109,12 +109,16 @@ def scoring_graph(detector) -> ScoringGraph:
     """The detector's preprocessing, network and score as one CPU module (raises for categoricals)."""
     detector._check_fitted()
     if hasattr(detector, "members_"):
-        raise ValueError("Export of an ensemble is not supported; export one member instead (its own scores and "
-                         "threshold), e.g. 'aedetect export MODEL/member_0 -o member_0.onnx'.")
+        raise ValueError(
+            "Export of an ensemble is not supported; export one member instead (its own scores and "
+            "threshold), e.g. 'aedetect export MODEL/member_0 -o member_0.onnx'."
+        )
     prep = detector.preprocessor_
     if detector.score == "negative_elbo":
-        raise ValueError("ONNX export covers the latent_knn, standardized, reconstruction and latent_mahalanobis "
-                         "scores; this model scores by negative_elbo. Re-train with another --score to export it.")
+        raise ValueError(
+            "ONNX export covers the latent_knn, standardized, reconstruction and latent_mahalanobis "
+            "scores; this model scores by negative_elbo. Re-train with another --score to export it."
+        )
     scorer = copy.deepcopy(detector._scorer()).cpu().eval()
     if detector.data_kind_ != "table":
         return ScoringGraph(ArrayScaling(prep.offset_, prep.scale_), scorer, detector.threshold_).eval()
@@ -172,9 +176,15 @@ def export_onnx(detector, path, opset: int = OPSET) -> Path:
     def write(temporary: str) -> None:
         with torch.no_grad(), _quiet():
             program = torch.onnx.export(
-                graph, (example,), input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-                dynamic_shapes=({0: torch.export.Dim("rows", min=1)},), opset_version=opset,
-                dynamo=True, external_data=False, verbose=False,
+                graph,
+                (example,),
+                input_names=[INPUT_NAME],
+                output_names=list(OUTPUT_NAMES),
+                dynamic_shapes=({0: torch.export.Dim("rows", min=1)},),
+                opset_version=opset,
+                dynamo=True,
+                external_data=False,
+                verbose=False,
             )
         model = program.model_proto
         model.producer_name = "aedetect"

@@ -27,5 +27,15 @@ def build_model(kind: str, config: dict):
     return typed, model_class(typed)
 
 
-__all__ = ["MODELS", "build_model", "ConvAutoencoder", "ConvConfig", "DenseAutoencoder", "DenseConfig",
-           "LSTMAutoencoder", "LSTMConfig", "VariationalAutoencoder", "VariationalConfig"]
+__all__ = [
+    "MODELS",
+    "build_model",
+    "ConvAutoencoder",
+    "ConvConfig",
+    "DenseAutoencoder",
+    "DenseConfig",
+    "LSTMAutoencoder",
+    "LSTMConfig",
+    "VariationalAutoencoder",
+    "VariationalConfig",
+]

@@ -82,7 +82,9 @@ class _ConvDecoder(nn.Module):
         for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
             small, large = sizes[-1 - i], sizes[-2 - i]
             # output_padding makes each step land exactly on the encoder's size (odd sizes too).
-            extra = tuple(big - (2 * (s - 1) - 2 * padding + config.kernel_size) for s, big in zip(small, large, strict=True))
+            extra = tuple(
+                big - (2 * (s - 1) - 2 * padding + config.kernel_size) for s, big in zip(small, large, strict=True)
+            )
             conv = _TRANSPOSED[dims](n_in, n_out, config.kernel_size, stride=2, padding=padding, output_padding=extra)
             if i < len(config.channels) - 1:
                 layers += _conv_block(conv, n_out, config)

@@ -42,7 +42,7 @@ class VariationalAutoencoder(nn.Module):
         self.base = build_model(config.base_kind, config.base)[1]
         self.head = nn.Linear(config.latent_dim, 2 * config.latent_dim)
         with torch.no_grad():  # start with small posterior variances so early samples do not drown the code
-            self.head.bias[config.latent_dim:] = -2.0
+            self.head.bias[config.latent_dim :] = -2.0
 
     @property
     def decoder(self) -> nn.Module:

@@ -108,7 +108,9 @@ def read_model(path) -> ModelFolder:
     """Open the model folder ``path``: manifest (size, seal, format version), weights checksum and header."""
     directory = Path(path)
     if not directory.exists():
-        raise ModelFileError(f"No model at {str(directory)!r}: the directory does not exist; train one with 'aedetect train'.")
+        raise ModelFileError(
+            f"No model at {str(directory)!r}: the directory does not exist; train one with 'aedetect train'."
+        )
     config_path = directory / CONFIG_FILE
     if not directory.is_dir() or not config_path.is_file():
         raise ModelFileError(
@@ -174,7 +176,7 @@ def build_network(folder: ModelFolder, kind: str, config: dict):
     with torch.device("meta"):  # shapes only: a hostile size costs no memory here
         _, skeleton = build_model(kind, config)
     expected = {name: tuple(tensor.shape) for name, tensor in skeleton.state_dict().items()}
-    held = {name[len("model."):]: shape for name, shape in folder.shapes.items() if name.startswith("model.")}
+    held = {name[len("model.") :]: shape for name, shape in folder.shapes.items() if name.startswith("model.")}
     for name in [*expected, *(name for name in held if name not in expected)]:
         if expected.get(name) != held.get(name):
             raise ModelFileError(
@@ -189,10 +191,18 @@ def check_statistics(folder: ModelFolder, expected: dict[str, tuple[int | None, 
     """Each statistic ``stats.NAME`` has the shape ``expected[NAME]`` (``None``: any size >= 1)."""
     for name, shape in expected.items():
         held = folder.shapes.get(f"stats.{name}")
-        fits = held is not None and len(held) == len(shape) and all(
-            size == want or (want is None and size >= 1) for size, want in zip(held, shape, strict=True))
+        fits = (
+            held is not None
+            and len(held) == len(shape)
+            and all(size == want or (want is None and size >= 1) for size, want in zip(held, shape, strict=True))
+        )
         if not fits:
-            want = "(" + ", ".join("n" if size is None else str(size) for size in shape) + ("," if len(shape) == 1 else "") + ")"
+            want = (
+                "("
+                + ", ".join("n" if size is None else str(size) for size in shape)
+                + ("," if len(shape) == 1 else "")
+                + ")"
+            )
             raise ModelFileError(
                 f"The model at {folder.where} is inconsistent: the statistic {name} has the shape "
                 f"{held if held is not None else 'none (missing)'} in {WEIGHTS_FILE}, expected {want}; "
@@ -200,22 +210,29 @@ def check_statistics(folder: ModelFolder, expected: dict[str, tuple[int | None, 
             )
 
 
-def check_values(folder: ModelFolder, tensors: dict[str, torch.Tensor], positive: tuple[str, ...],
-                 scale: list, offset: list) -> None:
+def check_values(
+    folder: ModelFolder, tensors: dict[str, torch.Tensor], positive: tuple[str, ...], scale: list, offset: list
+) -> None:
     """Every tensor is finite, the statistics named in ``positive`` (divided by) are > 0, and so is the
     preprocessing ``scale`` (its ``offset`` finite)."""
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise ModelFileError(f"The model at {folder.where} holds values that are not finite (NaN or "
-                                 f"infinite) in {name} of {WEIGHTS_FILE}; re-train or restore the model.")
+            raise ModelFileError(
+                f"The model at {folder.where} holds values that are not finite (NaN or "
+                f"infinite) in {name} of {WEIGHTS_FILE}; re-train or restore the model."
+            )
     for name in positive:
         if not bool((tensors[f"stats.{name}"] > 0).all()):
-            raise ModelFileError(f"The model at {folder.where} has a zero or negative scale in the statistic "
-                                 f"{name} (scores divide by it); re-train or restore the model.")
+            raise ModelFileError(
+                f"The model at {folder.where} has a zero or negative scale in the statistic "
+                f"{name} (scores divide by it); re-train or restore the model."
+            )
     scale, offset = np.asarray(scale, dtype=np.float64), np.asarray(offset, dtype=np.float64)
     if not (np.isfinite(scale).all() and (scale > 0).all() and np.isfinite(offset).all()):
-        raise ModelFileError(f"The model at {folder.where} has a preprocessing scale that is zero, negative or "
-                             "not finite (or an offset that is not finite); re-train or restore the model.")
+        raise ModelFileError(
+            f"The model at {folder.where} has a preprocessing scale that is zero, negative or "
+            "not finite (or an offset that is not finite); re-train or restore the model."
+        )
 
 
 def check_threshold(directory: Path, saved: dict, rule) -> None:
@@ -223,9 +240,21 @@ def check_threshold(directory: Path, saved: dict, rule) -> None:
     value = getattr(rule, "threshold_", None)
     if not isinstance(value, float) or not math.isfinite(value):
         shown = json.dumps(saved.get("threshold")) if isinstance(saved, dict) else "missing"
-        raise ModelFileError(f"The model at {str(directory)!r} has no finite threshold (threshold value {shown}); "
-                             "re-train or restore the model.")
+        raise ModelFileError(
+            f"The model at {str(directory)!r} has no finite threshold (threshold value {shown}); "
+            "re-train or restore the model."
+        )
 
 
-__all__ = ["FORMAT_VERSION", "ModelFolder", "read_model", "write_model", "json_params", "reading", "build_network",
-           "check_statistics", "check_values", "check_threshold"]
+__all__ = [
+    "FORMAT_VERSION",
+    "ModelFolder",
+    "read_model",
+    "write_model",
+    "json_params",
+    "reading",
+    "build_network",
+    "check_statistics",
+    "check_values",
+    "check_threshold",
+]

@@ -31,5 +31,13 @@ def load_detector(path) -> AutoencoderDetector:
 _json_params = json_params
 _check_threshold = check_threshold
 
-__all__ = ["save", "load_detector", "check_save_target", "manifest_sha256", "ModelFileError", "CONFIG_FILE",
-           "WEIGHTS_FILE", "FORMAT_VERSION"]
+__all__ = [
+    "save",
+    "load_detector",
+    "check_save_target",
+    "manifest_sha256",
+    "ModelFileError",
+    "CONFIG_FILE",
+    "WEIGHTS_FILE",
+    "FORMAT_VERSION",
+]

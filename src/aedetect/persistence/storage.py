@@ -78,33 +78,51 @@ def read_manifest(path: Path, expected_format: str) -> dict:
     where = repr(str(path))
     size = path.stat().st_size
     if size > MAX_MANIFEST_BYTES:
-        raise ModelFileError(f"The model file {where} is {size:,} bytes, more than a manifest can be "
-                             f"({MAX_MANIFEST_BYTES:,}); restore the file that aedetect wrote or re-train.")
+        raise ModelFileError(
+            f"The model file {where} is {size:,} bytes, more than a manifest can be "
+            f"({MAX_MANIFEST_BYTES:,}); restore the file that aedetect wrote or re-train."
+        )
     try:
         manifest = json.loads(path.read_bytes())
     except RecursionError:
-        raise ModelFileError(f"The model file {where} is damaged (JSON nested too deeply); re-train or restore it.") from None
+        raise ModelFileError(
+            f"The model file {where} is damaged (JSON nested too deeply); re-train or restore it."
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ModelFileError(f"The model file {where} is damaged (not valid JSON: {error}); re-train or restore it.") from None
+        raise ModelFileError(
+            f"The model file {where} is damaged (not valid JSON: {error}); re-train or restore it."
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != expected_format:
         raise ModelFileError(f"{where} is not an aedetect model file; re-train or restore it.")
     if SEAL_KEY in manifest and manifest[SEAL_KEY] != manifest_sha256(manifest):
-        raise ModelFileError(f"The model file {where} does not match its recorded checksum (edited after "
-                             "saving); restore the file that aedetect wrote or re-train.")
+        raise ModelFileError(
+            f"The model file {where} does not match its recorded checksum (edited after "
+            "saving); restore the file that aedetect wrote or re-train."
+        )
     return manifest
 
 
 def check_member_name(folder: Path, name) -> Path:
     """The member folder ``name`` of the ensemble in ``folder``: one plain sub-folder name, no link."""
-    plain = (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
-             and "\0" not in name and (os.altsep is None or os.altsep not in name))
+    plain = (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+        and (os.altsep is None or os.altsep not in name)
+    )
     if not plain:
-        raise ModelFileError(f"The ensemble at {str(folder)!r} names the member {name!r}; a member must be a "
-                             "sub-folder name of the ensemble folder. Re-train or restore the ensemble.")
+        raise ModelFileError(
+            f"The ensemble at {str(folder)!r} names the member {name!r}; a member must be a "
+            "sub-folder name of the ensemble folder. Re-train or restore the ensemble."
+        )
     member = folder / name
     if member.is_symlink() or not member.is_dir():
-        raise ModelFileError(f"The ensemble at {str(folder)!r} has no member folder {name!r} (missing or a link); "
-                             "re-train or restore the ensemble.")
+        raise ModelFileError(
+            f"The ensemble at {str(folder)!r} has no member folder {name!r} (missing or a link); "
+            "re-train or restore the ensemble."
+        )
     return member
 
 
@@ -150,7 +168,9 @@ def check_save_target(path) -> Path:
     if target.is_symlink():
         raise ModelFileError(f"Cannot save the model to {str(target)!r}: it is a symbolic link; give the real folder.")
     if target.exists() and not target.is_dir():
-        raise ModelFileError(f"Cannot save the model to {str(target)!r}: a file of that name exists; choose a directory path.")
+        raise ModelFileError(
+            f"Cannot save the model to {str(target)!r}: a file of that name exists; choose a directory path."
+        )
     parent = target.parent
     if not parent.is_dir():
         raise ModelFileError(f"Cannot save the model: the folder {str(parent)!r} does not exist; create it first.")
@@ -217,8 +237,9 @@ def recover_missing(target: Path) -> None:
     """Put back the model that a save killed between its two renames left aside, if ``target`` is gone."""
     if os.path.lexists(target) or not target.parent.is_dir():
         return
-    candidates = [(folder, pid) for folder, pid in _ours(target.parent, target.name, "old")
-                  if (folder / "model").is_dir()]
+    candidates = [
+        (folder, pid) for folder, pid in _ours(target.parent, target.name, "old") if (folder / "model").is_dir()
+    ]
     if not candidates:
         return
     if any(_running(pid) for _, pid in candidates):
@@ -292,5 +313,15 @@ def file_mode(folder: Path) -> int:
     return folder.stat().st_mode & 0o666
 
 
-__all__ = ["ModelFileError", "check_save_target", "staged_directory", "read_manifest", "seal", "manifest_sha256",
-           "recover_missing", "check_member_name", "sha256_file", "file_mode"]
+__all__ = [
+    "ModelFileError",
+    "check_save_target",
+    "staged_directory",
+    "read_manifest",
+    "seal",
+    "manifest_sha256",
+    "recover_missing",
+    "check_member_name",
+    "sha256_file",
+    "file_mode",
+]

@@ -27,12 +27,18 @@ def sample_array(X, kind: DataKind) -> np.ndarray:
     except ValueError:  # numpy's "inhomogeneous shape": samples of different sizes in a list
         raise ValueError(_mixed_sizes(X, kind)) from None
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise ValueError(f"Expected numeric {kind} data; got values of type {array.dtype}. Convert them to numbers first.")
+        raise ValueError(
+            f"Expected numeric {kind} data; got values of type {array.dtype}. Convert them to numbers first."
+        )
     spatial = 2 if kind == "image" else 1
     if array.ndim == spatial + 1:
         array = array[..., np.newaxis]
     if array.ndim != spatial + 2:
-        expected = "(n, height, width) or (n, height, width, channels)" if kind == "image" else "(n, length) or (n, length, channels)"
+        expected = (
+            "(n, height, width) or (n, height, width, channels)"
+            if kind == "image"
+            else "(n, length) or (n, length, channels)"
+        )
         raise ValueError(f"Expected {kind} data of shape {expected}; got an array of shape {array.shape}.")
     if kind == "image" and array.shape[-1] > 4:
         raise ValueError(
@@ -129,9 +135,11 @@ class ArrayPreprocessor:
                 flat = bad.reshape(len(array), -1)
                 first = int(np.nonzero(flat.any(axis=1))[0][0])
                 value = array.reshape(len(array), -1)[first][flat[first]][0]
-                problem = (f"holds {value:g}{{where}}, beyond the float32 range that the model computes in; fix or rescale it"
-                           if np.isfinite(value) else
-                           f"has {int(bad.sum())} NaN or infinite value(s) (first{{where}}); clean or interpolate them first")
+                problem = (
+                    f"holds {value:g}{{where}}, beyond the float32 range that the model computes in; fix or rescale it"
+                    if np.isfinite(value)
+                    else f"has {int(bad.sum())} NaN or infinite value(s) (first{{where}}); clean or interpolate them first"
+                )
                 raise InvalidValueError(f"The {self.kind} data {problem}.", first, "sample")
         return array.astype(np.float32)
 
@@ -144,7 +152,10 @@ class ArrayPreprocessor:
             raise InvalidValueError(
                 f"The {self.kind} data has value(s) too far out for the model to score (first{{where}}: more than "
                 f"{SCALED_LIMIT:.0e} training spreads from the training centre); check the units of the "
-                f"{_describe_sample(self.kind)}s.", first, "sample")
+                f"{_describe_sample(self.kind)}s.",
+                first,
+                "sample",
+            )
         return scaled
 
     def transform(self, X) -> np.ndarray:
@@ -168,8 +179,13 @@ class ArrayPreprocessor:
         return samples * np.asarray(self.scale_) + np.asarray(self.offset_) if units else samples
 
     def get_state(self) -> dict:
-        return {"kind": self.kind, "scaler": self.scaler, "sample_shape": self.sample_shape_,
-                "offset": self.offset_, "scale": self.scale_}
+        return {
+            "kind": self.kind,
+            "scaler": self.scaler,
+            "sample_shape": self.sample_shape_,
+            "offset": self.offset_,
+            "scale": self.scale_,
+        }
 
     @classmethod
     def from_state(cls, state: dict) -> ArrayPreprocessor:

@@ -84,12 +84,16 @@ def check_in_range(numeric: np.ndarray, columns: Sequence[str], allow_missing: b
     if np.isfinite(value):
         raise InvalidValueError(
             f"Column {column!r} holds {value:g}{{where}}, beyond the float32 range (magnitude up to {FLOAT32_MAX:.3g}) "
-            "that the model computes in; fix the value or rescale the column (e.g. change its units).", int(rows[0]))
+            "that the model computes in; fix the value or rescale the column (e.g. change its units).",
+            int(rows[0]),
+        )
     count = int((~np.isfinite(numeric[:, cols[0]])).sum())
     kind = "NaN" if np.isnan(value) else "infinite"
     raise InvalidValueError(
         f"Column {column!r} has {count} NaN or infinite value(s) (first: {kind}{{where}}); clean them or choose "
-        "an imputation (impute='median' / --impute median).", int(rows[0]))
+        "an imputation (impute='median' / --impute median).",
+        int(rows[0]),
+    )
 
 
 def as_frame(X, feature_names: Sequence[str] | None = None) -> pd.DataFrame:
@@ -136,7 +140,9 @@ def _not_numeric(column: str, values: pd.Series) -> ValueError:
     example = "" if row is None else f"{shown if len(shown) <= 40 else shown[:37] + '...'}{{where}}"
     return InvalidValueError(
         f"Column {column!r} is not numeric ({example or 'no values'}); declare it categorical (categorical_features "
-        f"/ --categorical {column}) or leave it out of the features.", row)
+        f"/ --categorical {column}) or leave it out of the features.",
+        row,
+    )
 
 
 class TablePreprocessor:
@@ -182,9 +188,7 @@ class TablePreprocessor:
             raise ValueError("The training table has no rows; give at least one normal row to learn from.")
         missing = [c for c in self.categorical_features if c not in frame.columns]
         if missing:
-            raise ValueError(
-                f"Categorical column(s) {missing} are not in the data; columns are {list(frame.columns)}."
-            )
+            raise ValueError(f"Categorical column(s) {missing} are not in the data; columns are {list(frame.columns)}.")
         check_unique_columns(frame.columns)
         self.columns_ = [str(c) for c in frame.columns]
         self.numeric_columns_ = [c for c in self.columns_ if c not in self.categorical_features]
@@ -200,9 +204,7 @@ class TablePreprocessor:
         else:
             self.fill_values_ = None
         self.offset_, self.scale_ = self._fit_scaler(numeric)
-        self.categories_ = {
-            c: sorted({str(v) for v in frame[c].dropna().tolist()}) for c in self.categorical_features
-        }
+        self.categories_ = {c: sorted({str(v) for v in frame[c].dropna().tolist()}) for c in self.categorical_features}
         self.feature_names_out_ = list(self.numeric_columns_) + [
             f"{c}={v}" for c in self.categorical_features for v in self.categories_[c]
         ]
@@ -273,12 +275,12 @@ class TablePreprocessor:
         offset, scale = np.asarray(self.offset_), np.asarray(self.scale_)
         scaled = np.empty(numeric.shape, dtype=np.float32)
         for start in range(0, len(numeric), _BLOCK_ROWS):  # in blocks: the float64 temporary stays in cache
-            block = numeric[start:start + _BLOCK_ROWS] - offset
+            block = numeric[start : start + _BLOCK_ROWS] - offset
             block /= scale
             # One pass checks everything the model cannot take: NaN and inf fail "<=" too.
             if not (np.abs(block) <= SCALED_LIMIT).all():
                 self._refuse(numeric, start + _BLOCK_ROWS)
-            scaled[start:start + _BLOCK_ROWS] = block
+            scaled[start : start + _BLOCK_ROWS] = block
         parts = [scaled]
         if not self.categorical_features:
             return parts[0]
@@ -303,7 +305,9 @@ class TablePreprocessor:
         raise InvalidValueError(
             f"Column {self.numeric_columns_[col]!r} holds {numeric[row, col]:g}{{where}}, too far out for the model "
             f"to score (it takes {low:.3g} to {high:.3g}: {SCALED_LIMIT:.0e} training spreads around the training "
-            "centre); fix the value or clip it to that range.", row)
+            "centre); fix the value or clip it to that range.",
+            row,
+        )
 
     # -- persistence ---------------------------------------------------------------------------
     def get_state(self) -> dict:

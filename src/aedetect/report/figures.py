@@ -27,20 +27,43 @@ from matplotlib.figure import Figure
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
 #: Okabe & Ito (2008), "Color Universal Design".
-OKABE_ITO = {"blue": "#0072B2", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
-             "vermillion": "#D55E00", "purple": "#CC79A7", "yellow": "#F0E442", "black": "#000000"}
+OKABE_ITO = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "yellow": "#F0E442",
+    "black": "#000000",
+}
 NORMAL, ANOMALY, THRESHOLD = OKABE_ITO["blue"], OKABE_ITO["vermillion"], OKABE_ITO["black"]
 _CYCLE = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple", "sky", "black")]
 STYLE = {
-    "font.size": 10, "axes.titlesize": 11, "axes.titleweight": "bold", "axes.labelsize": 10,
-    "legend.fontsize": 9, "legend.framealpha": 0.9, "axes.grid": True, "grid.alpha": 0.3,
-    "axes.spines.top": False, "axes.spines.right": False, "axes.prop_cycle": matplotlib.cycler(color=_CYCLE),
-    "savefig.dpi": 110, "figure.dpi": 110, "svg.fonttype": "none",
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "legend.framealpha": 0.9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": matplotlib.cycler(color=_CYCLE),
+    "savefig.dpi": 110,
+    "figure.dpi": 110,
+    "svg.fonttype": "none",
 }
 SCORE_LABEL = "anomaly score (higher = more anomalous)"
 #: Units of each training measure on scaled inputs (the preprocessing's scaler sets the unit).
-UNITS = {"mse": "scaled units²", "huber": "scaled units² near 0", "mae": "scaled units",
-         "rmse": "scaled units", "bce": "nats per feature"}
+UNITS = {
+    "mse": "scaled units²",
+    "huber": "scaled units² near 0",
+    "mae": "scaled units",
+    "rmse": "scaled units",
+    "bce": "nats per feature",
+}
 #: Above this many points a scatter plot keeps every anomaly and a random sample of the rest.
 MAX_POINTS = 4000
 
@@ -102,15 +125,18 @@ def training_history(values: Mapping[str, list[float]], best_epoch: int = 0, los
     axes = figure.subplots(n_rows, n_columns, squeeze=False).ravel()
     for ax, name in zip(axes, names, strict=False):
         train = np.asarray(values[name], dtype=float)
-        ax.plot(np.arange(1, train.size + 1), train, color=NORMAL, marker="o", markersize=3,
-                label="training rows")
+        ax.plot(np.arange(1, train.size + 1), train, color=NORMAL, marker="o", markersize=3, label="training rows")
         if f"val_{name}" in values:
             val = np.asarray(values[f"val_{name}"], dtype=float)
-            ax.plot(np.arange(1, val.size + 1), val, color=ANOMALY, marker="s", markersize=3,
-                    label="validation rows")
+            ax.plot(np.arange(1, val.size + 1), val, color=ANOMALY, marker="s", markersize=3, label="validation rows")
         if best_epoch:
-            ax.axvline(best_epoch, color=THRESHOLD, linestyle="--", linewidth=1,
-                       label=f"best epoch ({best_epoch}): its weights are kept")
+            ax.axvline(
+                best_epoch,
+                color=THRESHOLD,
+                linestyle="--",
+                linewidth=1,
+                label=f"best epoch ({best_epoch}): its weights are kept",
+            )
         if train.size and np.all(train > 0) and train.max() / train.min() > 20:
             _log_scale(ax, "y")
         measure = loss_name if name == "loss" else name
@@ -119,7 +145,7 @@ def training_history(values: Mapping[str, list[float]], best_epoch: int = 0, los
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"{shown} ({UNITS[measure]})" if measure in UNITS else shown)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    for ax in axes[len(names):]:
+    for ax in axes[len(names) :]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncols=len(handles), frameon=False)
@@ -140,8 +166,10 @@ def score_distribution(scores, threshold: float, labels=None, bins: int = 60) ->
     groups = [("all rows", scores, NORMAL)]
     if labels is not None:
         labels = np.asarray(labels)
-        groups = [(f"normal ({int((labels == 0).sum()):,} rows)", scores[labels == 0], NORMAL),
-                  (f"anomaly ({int((labels == 1).sum()):,} rows)", scores[labels == 1], ANOMALY)]
+        groups = [
+            (f"normal ({int((labels == 0).sum()):,} rows)", scores[labels == 0], NORMAL),
+            (f"anomaly ({int((labels == 1).sum()):,} rows)", scores[labels == 1], ANOMALY),
+        ]
     counts = [np.histogram(part, edges)[0] for _, part, _ in groups if part.size]
     sizes = [part.size for _, part, _ in groups if part.size]
     imbalanced = len(sizes) > 1 and min(sizes) / sum(sizes) < 0.1
@@ -151,8 +179,13 @@ def score_distribution(scores, threshold: float, labels=None, bins: int = 60) ->
         if part.size:
             ax.hist(part, edges, color=colour, alpha=0.45, label=name)
             ax.hist(part, edges, color=colour, histtype="step", linewidth=1.2)
-    ax.axvline(threshold, color=THRESHOLD, linestyle="--", linewidth=1.5,
-               label=f"threshold {threshold:.4g}: {_percent(flagged)} of rows flagged")
+    ax.axvline(
+        threshold,
+        color=THRESHOLD,
+        linestyle="--",
+        linewidth=1.5,
+        label=f"threshold {threshold:.4g}: {_percent(flagged)} of rows flagged",
+    )
     if log_y:
         ax.set_ylim(bottom=0.5)  # a bin of one row stays visible
         _log_scale(ax, "y")
@@ -178,23 +211,48 @@ def roc_pr_curves(labels, scores, threshold: float) -> Figure:
     fpr, tpr, _ = roc_curve(labels, scores)
     roc_ax.plot(fpr, tpr, color=NORMAL, linewidth=2, label=f"ROC curve, AUC = {auc(fpr, tpr):.3f}")
     roc_ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance (AUC = 0.5)")
-    roc_ax.plot(fpr_now, tpr_now, "o", color=ANOMALY, markersize=8,
-                label=f"threshold {threshold:.4g}: TPR {tpr_now:.2f}, FPR {fpr_now:.3f}")
-    roc_ax.set(xlabel="false positive rate (share of normal rows flagged)",
-               ylabel="true positive rate (recall)", title="ROC curve",
-               xlim=(-0.01, 1.01), ylim=(-0.01, 1.02))
+    roc_ax.plot(
+        fpr_now,
+        tpr_now,
+        "o",
+        color=ANOMALY,
+        markersize=8,
+        label=f"threshold {threshold:.4g}: TPR {tpr_now:.2f}, FPR {fpr_now:.3f}",
+    )
+    roc_ax.set(
+        xlabel="false positive rate (share of normal rows flagged)",
+        ylabel="true positive rate (recall)",
+        title="ROC curve",
+        xlim=(-0.01, 1.01),
+        ylim=(-0.01, 1.02),
+    )
     roc_ax.legend(loc="lower right")
     precision, recall, _ = precision_recall_curve(labels, scores)
     prevalence = float(labels.mean())
-    pr_ax.step(recall, precision, where="post", color=NORMAL, linewidth=2,
-               label=f"PR curve, AUC (average precision) = {average_precision_score(labels, scores):.3f}")
-    pr_ax.axhline(prevalence, color="grey", linestyle=":",
-                  label=f"chance (anomaly share {_percent(prevalence)})")
-    pr_ax.plot(tpr_now, precision_now, "o", color=ANOMALY, markersize=8,
-               label=f"threshold {threshold:.4g}: recall {tpr_now:.2f}, precision {precision_now:.2f}")
-    pr_ax.set(xlabel="recall (share of anomalies flagged)",
-              ylabel="precision (share of flags that are anomalies)",
-              title="Precision-recall curve", xlim=(-0.01, 1.01), ylim=(-0.01, 1.05))
+    pr_ax.step(
+        recall,
+        precision,
+        where="post",
+        color=NORMAL,
+        linewidth=2,
+        label=f"PR curve, AUC (average precision) = {average_precision_score(labels, scores):.3f}",
+    )
+    pr_ax.axhline(prevalence, color="grey", linestyle=":", label=f"chance (anomaly share {_percent(prevalence)})")
+    pr_ax.plot(
+        tpr_now,
+        precision_now,
+        "o",
+        color=ANOMALY,
+        markersize=8,
+        label=f"threshold {threshold:.4g}: recall {tpr_now:.2f}, precision {precision_now:.2f}",
+    )
+    pr_ax.set(
+        xlabel="recall (share of anomalies flagged)",
+        ylabel="precision (share of flags that are anomalies)",
+        title="Precision-recall curve",
+        xlim=(-0.01, 1.01),
+        ylim=(-0.01, 1.05),
+    )
     pr_ax.legend(loc="best")
     return figure
 
@@ -205,8 +263,9 @@ def threshold_metrics(labels, scores, threshold: float) -> Figure:
     labels, scores = np.asarray(labels), np.asarray(scores, dtype=float)
     precision, recall, cuts = precision_recall_curve(labels, scores)
     precision, recall = precision[:-1], recall[:-1]
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(recall),
-                   where=(precision + recall) > 0)
+    f1 = np.divide(
+        2 * precision * recall, precision + recall, out=np.zeros_like(recall), where=(precision + recall) > 0
+    )
     figure = _figure(7.6, 3.8)
     ax = figure.subplots()
     # Between two observed scores nothing changes: steps, not lines (a row is flagged when score > threshold,
@@ -216,14 +275,23 @@ def threshold_metrics(labels, scores, threshold: float) -> Figure:
     ax.plot(cuts, recall, color=ANOMALY, linestyle="--", label="recall", **step)
     ax.plot(cuts, f1, color=OKABE_ITO["green"], linestyle="-.", label="F1", **step)
     best = int(np.argmax(f1))
-    ax.plot(cuts[best], f1[best], "D", color=OKABE_ITO["green"], markersize=6,
-            label=f"best F1 {f1[best]:.3f} at {cuts[best]:.4g}")
-    ax.axvline(threshold, color=THRESHOLD, linestyle=":", linewidth=1.5,
-               label=f"current threshold {threshold:.4g}")
+    ax.plot(
+        cuts[best],
+        f1[best],
+        "D",
+        color=OKABE_ITO["green"],
+        markersize=6,
+        label=f"best F1 {f1[best]:.3f} at {cuts[best]:.4g}",
+    )
+    ax.axvline(threshold, color=THRESHOLD, linestyle=":", linewidth=1.5, label=f"current threshold {threshold:.4g}")
     if _log_x(scores):
         _log_scale(ax, "x")
-    ax.set(xlabel="threshold on the " + SCORE_LABEL, ylabel="value (0 to 1)", ylim=(-0.02, 1.05),
-           title="Precision, recall and F1 against the threshold")
+    ax.set(
+        xlabel="threshold on the " + SCORE_LABEL,
+        ylabel="value (0 to 1)",
+        ylim=(-0.02, 1.05),
+        title="Precision, recall and F1 against the threshold",
+    )
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
     return figure
 
@@ -240,8 +308,9 @@ def confusion_matrix(matrix, threshold: float) -> Figure:
     names = ["normal", "anomaly"]
     for (row, column), count in np.ndenumerate(matrix):
         colour = "white" if shares[row, column] > 0.55 else "black"
-        ax.text(column, row, f"{count:,}\n({shares[row, column]:.1%})", ha="center", va="center",
-                color=colour, fontsize=12)
+        ax.text(
+            column, row, f"{count:,}\n({shares[row, column]:.1%})", ha="center", va="center", color=colour, fontsize=12
+        )
     ax.set_xticks([0, 1], names)
     ax.set_yticks([0, 1], names, rotation=90, va="center")
     ax.set_xlabel("predicted class (score above the threshold = anomaly)")
@@ -260,8 +329,14 @@ def _top_rows(scores: np.ndarray, threshold: float, top_k: int) -> tuple[np.ndar
 
 
 @styled
-def top_anomaly_features(errors: pd.DataFrame, scores, threshold: float, top_k: int = 6,
-                         top_features: int = 5, unit: str = "reconstruction error") -> Figure:
+def top_anomaly_features(
+    errors: pd.DataFrame,
+    scores,
+    threshold: float,
+    top_k: int = 6,
+    top_features: int = 5,
+    unit: str = "reconstruction error",
+) -> Figure:
     """For each of the ``top_k`` highest-scoring flagged rows, its features with the largest error."""
     scores = np.asarray(scores, dtype=float)
     rows, any_flagged = _top_rows(scores, threshold, top_k)
@@ -276,15 +351,16 @@ def top_anomaly_features(errors: pd.DataFrame, scores, threshold: float, top_k: 
         ax.barh([_short(str(name)) for name in values.index], values.to_numpy(), color=ANOMALY)
         ax.set_title(f"row {_short(str(errors.index[int(row)]))}: score {scores[row]:.3g}", fontsize=10)
         ax.grid(axis="y", visible=False)
-    for ax in axes[len(rows):]:
+    for ax in axes[len(rows) :]:
         ax.set_visible(False)
     figure.supxlabel(unit, fontsize=10)
     return figure
 
 
 @styled
-def feature_error_summary(errors: pd.DataFrame, scores, threshold: float, top_features: int = 12,
-                          unit: str = "reconstruction error") -> Figure:
+def feature_error_summary(
+    errors: pd.DataFrame, scores, threshold: float, top_features: int = 12, unit: str = "reconstruction error"
+) -> Figure:
     """Mean error per feature on flagged against unflagged rows, for the features that differ most."""
     scores = np.asarray(scores, dtype=float)
     flagged = scores > threshold
@@ -302,8 +378,9 @@ def feature_error_summary(errors: pd.DataFrame, scores, threshold: float, top_fe
     ax = figure.subplots()
     positions = np.arange(len(order))
     ax.barh(positions + 0.2, high[order].to_numpy(), height=0.4, color=ANOMALY, label=flagged_name)
-    ax.barh(positions - 0.2, rest[order].to_numpy(), height=0.4, color=NORMAL,
-            label=f"other rows ({int((~flagged).sum())})")
+    ax.barh(
+        positions - 0.2, rest[order].to_numpy(), height=0.4, color=NORMAL, label=f"other rows ({int((~flagged).sum())})"
+    )
     ax.set_yticks(positions, [_short(str(name)) for name in order])
     ax.grid(axis="y", visible=False)
     shown = np.r_[high[order].to_numpy(), rest[order].to_numpy()]
@@ -341,8 +418,9 @@ def _explained(share: float) -> str:
 
 
 @styled
-def latent_space(codes, scores, threshold: float, labels=None, random_state: int = 0,
-                 max_points: int = MAX_POINTS) -> Figure:
+def latent_space(
+    codes, scores, threshold: float, labels=None, random_state: int = 0, max_points: int = MAX_POINTS
+) -> Figure:
     """Latent codes projected on their first two principal components, coloured by label or by score.
 
     With more than ``max_points`` rows, each group (anomalies and the rest) keeps at most ``max_points``
@@ -373,22 +451,45 @@ def latent_space(codes, scores, threshold: float, labels=None, random_state: int
         for value, name, colour, marker, size in groups:
             part = labels == value
             count = _count(int(part.sum()), int((all_labels == value).sum()))
-            ax.scatter(projected[part, 0], projected[part, 1], s=size, c=colour, marker=marker, alpha=0.6,
-                       linewidths=0, label=f"{name} ({count})", rasterized=True)
+            ax.scatter(
+                projected[part, 0],
+                projected[part, 1],
+                s=size,
+                c=colour,
+                marker=marker,
+                alpha=0.6,
+                linewidths=0,
+                label=f"{name} ({count})",
+                rasterized=True,
+            )
         ax.legend(loc="best", markerscale=1.5)
         ax.set_title("Latent space (PCA), by label" + sampled)
     else:
         order = np.argsort(scores[keep])  # high scores drawn last, on top
-        points = ax.scatter(projected[order, 0], projected[order, 1], c=scores[keep][order], cmap="viridis",
-                            s=12, alpha=0.8, linewidths=0, rasterized=True,
-                            norm=matplotlib.colors.LogNorm() if _log_x(scores) else None)
+        points = ax.scatter(
+            projected[order, 0],
+            projected[order, 1],
+            c=scores[keep][order],
+            cmap="viridis",
+            s=12,
+            alpha=0.8,
+            linewidths=0,
+            rasterized=True,
+            norm=matplotlib.colors.LogNorm() if _log_x(scores) else None,
+        )
         marked = important[keep]
-        ax.scatter(projected[marked, 0], projected[marked, 1], s=40, facecolors="none", edgecolors=ANOMALY,
-                   linewidths=1.2, label=f"flagged ({_count(int(marked.sum()), int(important.sum()))})")
+        ax.scatter(
+            projected[marked, 0],
+            projected[marked, 1],
+            s=40,
+            facecolors="none",
+            edgecolors=ANOMALY,
+            linewidths=1.2,
+            label=f"flagged ({_count(int(marked.sum()), int(important.sum()))})",
+        )
         figure.colorbar(points, ax=ax, label=SCORE_LABEL)
         ax.legend(loc="best")
         ax.set_title("Latent space (PCA), by anomaly score" + sampled)
     ax.set_xlabel(f"principal component 1 ({_explained(explained[0])})")
-    ax.set_ylabel(f"principal component 2 ({_explained(explained[1])})" if n_components == 2
-                  else SCORE_LABEL)
+    ax.set_ylabel(f"principal component 2 ({_explained(explained[1])})" if n_components == 2 else SCORE_LABEL)
     return figure

@@ -74,9 +74,11 @@ class ReportData:
         scores = scored.scores = np.asarray(scored.scores, dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(scores))
         if bad.size:  # no figure can place them, and every summary would turn NaN
-            raise ValueError(f"{bad.size} of {scores.size} rows have no finite anomaly score (first: row "
-                             f"{bad[0]}, score {scores[bad[0]]}); their values are probably too large for the "
-                             "model's float32 network: check those rows, or clip or rescale the data.")
+            raise ValueError(
+                f"{bad.size} of {scores.size} rows have no finite anomaly score (first: row "
+                f"{bad[0]}, score {scores[bad[0]]}); their values are probably too large for the "
+                "model's float32 network: check those rows, or clip or rescale the data."
+            )
         return scored
 
     @property
@@ -95,8 +97,11 @@ class ReportData:
     def feature_errors(self) -> tuple[pd.DataFrame, str]:
         """Each feature's part in each row's score (the detector's ``feature_contributions``) and its unit."""
         errors, contributions = self.core.contributions(self.X)
-        frame = pd.DataFrame(contributions, columns=list(self.detector.feature_names_out_),
-                             index=self.X.index if isinstance(self.X, pd.DataFrame) else None)
+        frame = pd.DataFrame(
+            contributions,
+            columns=list(self.detector.feature_names_out_),
+            index=self.X.index if isinstance(self.X, pd.DataFrame) else None,
+        )
         if contributions is errors:  # the score takes the errors as they are
             member = (getattr(self.detector, "members_", None) or [self.detector])[0]  # an ensemble's members share it
             return frame, f"reconstruction error ({member.loss}, scaled units)"
@@ -122,8 +127,11 @@ class ReportData:
         found.add(getattr(self.detector, "data_kind_", "table"))
         if len(self.scores) >= 2:
             found.add("rows")
-        for need, method in (("feature-errors", "feature_contributions"), ("codes", "encode"),
-                             ("reconstructions", "reconstruct")):
+        for need, method in (
+            ("feature-errors", "feature_contributions"),
+            ("codes", "encode"),
+            ("reconstructions", "reconstruct"),
+        ):
             if callable(getattr(self.detector, method, None)):
                 found.add(need)
         history = getattr(self.detector, "history_", None)
@@ -148,47 +156,78 @@ def _labels_if_any(data: ReportData):
 
 
 FIGURES: list[FigureSpec] = [
-    FigureSpec("training-history", "Training history",
-               "Loss and tracked metrics per epoch on training and held-out validation rows; the dashed line "
-               "marks the epoch whose weights were kept.",
-               lambda d: plots.training_history(d.detector.history_.values, d.detector.history_.best_epoch,
-                                                d.detector.loss), frozenset({"history"})),
-    FigureSpec("score-distribution", "Score distribution",
-               "How anomaly scores are spread; rows to the right of the threshold are flagged.",
-               lambda d: plots.score_distribution(d.scores, d.threshold, _labels_if_any(d))),
-    FigureSpec("roc-pr-curves", "ROC and precision-recall curves",
-               "Threshold-free ranking quality; the dot is the operating point of the current threshold.",
-               lambda d: plots.roc_pr_curves(d.labels, d.scores, d.threshold), frozenset({"labels"})),
-    FigureSpec("threshold-metrics", "Precision, recall and F1 against the threshold",
-               "What moving the threshold would trade: fewer false alarms against more missed anomalies.",
-               lambda d: plots.threshold_metrics(d.labels, d.scores, d.threshold), frozenset({"labels"})),
-    FigureSpec("confusion-matrix", "Confusion matrix",
-               "Counts of rows by true class and flag at the current threshold.",
-               lambda d: plots.confusion_matrix(d.evaluation.confusion_matrix, d.threshold),
-               frozenset({"labels"})),
-    FigureSpec("top-anomaly-features", "Features behind the top anomalies",
-               "For the highest-scoring flagged rows, the features the network reconstructs worst.",
-               lambda d: plots.top_anomaly_features(*d.feature_errors[:1], d.scores, d.threshold,
-                                                    unit=d.feature_errors[1]), frozenset({"table", "feature-errors"})),
-    FigureSpec("feature-error-summary", "Per-feature reconstruction error",
-               "Mean per-feature error of flagged rows against the other rows: the features that drive "
-               "the flags.",
-               lambda d: plots.feature_error_summary(*d.feature_errors[:1], d.scores, d.threshold,
-                                                     unit=d.feature_errors[1]), frozenset({"table", "feature-errors"})),
-    FigureSpec("reconstructions", "Originals and reconstructions",
-               "The highest-scoring images and the most typical ones: original, reconstruction, and the "
-               "per-pixel error map (brighter = worse reconstructed).",
-               lambda d: sample_plots.reconstruction_grid(*d.samples, d.detector.error_maps(d.X), d.scores,
-                                                          d.threshold), frozenset({"image", "reconstructions"})),
-    FigureSpec("window-reconstructions", "Windows and reconstructions",
-               "The highest-scoring windows and the most typical ones, drawn against the network's "
-               "reconstruction; the shaded gap is the error.",
-               lambda d: sample_plots.window_reconstructions(*d.samples, d.scores, d.threshold),
-               frozenset({"series", "reconstructions"})),
-    FigureSpec("latent-space", "Latent space",
-               "The latent codes projected to two dimensions with PCA.",
-               lambda d: plots.latent_space(d.codes, d.scores, d.threshold, _labels_if_any(d)),
-               frozenset({"rows", "codes"})),
+    FigureSpec(
+        "training-history",
+        "Training history",
+        "Loss and tracked metrics per epoch on training and held-out validation rows; the dashed line "
+        "marks the epoch whose weights were kept.",
+        lambda d: plots.training_history(d.detector.history_.values, d.detector.history_.best_epoch, d.detector.loss),
+        frozenset({"history"}),
+    ),
+    FigureSpec(
+        "score-distribution",
+        "Score distribution",
+        "How anomaly scores are spread; rows to the right of the threshold are flagged.",
+        lambda d: plots.score_distribution(d.scores, d.threshold, _labels_if_any(d)),
+    ),
+    FigureSpec(
+        "roc-pr-curves",
+        "ROC and precision-recall curves",
+        "Threshold-free ranking quality; the dot is the operating point of the current threshold.",
+        lambda d: plots.roc_pr_curves(d.labels, d.scores, d.threshold),
+        frozenset({"labels"}),
+    ),
+    FigureSpec(
+        "threshold-metrics",
+        "Precision, recall and F1 against the threshold",
+        "What moving the threshold would trade: fewer false alarms against more missed anomalies.",
+        lambda d: plots.threshold_metrics(d.labels, d.scores, d.threshold),
+        frozenset({"labels"}),
+    ),
+    FigureSpec(
+        "confusion-matrix",
+        "Confusion matrix",
+        "Counts of rows by true class and flag at the current threshold.",
+        lambda d: plots.confusion_matrix(d.evaluation.confusion_matrix, d.threshold),
+        frozenset({"labels"}),
+    ),
+    FigureSpec(
+        "top-anomaly-features",
+        "Features behind the top anomalies",
+        "For the highest-scoring flagged rows, the features the network reconstructs worst.",
+        lambda d: plots.top_anomaly_features(*d.feature_errors[:1], d.scores, d.threshold, unit=d.feature_errors[1]),
+        frozenset({"table", "feature-errors"}),
+    ),
+    FigureSpec(
+        "feature-error-summary",
+        "Per-feature reconstruction error",
+        "Mean per-feature error of flagged rows against the other rows: the features that drive the flags.",
+        lambda d: plots.feature_error_summary(*d.feature_errors[:1], d.scores, d.threshold, unit=d.feature_errors[1]),
+        frozenset({"table", "feature-errors"}),
+    ),
+    FigureSpec(
+        "reconstructions",
+        "Originals and reconstructions",
+        "The highest-scoring images and the most typical ones: original, reconstruction, and the "
+        "per-pixel error map (brighter = worse reconstructed).",
+        lambda d: sample_plots.reconstruction_grid(*d.samples, d.detector.error_maps(d.X), d.scores, d.threshold),
+        frozenset({"image", "reconstructions"}),
+    ),
+    FigureSpec(
+        "window-reconstructions",
+        "Windows and reconstructions",
+        "The highest-scoring windows and the most typical ones, drawn against the network's "
+        "reconstruction; the shaded gap is the error.",
+        lambda d: sample_plots.window_reconstructions(*d.samples, d.scores, d.threshold),
+        frozenset({"series", "reconstructions"}),
+    ),
+    FigureSpec(
+        "latent-space",
+        "Latent space",
+        "The latent codes projected to two dimensions with PCA.",
+        lambda d: plots.latent_space(d.codes, d.scores, d.threshold, _labels_if_any(d)),
+        frozenset({"rows", "codes"}),
+    ),
 ]
 
 
@@ -225,9 +264,15 @@ def _embedded(figure: Figure, png: bytes) -> tuple[str, int, int]:
 
 
 def _metric_rows(result: Evaluation) -> list[tuple[str, str, float | None]]:
-    names = [("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC (average precision)"), ("precision", "precision"),
-             ("recall", "recall"), ("f1", "F1"), ("precision_at_n", "precision@n (n = number of anomalies)"),
-             ("false_alarm_rate", "false-alarm rate")]
+    names = [
+        ("roc_auc", "ROC-AUC"),
+        ("pr_auc", "PR-AUC (average precision)"),
+        ("precision", "precision"),
+        ("recall", "recall"),
+        ("f1", "F1"),
+        ("precision_at_n", "precision@n (n = number of anomalies)"),
+        ("false_alarm_rate", "false-alarm rate"),
+    ]
     return [(key, label, getattr(result, key)) for key, label in names]
 
 
@@ -275,18 +320,24 @@ def render_report(detector, X, y=None, source: str = "data") -> str:
     return _render(data, figures, {name: figure_png(f) for name, f in figures.items()}, skipped)
 
 
-def _render(data: ReportData, figures: dict[str, Figure], pngs: dict[str, bytes],
-            skipped: list[tuple[FigureSpec, str]]) -> str:
+def _render(
+    data: ReportData, figures: dict[str, Figure], pngs: dict[str, bytes], skipped: list[tuple[FigureSpec, str]]
+) -> str:
     from aedetect._version import __version__
 
     specs = {spec.name: spec for spec in FIGURES}
-    shown = [dict(name=name, title=specs[name].title, caption=specs[name].caption,
-                  png=_embedded(figure, pngs[name])) for name, figure in figures.items()]
+    shown = [
+        dict(name=name, title=specs[name].title, caption=specs[name].caption, png=_embedded(figure, pngs[name]))
+        for name, figure in figures.items()
+    ]
     return _environment.get_template("report.html.j2").render(
-        summary=_summary(data), evaluation=data.evaluation, figures=shown,
+        summary=_summary(data),
+        evaluation=data.evaluation,
+        figures=shown,
         metrics=_metric_rows(data.evaluation) if data.evaluation else [],
         skipped=[(spec.title, reason) for spec, reason in skipped],
-        labelled=data.labels is not None, version=__version__,
+        labelled=data.labels is not None,
+        version=__version__,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
 
@@ -307,8 +358,9 @@ def check_writable(path: Path) -> Path:
     """Fail early, with one clear sentence, when ``path`` cannot be written."""
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"Cannot write the report to {str(path)!r}: it is a directory; give a file name "
-                         "like report.html.")
+        raise ValueError(
+            f"Cannot write the report to {str(path)!r}: it is a directory; give a file name like report.html."
+        )
     return check_output_folder(path)
 
 
@@ -332,8 +384,7 @@ def write_figures(figures: dict[str, Figure], folder, pngs: dict[str, bytes] | N
     return written
 
 
-def write_report(detector, X, y=None, path="report.html", source: str | None = None,
-                 figures_dir=None) -> Path:
+def write_report(detector, X, y=None, path="report.html", source: str | None = None, figures_dir=None) -> Path:
     """Write the HTML report of ``detector`` on ``X`` (labels ``y``, 1 = anomaly, optional) to ``path``.
 
     Parameters
@@ -364,5 +415,13 @@ def write_report(detector, X, y=None, path="report.html", source: str | None = N
     return path
 
 
-__all__ = ["FIGURES", "FigureSpec", "ReportData", "build_figures", "figure_png", "render_report",
-           "write_figures", "write_report"]
+__all__ = [
+    "FIGURES",
+    "FigureSpec",
+    "ReportData",
+    "build_figures",
+    "figure_png",
+    "render_report",
+    "write_figures",
+    "write_report",
+]

@@ -48,7 +48,10 @@ def reconstruction_grid(originals, reconstructions, error_maps, scores, threshol
     low = float(np.min([np.min(originals[i]) for i, _ in picks]))
     high = float(np.max([np.max(originals[i]) for i, _ in picks]))
     for row, (index, tag) in zip(axes, picks, strict=True):
-        for ax, image, title in ((row[0], originals[index], "original"), (row[1], reconstructions[index], "reconstruction")):
+        for ax, image, title in (
+            (row[0], originals[index], "original"),
+            (row[1], reconstructions[index], "reconstruction"),
+        ):
             shown, style = _display(np.asarray(image, dtype=float))
             if style:
                 style.update(vmin=low, vmax=high)
@@ -76,11 +79,20 @@ def window_reconstructions(originals, reconstructions, scores, threshold: float,
         original, rebuilt = np.asarray(originals[index]), np.asarray(reconstructions[index])
         for channel in range(original.shape[-1]):
             ax.plot(steps, original[:, channel], color=NORMAL, linewidth=1.2, label="series" if channel == 0 else None)
-            ax.plot(steps, rebuilt[:, channel], color=ANOMALY, linewidth=1.0, linestyle="--",
-                    label="reconstruction" if channel == 0 else None)
+            ax.plot(
+                steps,
+                rebuilt[:, channel],
+                color=ANOMALY,
+                linewidth=1.0,
+                linestyle="--",
+                label="reconstruction" if channel == 0 else None,
+            )
             ax.fill_between(steps, original[:, channel], rebuilt[:, channel], color=ANOMALY, alpha=0.15)
-        ax.set_title(f"window #{index} ({tag}): score {scores[index]:.3g}", fontsize=9,
-                     color=ANOMALY if tag != "typical" else NORMAL)
+        ax.set_title(
+            f"window #{index} ({tag}): score {scores[index]:.3g}",
+            fontsize=9,
+            color=ANOMALY if tag != "typical" else NORMAL,
+        )
     axes[0].legend(loc="upper right", ncols=2)
     axes[-1].set_xlabel("time step in the window")
     return figure

@@ -26,8 +26,9 @@ SCORING_BATCH = 8192
 BATCH_BLOCK = 16
 
 
-def padded_batches(matrix: np.ndarray, device: torch.device | str,
-                   batch_size: int = SCORING_BATCH) -> Iterator[tuple[torch.Tensor, int]]:
+def padded_batches(
+    matrix: np.ndarray, device: torch.device | str, batch_size: int = SCORING_BATCH
+) -> Iterator[tuple[torch.Tensor, int]]:
     """Batches of ``matrix``'s rows as tensors on ``device``, each a whole number of
     :data:`BATCH_BLOCK` rows, with the number of real rows at its start.
 
@@ -75,4 +76,3 @@ def forward_pass(
         else:
             result[name] = np.empty((0, width.get(name, 0)), dtype=np.float32)
     return result
-

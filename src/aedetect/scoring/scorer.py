@@ -112,9 +112,20 @@ class RowScorer(nn.Module):
         Which nearest reference code the kNN distance is measured to.
     """
 
-    def __init__(self, model: nn.Module, score: str, loss: str, feature_error_means, score_scales,
-                 latent_scale, latent_reference, latent_mean, latent_precision,
-                 latent_weight: float = 4.0, neighbours: int = 5) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        score: str,
+        loss: str,
+        feature_error_means,
+        score_scales,
+        latent_scale,
+        latent_reference,
+        latent_mean,
+        latent_precision,
+        latent_weight: float = 4.0,
+        neighbours: int = 5,
+    ) -> None:
         super().__init__()
         self.model = model
         self.score = score
@@ -167,8 +178,9 @@ def _tensor(values: np.ndarray) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def score_matrix(scorer: RowScorer, matrix: np.ndarray, device: torch.device | str = "cpu",
-                 batch_size: int | None = None) -> np.ndarray:
+def score_matrix(
+    scorer: RowScorer, matrix: np.ndarray, device: torch.device | str = "cpu", batch_size: int | None = None
+) -> np.ndarray:
     """Scores of every row of ``matrix`` (float32, model space), in batches; returns float64.
 
     Batches are views of ``matrix`` (no copy on a CPU, except the padding of a short last batch to
@@ -183,7 +195,7 @@ def score_matrix(scorer: RowScorer, matrix: np.ndarray, device: torch.device | s
     scores = np.empty(len(matrix), dtype=np.float64)
     start = 0
     for batch, n in padded_batches(matrix, device, batch_size):
-        scores[start:start + n] = scorer(batch)[:n].double().cpu().numpy()
+        scores[start : start + n] = scorer(batch)[:n].double().cpu().numpy()
         start += n
     return scores
 

@@ -59,9 +59,17 @@ def neighbour_rank(n_reference: int, trim_fraction: float) -> int:
     return max(1, int(round(KNN_RANK_SHARE * n_reference)), wider)
 
 
-def fit_score_statistics(model: nn.Module, train_matrix: np.ndarray, held_out: np.ndarray | None, *, loss: str,
-                         device: torch.device, trim_fraction: float, data_kind: DataKind,
-                         seed: int) -> ScoreStatistics:
+def fit_score_statistics(
+    model: nn.Module,
+    train_matrix: np.ndarray,
+    held_out: np.ndarray | None,
+    *,
+    loss: str,
+    device: torch.device,
+    trim_fraction: float,
+    data_kind: DataKind,
+    seed: int,
+) -> ScoreStatistics:
     """Normal levels that the composite scores divide by, and the latent reference codes.
 
     ``train_matrix`` holds the rows the network trained on, ``held_out`` the normal rows it never
@@ -77,7 +85,7 @@ def fit_score_statistics(model: nn.Module, train_matrix: np.ndarray, held_out: n
         errors, codes = errors[kept], codes[kept]
     feature_error_means = np.maximum(errors.mean(axis=0), 1e-8)
     rng = np.random.default_rng(seed)
-    rows = rng.permutation(len(codes))[:KNN_REFERENCE_ROWS[data_kind]]
+    rows = rng.permutation(len(codes))[: KNN_REFERENCE_ROWS[data_kind]]
     latent_scale = np.maximum(codes.std(axis=0), 1e-8)
     latent_reference = (codes[rows] / latent_scale).astype(np.float32)
     latent_mean = codes.mean(axis=0)
@@ -102,8 +110,9 @@ def fit_score_statistics(model: nn.Module, train_matrix: np.ndarray, held_out: n
     if getattr(model, "rotation", None) is not None:
         rows = held_out if held_out is not None and len(held_out) else train_matrix
         scales.append(max(float(rotation_nll(model, rows, device).mean()), 1e-12))
-    return ScoreStatistics(feature_error_means, latent_scale, latent_reference, latent_mean, latent_precision,
-                           np.array(scales))
+    return ScoreStatistics(
+        feature_error_means, latent_scale, latent_reference, latent_mean, latent_precision, np.array(scales)
+    )
 
 
 def mahalanobis_squared(codes: np.ndarray, mean: np.ndarray, precision: np.ndarray) -> np.ndarray:
@@ -118,7 +127,7 @@ def knn_distance(codes: np.ndarray, reference: np.ndarray, scale: np.ndarray, k:
     parts = []
     with torch.inference_mode():
         for start in range(0, len(codes), BATCH_ROWS):
-            query = torch.as_tensor((codes[start:start + BATCH_ROWS] / scale).astype(np.float32))
+            query = torch.as_tensor((codes[start : start + BATCH_ROWS] / scale).astype(np.float32))
             parts.append(knn(query).numpy())
     return np.concatenate(parts).astype(np.float64) if parts else np.empty(0)
 
@@ -128,7 +137,7 @@ def rotation_nll(model: nn.Module, matrix: np.ndarray, device: torch.device) -> 
     parts = []
     with torch.inference_mode():
         for start in range(0, len(matrix), BATCH_ROWS):
-            batch = torch.as_tensor(matrix[start:start + BATCH_ROWS], device=device)
+            batch = torch.as_tensor(matrix[start : start + BATCH_ROWS], device=device)
             parts.append(model.rotation_nll(batch).double().cpu().numpy())
     return np.concatenate(parts)
 

@@ -54,11 +54,18 @@ def _one_error(code: str, message: str):
     return WrapValidator(validate)
 
 
-Value = Annotated[float | int | bool | str | None,
-                  _one_error("feature_value", "A feature value must be a number, text, true/false or null; got {kind}")]
-Threshold = Annotated[FiniteFloat | Annotated[str, Field(max_length=100)] | None,
-                      _one_error("threshold_type", "The threshold must be a finite number or a rule such as "
-                                 "'percentile:99.5' (at most 100 characters); got {kind}")]
+Value = Annotated[
+    float | int | bool | str | None,
+    _one_error("feature_value", "A feature value must be a number, text, true/false or null; got {kind}"),
+]
+Threshold = Annotated[
+    FiniteFloat | Annotated[str, Field(max_length=100)] | None,
+    _one_error(
+        "threshold_type",
+        "The threshold must be a finite number or a rule such as "
+        "'percentile:99.5' (at most 100 characters); got {kind}",
+    ),
+]
 
 
 class Problem(BaseModel):
@@ -81,8 +88,10 @@ class ScoreRequest(BaseModel):
     records: list[dict[str, Value]] | None = Field(None, description="One object per row, every feature once.")
     columns: dict[str, list[Value]] | None = Field(None, description="One list per feature, all of the same length.")
     threshold: Threshold = Field(
-        None, description="Override the model's threshold for this request: a number, or a rule such as "
-        "'percentile:99.5' fitted on the model's held-out normal scores.")
+        None,
+        description="Override the model's threshold for this request: a number, or a rule such as "
+        "'percentile:99.5' fitted on the model's held-out normal scores.",
+    )
     top_features: int = Field(3, ge=0, le=100, description="Features listed per flagged row.")
 
 
@@ -149,10 +158,17 @@ class ServedModel:
 
 
 def _training(history) -> dict:
-    best = {k: _finite_or_none(v[history.best_epoch - 1]) for k, v in history.values.items()
-            if 0 < history.best_epoch <= len(v)}
-    return {"epochs": history.stopped_epoch, "best_epoch": history.best_epoch, "seconds": history.seconds,
-            "metrics_at_best_epoch": best}
+    best = {
+        k: _finite_or_none(v[history.best_epoch - 1])
+        for k, v in history.values.items()
+        if 0 < history.best_epoch <= len(v)
+    }
+    return {
+        "epochs": history.stopped_epoch,
+        "best_epoch": history.best_epoch,
+        "seconds": history.seconds,
+        "metrics_at_best_epoch": best,
+    }
 
 
 def _finite_or_none(value):
@@ -188,7 +204,9 @@ def _frame(request: ScoreRequest, columns: list[str], numeric: list[str], max_ro
     else:
         lengths = {len(v) for v in request.columns.values()}
         if len(lengths) > 1:
-            raise HTTPException(422, f"Every column must have the same number of values; got lengths {sorted(lengths)}.")
+            raise HTTPException(
+                422, f"Every column must have the same number of values; got lengths {sorted(lengths)}."
+            )
         n_rows, names = (lengths.pop() if lengths else 0), set(request.columns)
     if n_rows > max_rows:
         raise HTTPException(413, f"{n_rows} rows is more than this server scores per request ({max_rows}); split them.")
@@ -213,8 +231,9 @@ def _nulls_as_nan(frame: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
     """JSON null in a numeric column is a missing number (NaN), not text: impute or reject it as such."""
     for column in numeric:
         values = frame[column]
-        if values.dtype == object and all(v is None or (isinstance(v, int | float) and not isinstance(v, bool))
-                                          for v in values):
+        if values.dtype == object and all(
+            v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values
+        ):
             frame[column] = values.astype(np.float64)
     return frame
 
@@ -222,9 +241,13 @@ def _nulls_as_nan(frame: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
 def _explain(core: RowScoringCore, features, flagged: np.ndarray, top: int) -> list[Explanation]:
     if top == 0 or not len(flagged):
         return []
-    return [Explanation(row=int(row), top_features=[Contribution(feature=c.feature, error=c.error,
-                                                                 contribution=c.contribution) for c in parts])
-            for row, parts in zip(flagged, core.explain(features, flagged, top), strict=True)]
+    return [
+        Explanation(
+            row=int(row),
+            top_features=[Contribution(feature=c.feature, error=c.error, contribution=c.contribution) for c in parts],
+        )
+        for row, parts in zip(flagged, core.explain(features, flagged, top), strict=True)
+    ]
 
 
 def score_request(served: ServedModel, request: ScoreRequest, max_rows: int, lock: threading.Lock) -> ScoreResponse:
@@ -242,12 +265,22 @@ def score_request(served: ServedModel, request: ScoreRequest, max_rows: int, loc
             explanations = _explain(core, features, np.flatnonzero(scored.flags), request.top_features)
     except (ValueError, TypeError, OverflowError) as error:
         raise HTTPException(422, " ".join(str(error).split())[:2000]) from None
-    return ScoreResponse(model=served.name, threshold=core.threshold, scores=scored.scores.tolist(),
-                         is_anomaly=scored.flags.tolist(), n_flagged=scored.flagged, explanations=explanations)
+    return ScoreResponse(
+        model=served.name,
+        threshold=core.threshold,
+        scores=scored.scores.tolist(),
+        is_anomaly=scored.flags.tolist(),
+        n_flagged=scored.flagged,
+        explanations=explanations,
+    )
 
 
-def create_app(models: Mapping[str, ServedModel], api_key: str | None = None, max_rows: int = MAX_ROWS,
-               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+def create_app(
+    models: Mapping[str, ServedModel],
+    api_key: str | None = None,
+    max_rows: int = MAX_ROWS,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> FastAPI:
     """The FastAPI app serving ``models`` (the first one also at ``/score`` and ``/model``)."""
     from aedetect._version import __version__
     from aedetect.serve.http import BodyLimit, ServerErrorsAsJSON, StrictJSONRoute, validation_error
@@ -256,8 +289,11 @@ def create_app(models: Mapping[str, ServedModel], api_key: str | None = None, ma
         raise ValueError("Give at least one model to serve.")
     api_key = given_api_key(api_key)
     default = next(iter(models))
-    app = FastAPI(title="aedetect", version=__version__,
-                  description="Anomaly scores from autoencoders: higher = more anomalous; 1 = anomaly.")
+    app = FastAPI(
+        title="aedetect",
+        version=__version__,
+        description="Anomaly scores from autoencoders: higher = more anomalous; 1 = anomaly.",
+    )
     app.router.route_class = StrictJSONRoute
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
@@ -296,12 +332,23 @@ def create_app(models: Mapping[str, ServedModel], api_key: str | None = None, ma
     def named_model_info(name: str) -> dict:
         return served(name).info()
 
-    @app.post("/score", dependencies=guarded, response_model=ScoreResponse, responses=scoring, summary="Score rows with the default model")
+    @app.post(
+        "/score",
+        dependencies=guarded,
+        response_model=ScoreResponse,
+        responses=scoring,
+        summary="Score rows with the default model",
+    )
     def score(request: ScoreRequest) -> ScoreResponse:
         return score_request(models[default], request, max_rows, lock)
 
-    @app.post("/models/{name}/score", dependencies=guarded, response_model=ScoreResponse,
-              responses={**scoring, **named}, summary="Score rows with one model")
+    @app.post(
+        "/models/{name}/score",
+        dependencies=guarded,
+        response_model=ScoreResponse,
+        responses={**scoring, **named},
+        summary="Score rows with one model",
+    )
     def score_named(name: str, request: ScoreRequest) -> ScoreResponse:
         return score_request(served(name), request, max_rows, lock)
 
@@ -330,8 +377,15 @@ def check_binding(host: str, api_key: str | None, allow_unauthenticated: bool) -
     return key
 
 
-def serve(models: Mapping[str, ServedModel], host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-          allow_unauthenticated: bool = False, max_rows: int = MAX_ROWS, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+def serve(
+    models: Mapping[str, ServedModel],
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
+    allow_unauthenticated: bool = False,
+    max_rows: int = MAX_ROWS,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> None:
     """Run the service with uvicorn until interrupted."""
     import uvicorn
 
@@ -340,5 +394,13 @@ def serve(models: Mapping[str, ServedModel], host: str = "127.0.0.1", port: int 
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
 
-__all__ = ["create_app", "load_models", "serve", "check_binding", "ServedModel", "ScoreRequest", "ScoreResponse",
-           "ErrorResponse"]
+__all__ = [
+    "create_app",
+    "load_models",
+    "serve",
+    "check_binding",
+    "ServedModel",
+    "ScoreRequest",
+    "ScoreResponse",
+    "ErrorResponse",
+]

@@ -42,8 +42,13 @@ class BodyLimit:
 
     async def _refuse(self, send, text: str, status: int = 413) -> None:
         body = _error_body(text)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope, receive, send) -> None:
@@ -111,23 +116,32 @@ class ServerErrorsAsJSON:
             logger.exception("Unexpected error answering %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            body = _error_body("The server failed to answer this request (a bug, logged on the server); "
-                                       "please report it with the request.")
-            await send({"type": "http.response.start", "status": 500,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            body = _error_body(
+                "The server failed to answer this request (a bug, logged on the server); "
+                "please report it with the request."
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
 
 
 def _refuse_constant(token: str):
-    raise HTTPException(400, f"The body holds {token}, which is not JSON; send null for a missing value "
-                             "(every number must be finite).")
+    raise HTTPException(
+        400, f"The body holds {token}, which is not JSON; send null for a missing value (every number must be finite)."
+    )
 
 
 def _parse_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise HTTPException(400, f"The number {text[:40]} is too large; every number must fit a 64-bit float "
-                                 "(at most about 1.8e308).")
+        raise HTTPException(
+            400, f"The number {text[:40]} is too large; every number must fit a 64-bit float (at most about 1.8e308)."
+        )
     return value
 
 
@@ -135,8 +149,11 @@ def _parse_int(text: str) -> int:
     digits = len(text.lstrip("-"))
     value = int(text) if digits <= MAX_INT_DIGITS else None
     if value is None or abs(value) > sys.float_info.max:
-        raise HTTPException(400, f"The number {text[:20]}... ({digits} digits) is too large; every number must fit "
-                                 "a 64-bit float (at most about 1.8e308).")
+        raise HTTPException(
+            400,
+            f"The number {text[:20]}... ({digits} digits) is too large; every number must fit "
+            "a 64-bit float (at most about 1.8e308).",
+        )
     return value
 
 
@@ -154,16 +171,22 @@ def strict_json(body: bytes):
     try:
         value = json.loads(text, parse_constant=_refuse_constant, parse_float=_parse_float, parse_int=_parse_int)
     except RecursionError:
-        raise HTTPException(400, "The JSON body is nested too deeply; send {\"records\": [{feature: value, ...}]}.") from None
+        raise HTTPException(
+            400, 'The JSON body is nested too deeply; send {"records": [{feature: value, ...}]}.'
+        ) from None
     except json.JSONDecodeError as error:
-        raise HTTPException(400, f"The body is not valid JSON ({error.msg} at line {error.lineno} column "
-                                 f"{error.colno}); send {{\"records\": [...]}} or {{\"columns\": {{...}}}}.") from None
+        raise HTTPException(
+            400,
+            f"The body is not valid JSON ({error.msg} at line {error.lineno} column "
+            f'{error.colno}); send {{"records": [...]}} or {{"columns": {{...}}}}.',
+        ) from None
     if _SURROGATE_ESCAPE.search(body):  # a lone \ud800 parses, but no response could quote it back
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            raise HTTPException(400, "The body holds a lone UTF-16 surrogate escape (such as \\ud800); "
-                                     "send valid Unicode text.") from None
+            raise HTTPException(
+                400, "The body holds a lone UTF-16 surrogate escape (such as \\ud800); send valid Unicode text."
+            ) from None
     return value
 
 
@@ -205,8 +228,14 @@ def _place(loc) -> str:
 
 def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
     """422 with one line naming what is wrong and where; ``errors`` lists each problem without its value."""
-    problems = [{"loc": [part if isinstance(part, int) else str(part)[:60] for part in e.get("loc", ())],
-                 "msg": str(e.get("msg", ""))[:300], "type": str(e.get("type", ""))} for e in error.errors()]
+    problems = [
+        {
+            "loc": [part if isinstance(part, int) else str(part)[:60] for part in e.get("loc", ())],
+            "msg": str(e.get("msg", ""))[:300],
+            "type": str(e.get("type", "")),
+        }
+        for e in error.errors()
+    ]
     shown = "; ".join(f"{_place(p['loc'])}: {p['msg']}" for p in problems[:3])
     more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
     detail = f"Invalid request: {shown}{more}. See /docs for the request's shape."

@@ -21,9 +21,7 @@ from aedetect.training.variants import Variant
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
-    "sgd": lambda params, lr, weight_decay: torch.optim.SGD(
-        params, lr=lr, momentum=0.9, weight_decay=weight_decay
-    ),
+    "sgd": lambda params, lr, weight_decay: torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay),
     "rmsprop": torch.optim.RMSprop,
 }
 
@@ -148,8 +146,12 @@ def _extra_terms(model: nn.Module, variant: Variant) -> list[str]:
 
 
 def _batch_loss(
-    model: nn.Module, variant: Variant, inputs: torch.Tensor, x: torch.Tensor,
-    elementwise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], generator: torch.Generator | None = None,
+    model: nn.Module,
+    variant: Variant,
+    inputs: torch.Tensor,
+    x: torch.Tensor,
+    elementwise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """Reconstruction of ``x`` from ``inputs`` (``x`` or its corrupted copy), the loss per row, and
     each extra term per row (raw, before weighting): the variant's, and the rotation head's
@@ -166,7 +168,11 @@ def _batch_loss(
 
 @torch.inference_mode()
 def evaluate_batches(
-    model: nn.Module, data: torch.Tensor, loss: str, metrics: Sequence[str], batch_size: int,
+    model: nn.Module,
+    data: torch.Tensor,
+    loss: str,
+    metrics: Sequence[str],
+    batch_size: int,
     variant: Variant | None = None,
 ) -> dict[str, float]:
     """Mean loss (with the variant's term, deterministic) and metrics of ``model`` over ``data`` in

@@ -9,13 +9,23 @@ from torch import nn
 from aedetect.training.loop import History, TrainingConfig, train
 
 
-def train_with_progress(model: nn.Module, train_matrix: np.ndarray, val_matrix: np.ndarray | None,
-                        config: TrainingConfig, device: torch.device) -> History:
+def train_with_progress(
+    model: nn.Module,
+    train_matrix: np.ndarray,
+    val_matrix: np.ndarray | None,
+    config: TrainingConfig,
+    device: torch.device,
+) -> History:
     """:func:`~aedetect.training.loop.train`, showing the epoch count and the last epoch's losses."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[logs]}"))
+    columns = (
+        TextColumn("training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[logs]}"),
+    )
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task("train", total=config.epochs, logs="")
 

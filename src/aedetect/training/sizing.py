@@ -69,8 +69,9 @@ def default_schedule(n_rows: int) -> tuple[int, int, float]:
     return batch, epochs, float(1e-3 * np.sqrt(batch / 64))
 
 
-def network_config(params: dict[str, Any], data_kind: DataKind, n_values: int,
-                   input_shape: list[int] | None) -> tuple[str, Any]:
+def network_config(
+    params: dict[str, Any], data_kind: DataKind, n_values: int, input_shape: list[int] | None
+) -> tuple[str, Any]:
     """The model kind and its typed config, from the detector's parameters and the data's shape.
 
     ``n_values`` is the width of a preprocessed row; ``input_shape`` is ``[channels, *spatial]`` for
@@ -83,26 +84,54 @@ def network_config(params: dict[str, Any], data_kind: DataKind, n_values: int,
         hidden, latent = default_network(architecture, input_shape)
     hidden = [int(h) for h in params["hidden_dims"]] if params["hidden_dims"] is not None else hidden
     latent = int(params["latent_dim"]) if params["latent_dim"] is not None else latent
-    common = {"latent_dim": latent, "output_activation": params["output_activation"],
-              "dropout": float(params["dropout"])}
+    common = {
+        "latent_dim": latent,
+        "output_activation": params["output_activation"],
+        "dropout": float(params["dropout"]),
+    }
     if architecture == "dense":
-        kind, config = "dense", MODELS["dense"][0](n_features=n_values, hidden_dims=hidden,
-                                                   activation=params["activation"],
-                                                   normalization=params["normalization"], **common)
+        kind, config = (
+            "dense",
+            MODELS["dense"][0](
+                n_features=n_values,
+                hidden_dims=hidden,
+                activation=params["activation"],
+                normalization=params["normalization"],
+                **common,
+            ),
+        )
     elif architecture == "lstm":
         kind, config = "lstm", MODELS["lstm"][0](input_shape=input_shape, hidden_dims=hidden, **common)
     else:
         # Square images learn to tell their rotation too (see ConvAutoencoder); not with the
         # variational variant, whose training loop has no place for the head.
-        rotation = bool(params["rotation_head"] and architecture == "conv2d" and params["variant"] != "variational"
-                        and input_shape[1] == input_shape[2])
-        kind, config = "conv", MODELS["conv"][0](input_shape=input_shape, channels=hidden,
-                                                 activation=params["activation"],
-                                                 normalization=params["normalization"], rotation_head=rotation,
-                                                 **common)
+        rotation = bool(
+            params["rotation_head"]
+            and architecture == "conv2d"
+            and params["variant"] != "variational"
+            and input_shape[1] == input_shape[2]
+        )
+        kind, config = (
+            "conv",
+            MODELS["conv"][0](
+                input_shape=input_shape,
+                channels=hidden,
+                activation=params["activation"],
+                normalization=params["normalization"],
+                rotation_head=rotation,
+                **common,
+            ),
+        )
     if params["variant"] == "variational":
         return "variational", MODELS["variational"][0](base_kind=kind, base=config.to_dict())
     return kind, config
 
 
-__all__ = ["network_config", "default_architecture", "default_network", "default_schedule", "LEARNING_RATE_FACTOR", "SCHEDULE"]
+__all__ = [
+    "network_config",
+    "default_architecture",
+    "default_network",
+    "default_schedule",
+    "LEARNING_RATE_FACTOR",
+    "SCHEDULE",
+]

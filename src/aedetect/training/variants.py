@@ -92,8 +92,9 @@ class Variant:
 
 
 @torch.inference_mode()
-def negative_elbo(model: nn.Module, matrix: np.ndarray, errors: np.ndarray, device: torch.device,
-                  batch_size: int = 8192) -> np.ndarray:
+def negative_elbo(
+    model: nn.Module, matrix: np.ndarray, errors: np.ndarray, device: torch.device, batch_size: int = 8192
+) -> np.ndarray:
     """Negative ELBO of each row per value: its mean reconstruction error at the posterior mean
     (``errors``, per value) plus the posterior's KL divergence from the prior over the number of
     values. Deterministic: no sampling."""
