@@ -3,16 +3,37 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
+# PyTorch's CPU-only wheel index: on an ordinary Linux machine the public package index would give the
+# CUDA build (several GB of nvidia-* packages). For a CUDA machine pick its index, e.g.
+#   make test TORCH_INDEX=https://download.pytorch.org/whl/cu126
+# or TORCH_INDEX= (empty) for whatever pip is configured to install.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: demo test lint bench bench-seed bench-adbench bench-throughput bench-serve clean
+.PHONY: torch demo test lint bench bench-seed bench-adbench bench-throughput bench-serve clean
 
 $(BIN)/aedetect: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# The CPU build of PyTorch first, so that the package's torch>=2.3 needs nothing more.
-	$(BIN)/python -m pip show -q torch >/dev/null 2>&1 || $(BIN)/python -m pip install -q torch==$(TORCH_VERSION)
+	# PyTorch first (the CPU build unless TORCH_INDEX says otherwise), so that the package's torch>=2.3
+	# needs nothing more. Where TORCH_INDEX cannot be reached (a machine that sees only a package
+	# mirror) torch comes from pip's configured index, and the build it got is printed.
+	$(BIN)/python -m pip show -q torch >/dev/null 2>&1 || $(MAKE) --no-print-directory torch
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(BIN)/aedetect
+
+# Install torch==$(TORCH_VERSION) into the virtual environment (see TORCH_INDEX above).
+torch:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if [ -n "$(TORCH_INDEX)" ] && $(BIN)/python -c "import sys, urllib.request; \
+	        urllib.request.urlopen(sys.argv[1].rstrip('/') + '/torch/', timeout=20)" "$(TORCH_INDEX)" 2>/dev/null; then \
+	    echo "installing torch $(TORCH_VERSION) from $(TORCH_INDEX)"; \
+	    $(BIN)/python -m pip install -q torch==$(TORCH_VERSION) --index-url $(TORCH_INDEX); \
+	else \
+	    [ -z "$(TORCH_INDEX)" ] || echo "$(TORCH_INDEX) cannot be reached: installing torch $(TORCH_VERSION) from pip's configured index"; \
+	    $(BIN)/python -m pip install -q torch==$(TORCH_VERSION); \
+	fi
+	@$(BIN)/python -c "import torch; cuda = torch.version.cuda; \
+	    print(f'torch {torch.__version__}: ' + (f'CUDA {cuda} build' if cuda else 'CPU build'))"
 
 demo: $(BIN)/aedetect
 	$(BIN)/aedetect demo
