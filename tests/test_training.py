@@ -134,6 +134,23 @@ def test_early_stopping_restores_the_best_weights(matrices):
     assert not model.training
 
 
+def test_the_history_says_whether_the_budget_or_early_stopping_ended_training(matrices):
+    train_data, val_data = matrices
+    config = TrainingConfig(learning_rate=0.01, epochs=3, batch_size=32, patience=10)
+    cut_short = train(_model(), train_data, val_data, config, CPU)
+    # Three epochs from a random start: the loss is still falling when the budget runs out.
+    assert cut_short.stopped_epoch == 3 and cut_short.best_epoch == 3
+    assert cut_short.stopped_on_budget
+    config = TrainingConfig(optimizer="rmsprop", learning_rate=0.01, epochs=300, batch_size=16, patience=3)
+    early = train(_model(), train_data, val_data, config, CPU)
+    assert early.stopped_epoch < 300 and not early.stopped_on_budget
+
+
+def test_history_saved_before_the_budget_flag_loads_as_not_cut_short():
+    saved = {"values": {"loss": [1.0]}, "best_epoch": 1, "stopped_epoch": 1, "seconds": 0.1}
+    assert History.from_dict(saved).stopped_on_budget is False
+
+
 def test_without_validation_the_training_loss_picks_the_best_epoch(matrices):
     train_data, _ = matrices
     history = train(_model(), train_data, None, TrainingConfig(epochs=8, patience=2), CPU)
@@ -172,7 +189,7 @@ def test_progress_callback_sees_every_epoch(matrices):
 
 
 def test_history_round_trip():
-    history = History({"loss": [1.0, 0.5]}, best_epoch=2, stopped_epoch=2, seconds=0.1)
+    history = History({"loss": [1.0, 0.5]}, best_epoch=2, stopped_epoch=2, seconds=0.1, stopped_on_budget=True)
     history.append({"loss": 0.25, "mae": 0.1})
     restored = History.from_dict(history.to_dict())
     assert restored == history

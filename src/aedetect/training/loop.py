@@ -99,12 +99,18 @@ class TrainingConfig:
 
 @dataclass
 class History:
-    """Per-epoch loss and metrics on the training and validation rows (Keras-style keys)."""
+    """Per-epoch loss and metrics on the training and validation rows (Keras-style keys).
+
+    ``stopped_on_budget`` is true when the epoch budget ended training while the monitored loss had
+    still improved within the last ``patience`` epochs: early stopping had not decided, and more
+    epochs may give a better model (models saved before this flag existed read as false).
+    """
 
     values: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = 0
     stopped_epoch: int = 0
     seconds: float = 0.0
+    stopped_on_budget: bool = False
 
     def append(self, logs: dict[str, float]) -> None:
         for key, value in logs.items():
@@ -116,6 +122,7 @@ class History:
             "best_epoch": self.best_epoch,
             "stopped_epoch": self.stopped_epoch,
             "seconds": self.seconds,
+            "stopped_on_budget": self.stopped_on_budget,
         }
 
     @classmethod
@@ -125,6 +132,7 @@ class History:
             int(data["best_epoch"]),
             int(data["stopped_epoch"]),
             float(data["seconds"]),
+            bool(data.get("stopped_on_budget", False)),
         )
 
 
@@ -200,11 +208,15 @@ def train(
     config: TrainingConfig,
     device: torch.device,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    sharding=None,
 ) -> History:
     """Fit ``model`` to reconstruct ``train_data``; keep the weights of the best epoch.
 
     The best epoch is the one with the lowest validation loss (training loss without validation).
-    Training stops after ``config.patience`` epochs without an improvement larger than ``min_delta``.
+    Training stops after ``config.patience`` epochs without an improvement larger than ``min_delta``,
+    or after ``config.epochs`` epochs; the history tells which (``stopped_on_budget``).
+    With ``sharding`` (:class:`~aedetect.training.distributed.Sharding`) ``train_data`` and
+    ``validation_data`` are this process's rows of all processes' rows, trained on as one process would.
     """
     import time
 
@@ -225,17 +237,27 @@ def train(
     extra = _extra_terms(model, variant)
     history = History()
     best_loss, best_state, since_best = math.inf, None, 0
-    batch_size = min(config.batch_size, len(x_train))
+    n_rows = len(x_train) if sharding is None else sharding.n_rows
+    batch_size = min(config.batch_size, n_rows)
+    distributed = None if sharding is None else sharding.forward(model, variant, elementwise)
     model.train()
     for epoch in range(1, config.epochs + 1):
-        order = torch.randperm(len(x_train), generator=generator).to(device)
+        order = torch.randperm(n_rows, generator=generator).to(device)
         totals = dict.fromkeys(["loss", *extra, *config.metrics], torch.zeros((), device=device))
-        for start in range(0, len(x_train), batch_size):
-            x = x_train[order[start : start + batch_size]]
-            if len(x) < 2 and len(x_train) >= 2:  # a 1-row batch breaks batch normalisation
+        for start in range(0, n_rows, batch_size):
+            rows = order[start : start + batch_size]
+            if len(rows) < 2 and n_rows >= 2:  # a 1-row batch breaks batch normalisation
                 continue
-            out, per_row, terms = _batch_loss(model, variant, variant.corrupt(x, noise), x, elementwise, noise)
-            if config.trim_fraction > 0 and epoch > 1:  # the first epoch learns from every row
+            if sharding is None:
+                x = x_train[rows]
+                out, per_row, terms = _batch_loss(model, variant, variant.corrupt(x, noise), x, elementwise, noise)
+            else:  # this process's rows of the global batch, through DDP
+                local, places = sharding.local(rows, len(x_train))
+                x = x_train[local]
+                out, per_row, terms = distributed(variant.corrupt(x, noise), x, noise)
+            if sharding is not None:
+                loss = sharding.loss(per_row, places, len(rows), config.trim_fraction if epoch > 1 else 0.0)
+            elif config.trim_fraction > 0 and epoch > 1:  # the first epoch learns from every row
                 kept = max(1, int(len(per_row) * (1 - config.trim_fraction)))
                 loss = per_row.topk(kept, largest=False, sorted=False).values.mean()
             else:
@@ -249,14 +271,20 @@ def train(
                     totals[name] = totals[name] + value.detach().sum()
                 for name in config.metrics:
                     totals[name] = totals[name] + _metric(name, out.detach(), x)
-        logs = {name: _finish(name, float(total), len(x_train)) for name, total in totals.items()}
+        if sharding is not None:
+            totals = sharding.sum_totals(totals)
+        logs = {name: _finish(name, float(total), n_rows) for name, total in totals.items()}
         if not math.isfinite(logs["loss"]):
             raise FloatingPointError(
                 f"The training loss became {logs['loss']} at epoch {epoch}; lower the learning rate "
                 "or check that the inputs are scaled."
             )
         monitored = logs["loss"]
-        if x_val is not None:
+        if sharding is not None and sharding.n_validation:
+            val = sharding.evaluate(model, x_val, config, variant)
+            logs.update({f"val_{name}": value for name, value in val.items()})
+            monitored = val["loss"]
+        elif x_val is not None:
             val = evaluate_batches(model, x_val, config.loss, config.metrics, 4096, variant)
             logs.update({f"val_{name}": value for name, value in val.items()})
             monitored = val["loss"]
@@ -271,6 +299,8 @@ def train(
         history.stopped_epoch = epoch
         if since_best >= config.patience:
             break
+    else:
+        history.stopped_on_budget = history.stopped_epoch > 0
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
