@@ -11,7 +11,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+from sklearn.preprocessing import RobustScaler
+
+from aedetect.partitions import Group
 
 Scaler = Literal["standard", "robust", "minmax", "none"]
 Impute = Literal["none", "median", "mean"]
@@ -28,6 +30,10 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: 1e12 scores about 1e24 with the default networks, far inside float32, where from about 1e19 the
 #: score overflows to inf and then NaN. A value 1e12 spreads out is a unit or parsing error, not data.
 SCALED_LIMIT = 1e12
+#: Rows that the robust scaler's quartiles and the median imputation come from: the training rows with
+#: the smallest row hashes (every row of a smaller table), so that any size of data and any partitioning
+#: of it over processes give the same sample, held in memory at once.
+QUANTILE_SAMPLE_ROWS = 100_000
 
 
 class InvalidValueError(ValueError):
@@ -183,8 +189,17 @@ class TablePreprocessor:
         self.impute = impute
 
     # -- fitting -------------------------------------------------------------------------------
-    def fit(self, frame: pd.DataFrame) -> TablePreprocessor:
-        if len(frame) == 0:
+    def fit(
+        self, frame: pd.DataFrame, *, group: Group | None = None, row_hashes: np.ndarray | None = None
+    ) -> TablePreprocessor:
+        """Fit on the normal rows ``frame``; with ``group``, on the rows of all its processes.
+
+        Means and spreads come from float64 sums over all rows, ranges from the extremes, and
+        quartiles and medians from the :data:`QUANTILE_SAMPLE_ROWS` rows with the smallest
+        ``row_hashes`` (:func:`~aedetect.partitions.row_hash`; the first rows when not given).
+        """
+        group = group or Group()
+        if group.sum([len(frame)])[0] == 0:
             raise ValueError("The training table has no rows; give at least one normal row to learn from.")
         missing = [c for c in self.categorical_features if c not in frame.columns]
         if missing:
@@ -194,17 +209,29 @@ class TablePreprocessor:
         self.numeric_columns_ = [c for c in self.columns_ if c not in self.categorical_features]
         numeric = self._numeric(frame)
         check_in_range(numeric, self.numeric_columns_, allow_missing=self.impute != "none")
+        order = np.arange(len(frame), dtype=np.uint64) if row_hashes is None else np.asarray(row_hashes)
+        sampled = (
+            group.smallest(order, QUANTILE_SAMPLE_ROWS) if self.impute == "median" or self.scaler == "robust" else None
+        )
         if self.impute != "none":
             # Infinite values are holes too (see _fill): they must not enter the fill statistics.
             finite = np.where(np.isfinite(numeric), numeric, np.nan)
             with np.errstate(all="ignore"):
-                fill = np.nanmedian(finite, axis=0) if self.impute == "median" else np.nanmean(finite, axis=0)
+                if self.impute == "median":
+                    fill = np.nanmedian(group.gather(finite[sampled]), axis=0)
+                else:
+                    present = np.isfinite(finite)
+                    sums = group.sum(np.concatenate([np.where(present, finite, 0).sum(axis=0), present.sum(axis=0)]))
+                    fill = sums[: finite.shape[1]] / sums[finite.shape[1] :]
             self.fill_values_ = np.nan_to_num(fill, nan=0.0).tolist()
             numeric = self._fill(numeric)
         else:
             self.fill_values_ = None
-        self.offset_, self.scale_ = self._fit_scaler(numeric)
-        self.categories_ = {c: sorted({str(v) for v in frame[c].dropna().tolist()}) for c in self.categorical_features}
+        self.offset_, self.scale_ = self._fit_scaler(numeric, group, sampled)
+        seen = group.gather_objects(
+            {c: {str(v) for v in frame[c].dropna().tolist()} for c in self.categorical_features}
+        )
+        self.categories_ = {c: sorted(set().union(*(part[c] for part in seen))) for c in self.categorical_features}
         self.feature_names_out_ = list(self.numeric_columns_) + [
             f"{c}={v}" for c in self.categorical_features for v in self.categories_[c]
         ]
@@ -223,19 +250,24 @@ class TablePreprocessor:
         numeric = self._numeric(frame.set_axis([str(c) for c in frame.columns], axis=1), columns)
         check_in_range(numeric, columns, allow_missing=self.impute != "none")
 
-    def _fit_scaler(self, numeric: np.ndarray) -> tuple[list[float], list[float]]:
+    def _fit_scaler(
+        self, numeric: np.ndarray, group: Group, sampled: np.ndarray | None
+    ) -> tuple[list[float], list[float]]:
         width = numeric.shape[1]
         if self.scaler == "none" or width == 0:
             return [0.0] * width, [1.0] * width
         if self.scaler == "standard":
-            fitted = StandardScaler().fit(numeric)
-            offset, scale = fitted.mean_, fitted.scale_
+            # Mean, then the spread around it: two float64 sums over all rows (as StandardScaler).
+            count = group.sum([len(numeric)])[0]
+            offset = group.sum(numeric.sum(axis=0)) / count
+            scale = np.sqrt(group.sum(((numeric - offset) ** 2).sum(axis=0)) / count)
         elif self.scaler == "robust":
-            fitted = RobustScaler().fit(numeric)
+            fitted = RobustScaler().fit(group.gather(numeric[sampled]))
             offset, scale = fitted.center_, fitted.scale_
         else:  # minmax: x * s + m == (x - (-m / s)) / (1 / s)
-            fitted = MinMaxScaler().fit(numeric)
-            offset, scale = fitted.data_min_, fitted.data_range_
+            low = np.min(numeric, axis=0, initial=np.inf)
+            high = np.max(numeric, axis=0, initial=-np.inf)
+            offset, scale = group.min(low), group.max(high) - group.min(low)
         scale = np.where(scale > 1e-12, scale, 1.0)  # constant columns: no division by (almost) zero
         return np.asarray(offset, dtype=float).tolist(), np.asarray(scale, dtype=float).tolist()
 

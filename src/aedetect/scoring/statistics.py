@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from aedetect.kinds import IMAGE, SERIES, TABLE, DataKind
+from aedetect.partitions import Group, row_hash
 from aedetect.scoring.forward import forward_pass
 from aedetect.scoring.scorer import LatentKnn
 
@@ -69,50 +70,80 @@ def fit_score_statistics(
     trim_fraction: float,
     data_kind: DataKind,
     seed: int,
+    group: Group | None = None,
+    train_hashes: np.ndarray | None = None,
 ) -> ScoreStatistics:
     """Normal levels that the composite scores divide by, and the latent reference codes.
 
     ``train_matrix`` holds the rows the network trained on, ``held_out`` the normal rows it never
-    saw (or ``None``); ``seed`` picks the reference codes.
+    saw (or ``None``). The reference codes are the kept training rows with the smallest
+    ``train_hashes`` (:func:`~aedetect.partitions.row_hash` of their row keys; by default of their
+    positions, with ``seed``), in hash order: a uniform sample that any partitioning reproduces.
+    With ``group`` the rows are this process's share, and every statistic is fitted on the rows of
+    all processes: float64 sums merged over the processes, quantiles of the gathered row values.
     """
-    out = forward_pass(model, train_matrix, loss, device, keep=("errors", "codes"))
+    group = group or Group()
+    if train_hashes is None:
+        train_hashes = row_hash(np.arange(len(train_matrix)), seed)
+    out = _forward(model, train_matrix, loss, device)
     errors, codes = out["errors"].astype(np.float64), out["codes"].astype(np.float64)
-    if trim_fraction > 0 and len(codes) > 1:
+    count = group.sum([len(codes)])[0]
+    if trim_fraction > 0 and count > 1:
         # The worst-reconstructed rows may be anomalies: they set no normal level, scale or
         # reference code, so that anomalies among the training rows do not mask their kind.
-        row_error = (errors / np.maximum(errors.mean(axis=0), 1e-8)).mean(axis=1)
-        kept = np.flatnonzero(row_error <= np.quantile(row_error, 1 - trim_fraction))
-        errors, codes = errors[kept], codes[kept]
-    feature_error_means = np.maximum(errors.mean(axis=0), 1e-8)
-    rng = np.random.default_rng(seed)
-    rows = rng.permutation(len(codes))[: KNN_REFERENCE_ROWS[data_kind]]
-    latent_scale = np.maximum(codes.std(axis=0), 1e-8)
-    latent_reference = (codes[rows] / latent_scale).astype(np.float32)
-    latent_mean = codes.mean(axis=0)
-    covariance = np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1 else np.eye(codes.shape[1])
+        levels = np.maximum(group.sum(errors.sum(axis=0)) / count, 1e-8)
+        row_error = (errors / levels).mean(axis=1)
+        kept = np.flatnonzero(row_error <= np.quantile(group.gather(row_error), 1 - trim_fraction))
+        errors, codes, train_hashes = errors[kept], codes[kept], np.asarray(train_hashes)[kept]
+        count = group.sum([len(codes)])[0]
+    feature_error_means = np.maximum(group.sum(errors.sum(axis=0)) / count, 1e-8)
+    latent_mean = group.sum(codes.sum(axis=0)) / count
+    centred = codes - latent_mean
+    scatter = group.sum(centred.T @ centred)
+    latent_scale = np.maximum(np.sqrt(np.diag(scatter) / count), 1e-8)
+    chosen = group.smallest(train_hashes, KNN_REFERENCE_ROWS[data_kind])
+    reference_hashes = group.gather(np.asarray(train_hashes, dtype=np.uint64)[chosen])
+    reference = group.gather(codes[chosen])[np.argsort(reference_hashes, kind="stable")]
+    latent_reference = (reference / latent_scale).astype(np.float32)
+    covariance = scatter / (count - 1) if count > 1 else np.eye(codes.shape[1])
     # A small ridge keeps the inverse finite when latent units are (nearly) collinear.
     ridge = 1e-6 * max(float(np.trace(covariance)) / covariance.shape[0], 1e-12)
     latent_precision = np.linalg.pinv(covariance + ridge * np.eye(covariance.shape[0]))
     standardized = (errors / feature_error_means).mean(axis=1)
     latent = mahalanobis_squared(codes, latent_mean, latent_precision)
     neighbours = neighbour_rank(len(latent_reference), trim_fraction)
-    if held_out is not None and len(held_out):
-        out = forward_pass(model, held_out, loss, device, keep=("errors", "codes"))
+    n_held = group.sum([0 if held_out is None else len(held_out)])[0]
+    if n_held:
+        rows = held_out if held_out is not None else train_matrix[:0]
+        out = _forward(model, rows, loss, device)
         standardized = (out["errors"] / feature_error_means).mean(axis=1)
         codes = out["codes"]
-        if trim_fraction > 0 and len(codes) > 1:  # held-out rows may hold anomalies too
-            normal_like = standardized <= np.quantile(standardized, 1 - trim_fraction)
+        if trim_fraction > 0 and n_held > 1:  # held-out rows may hold anomalies too
+            normal_like = standardized <= np.quantile(group.gather(standardized), 1 - trim_fraction)
             standardized, codes = standardized[normal_like], codes[normal_like]
         knn = knn_distance(codes, latent_reference, latent_scale, neighbours)
     else:  # the training codes are among the references: skip each one's own
         knn = knn_distance(codes, latent_reference, latent_scale, neighbours + 1)
-    scales = [max(standardized.mean(), 1e-12), max(latent.mean(), 1e-12), max(knn.mean(), 1e-12)]
+    means = group.sum([standardized.sum(), len(standardized), latent.sum(), len(latent), knn.sum(), len(knn)])
+    scales = [max(means[0] / means[1], 1e-12), max(means[2] / means[3], 1e-12), max(means[4] / means[5], 1e-12)]
     if getattr(model, "rotation", None) is not None:
-        rows = held_out if held_out is not None and len(held_out) else train_matrix
-        scales.append(max(float(rotation_nll(model, rows, device).mean()), 1e-12))
+        rows = held_out if n_held else train_matrix
+        rows = rows if rows is not None else train_matrix[:0]
+        nll = group.sum([rotation_nll(model, rows, device).sum(), len(rows)])
+        scales.append(max(float(nll[0] / nll[1]), 1e-12))
     return ScoreStatistics(
         feature_error_means, latent_scale, latent_reference, latent_mean, latent_precision, np.array(scales)
     )
+
+
+def _forward(model: nn.Module, matrix: np.ndarray, loss: str, device: torch.device) -> dict[str, np.ndarray]:
+    """Errors and codes of ``matrix``'s rows, with the right widths when this process holds none."""
+    if len(matrix):
+        return forward_pass(model, matrix, loss, device, keep=("errors", "codes"))
+    probe = forward_pass(
+        model, np.zeros((1, *matrix.shape[1:]), dtype=np.float32), loss, device, keep=("errors", "codes")
+    )
+    return {name: values[:0] for name, values in probe.items()}
 
 
 def mahalanobis_squared(codes: np.ndarray, mean: np.ndarray, precision: np.ndarray) -> np.ndarray:
