@@ -18,4 +18,19 @@ def load(path) -> AutoencoderDetector | EnsembleDetector:
     return _load(path)
 
 
-__all__ = ["AutoencoderDetector", "EnsembleDetector", "load", "thresholds", "__version__"]
+#: Public names imported on first use (their modules pull in optional packages such as Dask or PySpark).
+_LAZY = {
+    "score_dask": "aedetect.batch.cluster_dask",
+    "score_spark": "aedetect.batch.cluster_spark",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'aedetect' has no attribute {name!r}")
+
+
+__all__ = ["AutoencoderDetector", "EnsembleDetector", "load", "thresholds", "__version__", *_LAZY]

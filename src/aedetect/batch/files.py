@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from aedetect.batch.core import RowScoringCore
+from aedetect.batch.core import RowScoringCore, ScoredRows
 from aedetect.preprocessing.tables import InvalidValueError
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
@@ -165,6 +165,37 @@ def _batches(path: Path, core, chunk_rows: int, block_bytes: int) -> Iterator[pa
     return parquet.iter_batches(batch_size=chunk_rows)
 
 
+def scored_chunks(
+    source: Path, core, summary: ScoringSummary, chunk_rows: int = CHUNK_ROWS, block_bytes: int = BLOCK_BYTES
+) -> Iterator[tuple[pa.Table, ScoredRows]]:
+    """Each chunk of the CSV or Parquet file ``source`` (a pyarrow table) with its scores, in order.
+
+    ``summary`` counts the rows and flags of the chunks handed out so far (``summary.rows`` is the
+    row number of the next chunk's first row). Errors name the row of the whole file, and a column
+    or value in the user's words.
+    """
+    batches = None
+    try:
+        batches = _batches(source, core, chunk_rows, block_bytes)
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            core.check_columns(table.schema.names)
+            try:
+                scored = core.score(table)
+            except InvalidValueError as error:  # name the row of the whole file
+                raise error.shifted(summary.rows) from None
+            except ValueError as error:
+                raise ValueError(f"In rows {summary.rows}-{summary.rows + len(table) - 1}: {error}") from None
+            yield table, scored
+            summary.rows += len(table)
+            summary.flagged += scored.flagged
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise ValueError(_arrow_message(source, str(error))) from None
+    finally:
+        if hasattr(batches, "close"):
+            batches.close()
+
+
 def score_file(
     detector,
     source,
@@ -213,18 +244,9 @@ def score_file(
     summary = ScoringSummary(threshold=core.threshold)
 
     def write(temporary: str) -> None:
-        writer = batches = None
+        writer = None
         try:
-            batches = _batches(source, core, chunk_rows, block_bytes)
-            for batch in batches:
-                table = pa.Table.from_batches([batch])
-                core.check_columns(table.schema.names)
-                try:
-                    scored = core.score(table)
-                except InvalidValueError as error:  # name the row of the whole file
-                    raise error.shifted(summary.rows) from None
-                except ValueError as error:
-                    raise ValueError(f"In rows {summary.rows}-{summary.rows + len(table) - 1}: {error}") from None
+            for table, scored in scored_chunks(source, core, summary, chunk_rows, block_bytes):
                 kept = core.output(table, scored)
                 if writer is None:
                     writer = (
@@ -233,16 +255,12 @@ def score_file(
                         else pq.ParquetWriter(temporary, kept.schema)
                     )
                 writer.write_table(kept)
-                summary.rows += len(table)
-                summary.flagged += scored.flagged
                 summary.written += len(kept)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
             raise ValueError(_arrow_message(source, str(error))) from None
         finally:
             if writer is not None:
                 writer.close()
-            if hasattr(batches, "close"):
-                batches.close()
         if summary.rows == 0:
             raise ValueError(f"Data file {str(source)!r} has no rows; give a file with data.")
 
@@ -250,4 +268,4 @@ def score_file(
     return summary
 
 
-__all__ = ["score_file", "csv_convert_options", "conversion_message", "file_kind", "ScoringSummary"]
+__all__ = ["score_file", "scored_chunks", "csv_convert_options", "conversion_message", "file_kind", "ScoringSummary"]
