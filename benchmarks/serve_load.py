@@ -1,19 +1,29 @@
-"""Load test of ``aedetect serve`` on the loopback interface: requests per second and latency.
+"""Load test of ``aedetect serve`` on the loopback interface, side by side with a trivial FastAPI app.
 
 Set-up: a model trained on 20,000 rows x 32 features (a few epochs; serving speed does not depend on
 training quality) is saved under ``--tmp-dir`` and served by ``aedetect serve`` in its own process on
-127.0.0.1 (a free port). Nothing leaves the machine.
+127.0.0.1 (a free port). Beside it, in its own process, runs the ceiling: ``serve_trivial_app.py``, a
+FastAPI app that takes pydantic records and answers the sum of each row (what FastAPI itself costs).
+Nothing leaves the machine.
 
 Load: for each payload (1 row and 1,000 rows per ``POST /score``, records format), ``--clients``
 threads, each with one keep-alive connection, send requests back to back for ``--seconds`` seconds
 after a short warm-up; every response must be 200 with one score per row, otherwise it counts as an
-error. Repeated ``--repeats`` times; the table gives medians over repeats of requests/s, rows/s and
-p50 / p99 latency, and the total number of errors. Client and server share the machine's cores, so
-this is a floor for what a separate client would see.
+error. The two apps take turns, ``--repeats`` times each; the table gives medians over repeats of
+requests/s, rows/s and p50 / p99 latency, and the total number of errors. Then:
+
+- bulk: the same clients send ``--bulk-rows`` rows per request as an Apache Arrow IPC stream
+  (``Content-Type: application/vnd.apache.arrow.stream``) to ``POST /score/bulk`` and read the Arrow
+  answer; rows/s end to end (aedetect only: the trivial app has no such path);
+- head-of-line: four clients each send one 10,000-row JSON request at once and, 50 ms later, a fifth
+  sends one 1-row request; its latency (median over ``--stall-trials``) says whether a slow request
+  stalls a fast one.
+
+Client and server share the machine's cores, so this is a floor for what a separate client would see.
 
 Usage::
 
-    python benchmarks/serve_load.py [--seconds 10] [--clients 4] [--repeats 3]
+    python benchmarks/serve_load.py [--seconds 10] [--clients 4] [--repeats 3] [--label NAME]
 
 Writes ``serve_load.md`` and ``serve_load.csv`` under ``--output-dir`` (default benchmarks/results).
 """
@@ -22,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import platform
@@ -37,9 +48,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 FEATURES = 32
-RESULTS = Path(__file__).parent / "results"
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+ARROW = "application/vnd.apache.arrow.stream"
 
 
 def free_port() -> int:
@@ -59,9 +73,8 @@ def prepare_model(folder: Path) -> Path:
     return path
 
 
-def start_server(model: Path, port: int) -> subprocess.Popen:
-    command = [sys.executable, "-m", "aedetect.cli", "serve", str(model), "--port", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def start_server(command: list[str], port: int) -> subprocess.Popen:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=HERE.parent)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -75,13 +88,32 @@ def start_server(model: Path, port: int) -> subprocess.Popen:
     raise RuntimeError("the server did not start within 120 s")
 
 
-def payload(n_rows: int) -> bytes:
-    rows = np.random.default_rng(n_rows).normal(size=(n_rows, FEATURES))
-    records = [{f"x{j}": float(v) for j, v in enumerate(row)} for row in rows]
+def rows(n_rows: int) -> np.ndarray:
+    return np.random.default_rng(n_rows).normal(size=(n_rows, FEATURES))
+
+
+def json_body(n_rows: int) -> bytes:
+    records = [{f"x{j}": float(v) for j, v in enumerate(row)} for row in rows(n_rows)]
     return json.dumps({"records": records}).encode()
 
 
-def load(url: str, body: bytes, n_rows: int, clients: int, seconds: float, warmup: float) -> dict:
+def arrow_body(n_rows: int) -> bytes:
+    table = pa.table({f"x{j}": column for j, column in enumerate(rows(n_rows).T)})
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def answered(response: httpx.Response, n_rows: int) -> bool:
+    if response.status_code != 200:
+        return False
+    if response.headers.get("content-type", "").startswith(ARROW):
+        return pa.ipc.open_stream(response.content).read_all().num_rows == n_rows
+    return len(response.json()["scores"]) == n_rows
+
+
+def load(url: str, path: str, body: bytes, media: str, n_rows: int, clients: int, seconds: float, warmup: float):
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -90,11 +122,10 @@ def load(url: str, body: bytes, n_rows: int, clients: int, seconds: float, warmu
 
     def client() -> None:
         mine, failed = [], 0
-        with httpx.Client(base_url=url, timeout=60, headers={"content-type": "application/json"}) as http:
+        with httpx.Client(base_url=url, timeout=120, headers={"content-type": media}) as http:
             while (now := time.monotonic()) < stop_at:
                 try:
-                    response = http.post("/score", content=body)
-                    ok = response.status_code == 200 and len(response.json()["scores"]) == n_rows
+                    ok = answered(http.post(path, content=body), n_rows)
                 except httpx.HTTPError:
                     ok = False
                 finished = time.monotonic()
@@ -121,61 +152,158 @@ def load(url: str, body: bytes, n_rows: int, clients: int, seconds: float, warmu
     }
 
 
+def head_of_line(url: str, trials: int) -> dict:
+    """Latency of one 1-row request sent 50 ms after four 10,000-row ones (medians over trials)."""
+    big, small = json_body(10_000), json_body(1)
+    waits, bigs, errors = [], [], 0
+    headers = {"content-type": "application/json"}
+
+    def send(results: dict, key: str, body: bytes, n_rows: int) -> None:
+        nonlocal errors
+        started = time.monotonic()
+        with httpx.Client(base_url=url, timeout=300, headers=headers) as http:
+            ok = answered(http.post("/score", content=body), n_rows)
+        results[key] = time.monotonic() - started
+        errors += not ok
+
+    for _ in range(trials):
+        results: dict[str, float] = {}
+        threads = [threading.Thread(target=send, args=(results, f"big{i}", big, 10_000)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.05)
+        send(results, "small", small, 1)
+        for thread in threads:
+            thread.join()
+        waits.append(results["small"] * 1000)
+        bigs.append(max(results[f"big{i}"] for i in range(4)) * 1000)
+    return {"one_row_ms": statistics.median(waits), "four_big_ms": statistics.median(bigs), "errors": errors}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--bulk-rows", type=int, default=50_000)
+    parser.add_argument("--stall-trials", type=int, default=5)
+    parser.add_argument("--label", default="", help="A name for this run in the table (e.g. a commit).")
     parser.add_argument("--tmp-dir", type=Path, default=Path("/tmp/aedetect-serve-load"))
     parser.add_argument("--output-dir", type=Path, default=RESULTS)
     args = parser.parse_args()
     args.tmp_dir.mkdir(parents=True, exist_ok=True)
     model = prepare_model(args.tmp_dir)
-    port = free_port()
-    server = start_server(model, port)
-    url = f"http://127.0.0.1:{port}"
-    rows = []
+    ports = {"trivial FastAPI app": free_port(), "aedetect serve": free_port()}
+    commands = {
+        "trivial FastAPI app": [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "serve_trivial_app:app"],
+        "aedetect serve": [sys.executable, "-m", "aedetect", "serve", str(model)],
+    }
+    servers = {}
+    table = []
     try:
+        for name, command in commands.items():
+            servers[name] = start_server(
+                [*command, "--port", str(ports[name]), "--log-level", "warning"]
+                if name.startswith("trivial")
+                else [*command, "--port", str(ports[name])],
+                ports[name],
+            )
         for n_rows in (1, 1000):
-            body = payload(n_rows)
-            runs = [load(url, body, n_rows, args.clients, args.seconds, args.warmup) for _ in range(args.repeats)]
-            row = {"rows_per_request": n_rows, "clients": args.clients}
-            for key in ("requests_per_second", "rows_per_second", "p50_ms", "p99_ms"):
-                row[key] = round(statistics.median(r[key] for r in runs), 2)
-            row["requests"] = sum(r["requests"] for r in runs)
-            row["errors"] = sum(r["errors"] for r in runs)
-            rows.append(row)
-            print(row, flush=True)
+            body = json_body(n_rows)
+            runs: dict[str, list] = {name: [] for name in commands}
+            for _ in range(args.repeats):  # the apps take turns, so both see the same machine
+                for name in commands:
+                    url = f"http://127.0.0.1:{ports[name]}"
+                    runs[name].append(
+                        load(url, "/score", body, "application/json", n_rows, args.clients, args.seconds, args.warmup)
+                    )
+            for name in commands:
+                table.append(summary(name, f"{n_rows:,} row(s), JSON records", args.clients, runs[name]))
+        url = f"http://127.0.0.1:{ports['aedetect serve']}"
+        body = arrow_body(args.bulk_rows)
+        probe = httpx.post(f"{url}/score/bulk", content=body, headers={"content-type": ARROW}, timeout=300)
+        if probe.status_code == 200:
+            runs = [
+                load(url, "/score/bulk", body, ARROW, args.bulk_rows, args.clients, args.seconds, args.warmup)
+                for _ in range(args.repeats)
+            ]
+            table.append(summary("aedetect serve", f"{args.bulk_rows:,} rows, Arrow IPC", args.clients, runs))
+        else:
+            print(f"no bulk path ({probe.status_code}); skipped", flush=True)
+        stall = head_of_line(url, args.stall_trials)
+        table.append(
+            {
+                "system": "aedetect serve",
+                "request": "1 row behind four 10,000-row requests",
+                "clients": 5,
+                "requests_per_second": float("nan"),
+                "rows_per_second": float("nan"),
+                "p50_ms": round(stall["one_row_ms"], 1),
+                "p99_ms": float("nan"),
+                "requests": args.stall_trials,
+                "errors": stall["errors"],
+                "note": f"the four 10,000-row requests took {stall['four_big_ms']:.0f} ms (median)",
+            }
+        )
+        print(table[-1], flush=True)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-    write_tables(args, rows)
+        for server in servers.values():
+            server.terminate()
+            server.wait(timeout=30)
+    write_tables(args, table)
 
 
-def write_tables(args: argparse.Namespace, rows: list[dict]) -> None:
+def summary(system: str, request: str, clients: int, runs: list[dict]) -> dict:
+    row = {"system": system, "request": request, "clients": clients}
+    for key in ("requests_per_second", "rows_per_second", "p50_ms", "p99_ms"):
+        row[key] = round(statistics.median(r[key] for r in runs), 2)
+    row["requests"] = sum(r["requests"] for r in runs)
+    row["errors"] = sum(r["errors"] for r in runs)
+    row["note"] = ""
+    print(row, flush=True)
+    return row
+
+
+def fmt(value: float, spec: str) -> str:
+    return "" if value != value else format(value, spec)
+
+
+def write_tables(args: argparse.Namespace, table: list[dict]) -> None:
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    with open(args.output_dir / "serve_load.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+    suffix = f"_{args.label}" if args.label else ""
+    with open(args.output_dir / f"serve_load{suffix}.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(table[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(table)
     lines = [
-        "| rows per request | clients | requests/s | rows/s | p50 ms | p99 ms | requests | errors |",
-        "|---|---|---|---|---|---|---|---|",
+        "| request | system | clients | requests/s | rows/s | p50 ms | p99 ms | requests | errors | note |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['rows_per_request']} | {r['clients']} | {r['requests_per_second']:,.1f} | {r['rows_per_second']:,.0f} "
-        f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['requests']} | {r['errors']} |"
-        for r in rows
+        f"| {r['request']} | {r['system']} | {r['clients']} | {fmt(r['requests_per_second'], ',.1f')} "
+        f"| {fmt(r['rows_per_second'], ',.0f')} | {fmt(r['p50_ms'], '.1f')} | {fmt(r['p99_ms'], '.1f')} "
+        f"| {r['requests']} | {r['errors']} | {r['note']} |"
+        for r in table
     ]
+    ratios = []
+    for request in dict.fromkeys(r["request"] for r in table):
+        pair = {r["system"]: r["requests_per_second"] for r in table if r["request"] == request}
+        if len(pair) == 2:
+            ratios.append(
+                f"{request}: aedetect at {pair['aedetect serve'] / pair['trivial FastAPI app']:.2f}x the trivial app"
+            )
     command = "python benchmarks/serve_load.py " + " ".join(sys.argv[1:])
     text = (
-        "# Scoring service under load (loopback)\n\n" + "\n".join(lines) + "\n\n"
-        f"Medians over {args.repeats} runs of {args.seconds:g} s each; errors summed. Command: `{command.strip()}`; "
-        f"{datetime.now(UTC):%Y-%m-%d}; {platform.machine()}, {os.cpu_count()} cores (client and server share "
-        f"them), Python {platform.python_version()}.\n"
+        f"# Scoring service under load (loopback){' — ' + args.label if args.label else ''}\n\n"
+        + "\n".join(lines)
+        + "\n\n"
+        + "".join(f"- {ratio}\n" for ratio in ratios)
+        + f"\nMedians over {args.repeats} runs of {args.seconds:g} s each (the two apps take turns); errors summed. "
+        f"Command: `{command.strip()}`; {datetime.now(UTC):%Y-%m-%d}; {platform.machine()}, {os.cpu_count()} cores "
+        f"(clients and servers share them), Python {platform.python_version()}.\n"
     )
-    (args.output_dir / "serve_load.md").write_text(text)
+    (args.output_dir / f"serve_load{suffix}.md").write_text(text)
     print("\n" + text)
 
 

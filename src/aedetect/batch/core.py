@@ -157,7 +157,9 @@ class RowScoringCore:
         """The feature block of ``table`` (pandas or pyarrow) in training order, as ``decision_function``
         takes it: a DataFrame, or an array for a model fitted on an array."""
         if isinstance(table, pd.DataFrame):
-            selected = table[self.check_columns(table.columns)]
+            columns = self.check_columns(table.columns)
+            # Already the model's columns in order (the service builds such frames): no copy to select them.
+            selected = table if table.columns.tolist() == columns else table[columns]
         else:  # a pyarrow table or record batch
             selected = table.select(self.check_columns(table.schema.names)).to_pandas()
         return selected if hasattr(self.detector, "feature_names_in_") else selected.to_numpy()

@@ -1,0 +1,139 @@
+"""Prometheus metrics of the service (``GET /metrics``, the text format of ``prometheus_client``).
+
+- ``aedetect_requests_total{endpoint, model, status}``: every answered request;
+- ``aedetect_request_errors_total{endpoint, model, status}``: those answered with a 4xx or 5xx;
+- ``aedetect_request_duration_seconds{endpoint, model}``: latency histogram;
+- ``aedetect_rows_scored_total{model}`` and ``aedetect_rows_flagged_total{model}``;
+- ``aedetect_score_to_threshold{model}``: histogram of each scored row's score divided by the
+  threshold that flagged it (above 1 = flagged), so that one set of buckets fits every model.
+
+``endpoint`` is the route's template (``/models/{name}/score``), never the raw path, and ``model`` is
+a served model's name or empty: a client cannot create new series by sending new paths or names.
+Each app has its own registry, so several apps in one process (tests) do not share counts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+#: Buckets of score / threshold: fine around 1, where the flag flips.
+RATIO_BUCKETS = (0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 5.0, 10.0)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _ScoreHistogram:
+    """Score-to-threshold histogram per model, counted with NumPy (one call per request, not per row)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: dict[str, np.ndarray] = {}
+        self.sums: dict[str, float] = {}
+
+    def observe(self, model: str, ratios: np.ndarray) -> None:
+        counts = np.bincount(np.searchsorted(RATIO_BUCKETS, ratios, side="left"), minlength=len(RATIO_BUCKETS) + 1)
+        with self.lock:
+            self.counts[model] = self.counts.get(model, 0) + counts
+            self.sums[model] = self.sums.get(model, 0.0) + float(ratios.sum())
+
+    def collect(self):
+        family = HistogramMetricFamily(
+            "aedetect_score_to_threshold",
+            "Scored rows by score divided by the threshold that flagged them (above 1 = flagged).",
+            labels=["model"],
+        )
+        with self.lock:
+            for model, counts in self.counts.items():
+                cumulative = np.cumsum(counts)
+                buckets = [(repr(b), int(c)) for b, c in zip(RATIO_BUCKETS, cumulative[:-1], strict=True)]
+                family.add_metric([model], [*buckets, ("+Inf", int(cumulative[-1]))], self.sums[model])
+        yield family
+
+
+class ServiceMetrics:
+    """The metrics of one app, in their own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ["endpoint", "model", "status"]
+        self.requests = Counter("aedetect_requests", "Requests answered.", labels, registry=self.registry)
+        self.errors = Counter(
+            "aedetect_request_errors", "Requests answered with a 4xx or 5xx.", labels, registry=self.registry
+        )
+        self.latency = Histogram(
+            "aedetect_request_duration_seconds",
+            "Time from receiving a request to the end of its answer.",
+            ["endpoint", "model"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rows = Counter("aedetect_rows_scored", "Rows scored.", ["model"], registry=self.registry)
+        self.flagged = Counter("aedetect_rows_flagged", "Rows flagged as anomalies.", ["model"], registry=self.registry)
+        self.scores = _ScoreHistogram()
+        self.registry.register(self.scores)
+
+    def scored(self, model: str, scored, threshold: float) -> None:
+        """Count a request's scored rows, its flagged rows and their scores."""
+        self.rows.labels(model).inc(len(scored.scores))
+        self.flagged.labels(model).inc(scored.flagged)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ratios = np.asarray(scored.scores, dtype=np.float64) / threshold if threshold > 0 else scored.scores
+        self.scores.observe(model, np.nan_to_num(np.asarray(ratios, dtype=np.float64), posinf=np.inf))
+
+    def answered(self, endpoint: str, model: str, status: int, seconds: float) -> None:
+        self.requests.labels(endpoint, model, str(status)).inc()
+        if status >= 400:
+            self.errors.labels(endpoint, model, str(status)).inc()
+        self.latency.labels(endpoint, model).observe(seconds)
+
+    def exposition(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    """Counts every answered request (the outermost layer, so refusals of the body limit count too)."""
+
+    def __init__(self, app, metrics: ServiceMetrics, router, models, default: str) -> None:
+        self.app, self.metrics, self.router = app, metrics, router
+        self.models, self.default = models, default
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def watch(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            endpoint, model = self._labels(scope)
+            self.metrics.answered(endpoint, model, status, time.perf_counter() - started)
+
+    def _labels(self, scope) -> tuple[str, str]:
+        route = scope.get("route")
+        if route is None:  # answered before routing (the body limit): find the route it was for
+            from starlette.routing import Match
+
+            route = next((r for r in self.router.routes if r.matches(scope)[0] == Match.FULL), None)
+            params = route.matches(scope)[1].get("path_params", {}) if route is not None else {}
+        else:
+            params = scope.get("path_params", {})
+        endpoint = getattr(route, "path", "unmatched")
+        name = params.get("name")
+        if name is not None:
+            return endpoint, name if name in self.models else ""
+        return endpoint, self.default if endpoint in ("/score", "/score/bulk", "/model") else ""
+
+
+__all__ = ["ServiceMetrics", "MetricsMiddleware", "CONTENT_TYPE_LATEST"]

@@ -1,0 +1,208 @@
+"""Scoring a request: the served models, JSON and bulk (Apache Arrow IPC, Parquet) bodies, the answer.
+
+Every row goes through :class:`aedetect.batch.core.RowScoringCore`; these functions only read the
+request, bound its work (rows per request) and write the answer. They run off the event loop, in a
+worker thread (see :mod:`aedetect.serve.app`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+from fastapi import HTTPException
+from fastapi.responses import Response
+
+from aedetect.batch.core import RowScoringCore, ScoredRows
+from aedetect.serve.columns import request_rows
+from aedetect.serve.metrics import ServiceMetrics
+from aedetect.thresholds import ThresholdRule
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+PARQUET = "application/vnd.apache.parquet"
+BULK_MEDIA_TYPES = (ARROW_STREAM, PARQUET)
+#: The errors a request's values can cause while it is scored: a 422 naming the problem.
+_SCORING_ERRORS = (ValueError, TypeError, OverflowError, pa.ArrowException)
+
+
+class ServedModel:
+    """A loaded detector, its metadata and a cache of threshold overrides."""
+
+    def __init__(self, name: str, detector, saved: Mapping[str, Any] | None = None) -> None:
+        self.name, self.detector = name, detector
+        self.saved = dict(saved or {})
+        self.thresholds: dict[str, ThresholdRule] = {}
+        self._default = RowScoringCore(detector)
+        self.columns = pd.Index(self._default.columns)  # made once: a request's frame reuses it
+
+    def info(self) -> dict:
+        d = self.detector
+        members = getattr(d, "members_", None)  # an ensemble: one training per member
+        return {
+            "name": self.name,
+            "features": list(d.preprocessor_.columns_),
+            "categorical_features": list(d.preprocessor_.categorical_features),
+            "model_features": list(d.feature_names_out_),
+            "score": d.score,
+            "threshold": float(d.threshold_),
+            "threshold_rule": d.threshold_rule_.to_spec(),
+            "aedetect_version": self.saved.get("aedetect_version"),
+            "saved_at": self.saved.get("saved_at"),
+            "architecture": d.model_kind_,
+            "members": len(members) if members is not None else 1,
+            "training": [_training(m.history_) for m in members] if members is not None else _training(d.history_),
+        }
+
+    def threshold(self, override: float | str | None) -> float:
+        """The threshold that flags a request's rows: the model's, or the request's override."""
+        return self.core(override).threshold
+
+    def core(self, override: float | str | None) -> RowScoringCore:
+        """The row-scoring core for a request's threshold override (a rule text is fitted once and kept)."""
+        if override is None:
+            return self._default
+        if not isinstance(override, str):
+            return RowScoringCore(self.detector, threshold=override)
+        if override not in self.thresholds:
+            rule = RowScoringCore(self.detector, threshold=override).rule
+            if len(self.thresholds) > 256:
+                self.thresholds.clear()
+            self.thresholds[override] = rule
+        return RowScoringCore(self.detector, threshold=self.thresholds[override])
+
+
+def _training(history) -> dict:
+    best = {
+        k: _finite_or_none(v[history.best_epoch - 1])
+        for k, v in history.values.items()
+        if 0 < history.best_epoch <= len(v)
+    }
+    return {
+        "epochs": history.stopped_epoch,
+        "best_epoch": history.best_epoch,
+        "seconds": history.seconds,
+        "metrics_at_best_epoch": best,
+    }
+
+
+def _finite_or_none(value):
+    """A training metric as JSON: a number, or null where it was NaN or infinite."""
+    return float(value) if isinstance(value, int | float) and np.isfinite(value) else None
+
+
+def load_models(specs: list[str]) -> dict[str, ServedModel]:
+    """Load ``NAME=PATH`` or ``PATH`` (named after its folder) model directories, once each."""
+    from aedetect.persistence.load import load
+    from aedetect.persistence.storage import CONFIG_FILE, ENSEMBLE_FILE
+
+    models: dict[str, ServedModel] = {}
+    for spec in specs:
+        name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        name = name or Path(path).resolve().name
+        if name in models:
+            raise ValueError(f"Two models are named {name!r}; name them with NAME=PATH.")
+        detector = load(path)
+        manifest = Path(path) / ENSEMBLE_FILE
+        saved = json.loads((manifest if manifest.is_file() else Path(path) / CONFIG_FILE).read_text())
+        models[name] = ServedModel(name, detector, {k: saved.get(k) for k in ("aedetect_version", "saved_at")})
+    if not models:
+        raise ValueError("Give at least one model directory to serve.")
+    return models
+
+
+def _unprocessable(error: Exception) -> HTTPException:
+    return HTTPException(422, " ".join(str(error).split())[:2000])
+
+
+def _scored(core: RowScoringCore, features) -> ScoredRows:
+    with np.errstate(over="ignore"):
+        scored = core.score_features(features)
+    if not np.isfinite(scored.scores).all():
+        bad = int(np.flatnonzero(~np.isfinite(scored.scores))[0])
+        raise ValueError(f"Row {bad} has values too large for the model to score (the score overflows).")
+    return scored
+
+
+def score_json(served: ServedModel, body: bytes, max_rows: int, metrics: ServiceMetrics) -> Response:
+    """Answer a JSON scoring request (``ScoreResponse``); raise a 4xx for anything wrong with it."""
+    core = served._default
+    rows = request_rows(body, core.columns, core.numeric, max_rows, served.columns)
+    try:
+        core = served.core(rows.threshold)
+        features = core.features(rows.frame)
+        scored = _scored(core, features)
+        flagged = np.flatnonzero(scored.flags)
+        explanations = []
+        if rows.top_features and len(flagged):
+            for row, parts in zip(flagged, core.explain(features, flagged, rows.top_features), strict=True):
+                top = [{"feature": c.feature, "error": c.error, "contribution": c.contribution} for c in parts]
+                explanations.append({"row": int(row), "top_features": top})
+    except _SCORING_ERRORS as error:
+        raise _unprocessable(error) from None
+    metrics.scored(served.name, scored, core.threshold)
+    answer = {
+        "model": served.name,
+        "threshold": core.threshold,
+        "scores": scored.scores.astype(np.float64, copy=False),
+        "is_anomaly": scored.flags.astype(np.int64, copy=False),
+        "n_flagged": scored.flagged,
+        "explanations": explanations,
+    }
+    return Response(orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+
+
+def score_bulk(
+    served: ServedModel, body: bytes, media: str, threshold, max_rows: int, metrics: ServiceMetrics
+) -> Response:
+    """Answer a bulk request: an Arrow IPC stream (or Parquet file) in, the same format out with the
+    columns ``score`` and ``is_anomaly``; the threshold and the flagged count in headers."""
+    table = _read_table(body, media)
+    if table.num_rows > max_rows:
+        raise HTTPException(
+            413, f"{table.num_rows} rows is more than this server scores per bulk request ({max_rows}); split them."
+        )
+    if table.num_rows == 0:
+        raise HTTPException(422, "There are no rows to score.")
+    try:
+        core = served.core(threshold)
+        scored = _scored(core, core.features(table))
+    except _SCORING_ERRORS as error:
+        raise _unprocessable(error) from None
+    metrics.scored(served.name, scored, core.threshold)
+    out = pa.table({"score": scored.scores.astype(np.float64, copy=False), "is_anomaly": scored.flags.astype(np.int8)})
+    headers = {"X-Threshold": repr(core.threshold), "X-Rows-Flagged": str(scored.flagged)}
+    return Response(_write_table(out, media), media_type=media, headers=headers)
+
+
+def _read_table(body: bytes, media: str) -> pa.Table:
+    what = "an Arrow IPC stream" if media == ARROW_STREAM else "a Parquet file"
+    try:
+        if media == ARROW_STREAM:
+            return pa.ipc.open_stream(pa.py_buffer(body)).read_all()
+        import pyarrow.parquet as pq
+
+        return pq.read_table(pa.BufferReader(body))
+    except (pa.ArrowException, OSError, ValueError) as error:
+        first = (str(error).splitlines() or ["unreadable"])[0][:200]
+        raise HTTPException(400, f"The body is not {what} ({first}); send the rows as {what}.") from None
+
+
+def _write_table(table: pa.Table, media: str) -> bytes:
+    sink = pa.BufferOutputStream()
+    if media == ARROW_STREAM:
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+    else:
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+__all__ = ["ServedModel", "load_models", "score_json", "score_bulk", "ARROW_STREAM", "PARQUET", "BULK_MEDIA_TYPES"]
