@@ -14,6 +14,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
 from aedetect import AutoencoderDetector
+from aedetect.kinds import IMAGE, TABLE
 from aedetect.parameters import SCORES
 from aedetect.thresholds import PercentileThreshold
 from aedetect.training.sizing import default_architecture, default_schedule
@@ -422,14 +423,22 @@ def test_normalization_and_dropout_train(normal_frame, outliers, fresh_normals, 
 def test_default_architecture_and_schedule_adapt_to_the_data():
     assert default_architecture(4) == ([32], 3)
     assert default_architecture(200) == ([400], 128)
-    batches = []
+    batches, budgets = [], []
     for n_rows in (10, 300, 5_000, 100_000, 10_000_000):
-        batch, epochs, learning_rate = default_schedule(n_rows)
+        batch, epochs, learning_rate = default_schedule(n_rows, TABLE)
         assert 32 <= batch <= 2048 and batch & (batch - 1) == 0  # a power of two
         assert 20 <= epochs <= 300
         assert learning_rate == pytest.approx(1e-3 * np.sqrt(batch / 64))
+        # Images keep at least 300 optimizer steps: far fewer epochs than a table of as many rows.
+        assert 20 <= default_schedule(n_rows, IMAGE)[1] <= epochs
+        assert default_schedule(n_rows, IMAGE)[:1] == (batch,)
         batches.append(batch)
+        budgets.append(epochs)
     assert batches == sorted(batches) and batches[0] == 32 and batches[-1] == 2048
+    # Early stopping decides on small tables (a budget of many epochs); on large ones the budget
+    # bounds the cost: rows seen in all grow no faster than the rows, and not without bound per row.
+    assert budgets == sorted(budgets, reverse=True) and budgets[0] == 300 and budgets[-1] == 20
+    assert default_schedule(5_000, TABLE)[1] * 5_000 <= default_schedule(100_000, TABLE)[1] * 100_000
 
 
 def test_adaptive_defaults_fit_a_small_table(normal_frame, outliers):

@@ -14,9 +14,13 @@ import numpy as np
 from aedetect.kinds import DEFAULT_ARCHITECTURE, TABLE, DataKind
 from aedetect.models import MODELS
 
-#: Batches of about 1/16 of the rows, at least 300 optimizer steps in all and at least 20 epochs:
-#: enough steps for a small table to converge, while early stopping ends large ones sooner.
-SCHEDULE = {"rows_per_batch": 16, "min_steps": 300, "min_epochs": 20}
+#: Batches of about 1/16 of the rows, at least 300 optimizer steps in all and at least 20 epochs.
+#: Tables get a larger epoch budget for early stopping to use: enough epochs to see about a million
+#: rows, 20 to 300, so that small and mid-size tables train until their validation loss stops
+#: improving, while on large ones (50,000 rows and more) 20 epochs bound the cost, which then grows
+#: with the rows and no faster. Images and series keep the step rule: an epoch of theirs costs far
+#: more per row.
+SCHEDULE = {"rows_per_batch": 16, "min_steps": 300, "min_epochs": 20, "max_epochs": 300, "table_rows_seen": 1_000_000}
 #: Recurrent layers learn far slower than dense or convolutional ones at the same step size, so
 #: their adaptive learning rate is this many times the dense one.
 LEARNING_RATE_FACTOR = {"lstm": 10.0}
@@ -56,16 +60,20 @@ def default_network(architecture: str, input_shape: list[int]) -> tuple[list[int
     return widths, int(np.clip(round(n_values / 16), 8, 64))
 
 
-def default_schedule(n_rows: int) -> tuple[int, int, float]:
+def default_schedule(n_rows: int, data_kind: DataKind | None = None) -> tuple[int, int, float]:
     """Batch size, maximum epochs and learning rate that adapt to the number of training rows.
 
-    Batches of about 1/16 of the rows (32 to 2048), at least 300 optimizer steps in all (20 to 300
-    epochs, early stopping usually ends sooner), and a learning rate that grows with the square root
-    of the batch size.
+    Batches of about 1/16 of the rows (32 to 2048); an epoch budget (20 to 300 epochs) of at least
+    300 optimizer steps, or for a table (``data_kind="table"``) of about a million rows seen, which
+    early stopping ends sooner once the validation loss stops improving; and a learning rate that
+    grows with the square root of the batch size.
     """
     batch = int(np.clip(2 ** round(np.log2(max(n_rows, 1) / SCHEDULE["rows_per_batch"])), 32, 2048))
-    steps_per_epoch = max(1, int(np.ceil(n_rows / batch)))
-    epochs = int(np.clip(np.ceil(SCHEDULE["min_steps"] / steps_per_epoch), SCHEDULE["min_epochs"], 300))
+    if data_kind == TABLE:
+        wanted = SCHEDULE["table_rows_seen"] / max(n_rows, 1)
+    else:
+        wanted = SCHEDULE["min_steps"] / max(1, int(np.ceil(n_rows / batch)))
+    epochs = int(np.clip(np.ceil(wanted), SCHEDULE["min_epochs"], SCHEDULE["max_epochs"]))
     return batch, epochs, float(1e-3 * np.sqrt(batch / 64))
 
 
