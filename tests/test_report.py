@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import json
 import os
 import re
 import types
@@ -96,10 +99,28 @@ def test_every_figure_is_embedded_and_written_as_png_and_svg(written):
     assert not list(path.parent.glob(".*.tmp")) and not list(figures.glob(".*.tmp"))
 
 
+def _scripts(page: str) -> list[tuple[str, str]]:
+    return re.findall(r"<script([^>]*)>(.*?)</script>", page, flags=re.S)
+
+
+def _only_our_scripts(page: str) -> None:
+    """The page runs one script, its own, allowed by its hash and nothing else; the data it reads is JSON."""
+    (data_attributes, data), (code_attributes, code) = _scripts(page)
+    assert page.count("<script") == 2
+    assert data_attributes == ' type="application/json" id="explorer-data"' and code_attributes == ""
+    json.loads(data)  # data, not code
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page).group(1)
+    digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in csp and "unsafe" not in csp.split("script-src")[1].split(";")[0]
+    assert "default-src 'none'" in csp
+    assert not re.search(r"fetch|XMLHttpRequest|innerHTML|eval\(|import\(", code)
+
+
 def test_page_is_self_contained(written):
     _, page, _ = written
     assert not re.findall(r'(?:src|href)="(?!data:|#)', page)
-    assert "<link" not in page and "<script" not in page and "url(" not in page
+    assert "<link" not in page and "url(" not in page
+    _only_our_scripts(page)
 
 
 def test_metrics_in_the_page_equal_those_of_evaluate(written, detector, test_data):
@@ -376,11 +397,12 @@ def test_text_from_the_data_is_escaped_and_nothing_can_run(tmp_path, quick_png, 
         model, frame, labels, path=tmp_path / "report.html", source=source, figures_dir=tmp_path / "figures"
     )
     page = path.read_text(encoding="utf-8")
-    assert "<img src=x" not in page and "<script" not in page and 'onmouseover="' not in page
+    assert "<img src=x" not in page and "<script>alert" not in page and 'onmouseover="' not in page
+    _only_our_scripts(page)
     assert f'id="data-source">{html.escape(source)}</dd>' in page
     assert f"<title>aedetect report: {html.escape(source)}</title>" in page
     csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page).group(1)
-    assert "default-src 'none'" in csp and "img-src data:" in csp and "script-src" not in csp
+    assert "default-src 'none'" in csp and "img-src data:" in csp
     # Feature names reach the figures as text: in the SVG files they are XML-escaped, not markup
     # (and "$...$" is shown as written, not typeset as TeX, which failed on "\frac").
     for svg in (tmp_path / "figures").glob("*.svg"):

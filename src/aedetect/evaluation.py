@@ -6,6 +6,13 @@ Examples
 >>> result = evaluate([0, 0, 1, 1], np.array([0.1, 0.4, 0.35, 0.8]), threshold=0.5)
 >>> round(result.roc_auc, 2), round(result.pr_auc, 2), result.confusion_matrix
 (0.75, 0.83, [[2, 0], [1, 1]])
+
+What a threshold means, in rows: the share of held-out normal rows above it and, with labels, the
+precision and recall it gives.
+
+>>> meaning = threshold_meaning(0.5, np.linspace(0, 1, 101), "fixed:0.5", [0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+>>> print(meaning.describe())
+threshold fixed:0.5 = 0.5: flags 49.5% of held-out normal rows (50 of 101); on 4 labelled rows precision 1.000, recall 0.500
 """
 
 from __future__ import annotations
@@ -90,3 +97,65 @@ def evaluate(y_true, scores, threshold: float) -> Evaluation:
             y_true, predicted, labels=[0, 1], target_names=["normal", "anomaly"], output_dict=True, zero_division=0
         ),
     )
+
+
+@dataclass(frozen=True)
+class ThresholdMeaning:
+    """What a threshold does, counted in rows (a row is flagged when its score is above the threshold).
+
+    ``normal_flagged`` of ``normal_rows`` held-out normal rows (the rows the rule was fitted on, which
+    the network did not train on) lie above it: the false-alarm rate to expect on new normal rows.
+    With labelled rows, ``precision`` and ``recall`` at the threshold, as :func:`evaluate` gives them.
+    """
+
+    threshold: float
+    rule: str | None
+    normal_rows: int
+    normal_flagged: int
+    labelled_rows: int = 0
+    precision: float | None = None
+    recall: float | None = None
+
+    @property
+    def normal_share(self) -> float | None:
+        """Share of held-out normal rows above the threshold (``None`` without such rows)."""
+        return self.normal_flagged / self.normal_rows if self.normal_rows else None
+
+    def describe(self) -> str:
+        """One line: the threshold, its rule and what it flags."""
+        name = f"threshold {self.rule} = {self.threshold:.6g}" if self.rule else f"threshold {self.threshold:.6g}"
+        parts = [name]
+        if self.normal_rows:
+            parts.append(
+                f": flags {100 * self.normal_share:.3g}% of held-out normal rows "
+                f"({self.normal_flagged:,} of {self.normal_rows:,})"
+            )
+        if self.precision is not None:
+            parts.append(
+                f"; on {self.labelled_rows:,} labelled rows precision {self.precision:.3f}, recall {self.recall:.3f}"
+            )
+        return "".join(parts)
+
+
+def threshold_meaning(threshold: float, normal_scores=None, rule: str | None = None, y_true=None, scores=None):
+    """What ``threshold`` means: the share of ``normal_scores`` above it and, given labels ``y_true``
+    (1 = anomaly) for ``scores``, precision and recall at it (the same numbers as :func:`evaluate`).
+
+    ``normal_scores`` are scores of held-out normal rows (a detector's ``calibration_scores_``);
+    ``rule`` is the spec of the rule that set the threshold, shown with it.
+    """
+    threshold = float(threshold)
+    normal = np.asarray([] if normal_scores is None else normal_scores, dtype=np.float64).ravel()
+    meaning = dict(threshold=threshold, rule=rule, normal_rows=int(normal.size))
+    meaning["normal_flagged"] = int((normal > threshold).sum())
+    if y_true is not None and scores is not None:
+        y_true = np.asarray(y_true).astype(np.int64).ravel()
+        predicted = np.asarray(scores, dtype=np.float64).ravel() > threshold
+        if y_true.shape != predicted.shape:
+            raise ValueError(f"Got {y_true.size} labels for {predicted.size} scores; give one label per row.")
+        meaning.update(
+            labelled_rows=int(y_true.size),
+            precision=float(precision_score(y_true, predicted, zero_division=0)),
+            recall=float(recall_score(y_true, predicted, zero_division=0)),
+        )
+    return ThresholdMeaning(**meaning)

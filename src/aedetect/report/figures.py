@@ -336,8 +336,15 @@ def top_anomaly_features(
     top_k: int = 6,
     top_features: int = 5,
     unit: str = "reconstruction error",
+    labels=None,
+    row_name: str = "position",
+    names=None,
 ) -> Figure:
-    """For each of the ``top_k`` highest-scoring flagged rows, its features with the largest error."""
+    """For each of the ``top_k`` highest-scoring flagged rows, its features with the largest error.
+
+    A panel names its row ``"{row_name} {name}"``: by default the row's 0-based position in ``errors``,
+    or ``names[position]``; with ``labels`` (0/1 per row, 1 = anomaly) it says how the row is labelled.
+    """
     scores = np.asarray(scores, dtype=float)
     rows, any_flagged = _top_rows(scores, threshold, top_k)
     columns = min(3, max(len(rows), 1))
@@ -349,7 +356,9 @@ def top_anomaly_features(
     for ax, row in zip(axes, rows, strict=False):
         values = errors.iloc[int(row)].sort_values(ascending=False).head(top_features)[::-1]
         ax.barh([_short(str(name)) for name in values.index], values.to_numpy(), color=ANOMALY)
-        ax.set_title(f"row {_short(str(errors.index[int(row)]))}: score {scores[row]:.3g}", fontsize=10)
+        name = _short(str(int(row) if names is None else names[int(row)]))
+        label = "" if labels is None else (", labelled anomaly" if labels[int(row)] == 1 else ", labelled normal")
+        ax.set_title(f"{row_name} {name}{label}: score {scores[row]:.3g}", fontsize=9)
         ax.grid(axis="y", visible=False)
     for ax in axes[len(rows) :]:
         ax.set_visible(False)
@@ -417,6 +426,27 @@ def _explained(share: float) -> str:
     return f"{share:.0%} of latent variance" if np.isfinite(share) else "the codes do not vary"
 
 
+def _robust_limits(points: np.ndarray, margin: float = 0.15) -> tuple[np.ndarray, list[tuple[float, float]], int]:
+    """Axis limits from the 1st to 99th percentile of each column, widened by ``margin`` of that span;
+    the points clipped to them (drawn at the edge) and how many lay beyond."""
+    limits, clipped = [], points.copy()
+    outside = np.zeros(len(points), dtype=bool)
+    for column in range(points.shape[1]):
+        values = points[:, column]
+        q_low, q_high = np.percentile(values, [1, 99])
+        span = q_high - q_low if q_high > q_low else max(abs(q_high), 1.0)
+        low, high = q_low - margin * span, q_high + margin * span
+        # Points only a little beyond stay in view: the limits reach them within another margin.
+        if values.min() >= low - margin * span:
+            low = min(low, float(values.min()) - 0.02 * span)
+        if values.max() <= high + margin * span:
+            high = max(high, float(values.max()) + 0.02 * span)
+        outside |= (values < low) | (values > high)
+        clipped[:, column] = np.clip(values, low, high)
+        limits.append((float(low), float(high)))
+    return clipped, limits, int(outside.sum())
+
+
 @styled
 def latent_space(
     codes, scores, threshold: float, labels=None, random_state: int = 0, max_points: int = MAX_POINTS
@@ -441,7 +471,12 @@ def latent_space(
     explained = pca.explained_variance_ratio_
     if n_components == 1:  # a 1-D code: spread the points by score instead
         projected = np.column_stack([projected[:, 0], scores[keep]])
+    projected, limits, n_outside = _robust_limits(projected)
     sampled = f" ({len(keep):,} of {len(codes):,} rows shown)" if len(keep) < len(codes) else ""
+    if n_outside:
+        sampled += (
+            f"\n{n_outside:,} point{'s' if n_outside > 1 else ''} beyond the 1st-99th percentile drawn at the edge"
+        )
     figure = _figure(7.0, 5.0)
     ax = figure.subplots()
     if labels is not None:
@@ -490,6 +525,8 @@ def latent_space(
         figure.colorbar(points, ax=ax, label=SCORE_LABEL)
         ax.legend(loc="best")
         ax.set_title("Latent space (PCA), by anomaly score" + sampled)
+    ax.set_xlim(*limits[0])
+    ax.set_ylim(*limits[1])
     ax.set_xlabel(f"principal component 1 ({_explained(explained[0])})")
     ax.set_ylabel(f"principal component 2 ({_explained(explained[1])})" if n_components == 2 else SCORE_LABEL)
     return figure

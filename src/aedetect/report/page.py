@@ -19,6 +19,7 @@ the page (and, with ``figures_dir``, every figure as PNG and SVG).
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,11 +30,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader
+from markupsafe import Markup
 from matplotlib.figure import Figure
 
 from aedetect.batch.core import RowScoringCore, ScoredRows
 from aedetect.data.io import atomic_write, check_output_folder
-from aedetect.evaluation import Evaluation, evaluate
+from aedetect.diagnostics import Diagnosis, diagnose
+from aedetect.evaluation import Evaluation, ThresholdMeaning, evaluate, threshold_meaning
+from aedetect.report import explorer
 from aedetect.report import figures as plots
 from aedetect.report import sample_figures as sample_plots
 
@@ -48,29 +52,87 @@ REQUIREMENTS = {
     "feature-errors": "the model gives no per-feature errors",
     "codes": "the model gives no latent codes (an ensemble has one per member)",
     "reconstructions": "the model gives no reconstructions (an ensemble has one per member)",
+    "points": "the series' time points are not known (give write_report the series, as 'aedetect report' does)",
 }
 
 
 #: Requirements that name a kind of data: figures for another kind are not listed as left out.
 DATA_KINDS = {"table", "image", "series"}
+#: How many features the flagged-rows table names for each row.
+TABLE_FEATURES = 3
+
+
+@dataclass
+class SeriesPoints:
+    """A series scored per time point, as ``score`` and ``evaluate`` score it: which points the windows
+    cover, each point's time (from the time column, or its 0-based index) and its values."""
+
+    n_points: int
+    window: int
+    stride: int
+    times: pd.Series
+    time_name: str
+    values: pd.DataFrame
+
+    def window_starts(self, n_windows: int) -> pd.Series:
+        """The time of each window's first point."""
+        return self.times.iloc[np.arange(n_windows) * self.stride].reset_index(drop=True)
+
+
+def series_points(series, timestamp_column: str | None = None) -> SeriesPoints:
+    """The :class:`SeriesPoints` of a series read by :func:`aedetect.data.inputs.read_windows`."""
+    table = series.table.reset_index(drop=True)
+    times, name = pd.Series(np.arange(len(table))), "time index (from 0)"
+    if timestamp_column is not None and timestamp_column in table.columns:
+        column = table[timestamp_column]
+        parsed = column if pd.api.types.is_numeric_dtype(column) else pd.to_datetime(column, errors="coerce")
+        if parsed.notna().all():
+            times, name = parsed, str(timestamp_column)
+    return SeriesPoints(len(table), series.window, series.stride, times, name, table[list(series.value_columns)])
 
 
 @dataclass
 class ReportData:
-    """The detector, the data and everything derived from them, computed once and on demand."""
+    """The detector, the data and everything derived from them, computed once and on demand.
+
+    With ``points`` (a series model's data), ``X`` holds the windows and ``labels`` are per time
+    point; scores, flags, metrics and the threshold explorer are per time point, as ``evaluate``
+    gives them.
+    """
 
     detector: object
     X: object
     labels: np.ndarray | None = None
     source: str = "data"
+    points: SeriesPoints | None = None
 
     @cached_property
     def core(self) -> RowScoringCore:
         return RowScoringCore(self.detector)
 
     @cached_property
+    def window_scores(self) -> np.ndarray:
+        """Scores of the rows of ``X`` (for a series: of its windows)."""
+        return np.asarray(self.core.score_features(self.X).scores, dtype=np.float64)
+
+    @cached_property
+    def window_labels(self) -> np.ndarray | None:
+        """Labels of the rows of ``X``; for a series, 1 for a window that holds an anomalous point."""
+        if self.points is None or self.labels is None:
+            return self.labels
+        from aedetect.data.windows import make_windows
+
+        windows = make_windows(self.labels, self.points.window, self.points.stride)
+        return windows.max(axis=(1, 2)).astype(np.int64)[: len(self.window_scores)]
+
+    @cached_property
     def scored(self) -> ScoredRows:
-        scored = self.core.score_features(self.X)
+        scores = self.window_scores
+        if self.points is not None:
+            from aedetect.data.windows import point_scores
+
+            scores = point_scores(scores, self.points.n_points, self.points.window, self.points.stride)
+        scored = self.core.flag(scores)
         scores = scored.scores = np.asarray(scored.scores, dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(scores))
         if bad.size:  # no figure can place them, and every summary would turn NaN
@@ -92,6 +154,61 @@ class ReportData:
     @cached_property
     def evaluation(self) -> Evaluation | None:
         return evaluate(self.labels, self.scores, self.threshold) if "labels" in self.available else None
+
+    @property
+    def unit(self) -> str:
+        """What one score is of, in the page's words."""
+        if self.points is not None:
+            return "time points"
+        return {"image": "images", "series": "windows"}.get(getattr(self.detector, "data_kind_", "table"), "rows")
+
+    @cached_property
+    def meaning(self) -> ThresholdMeaning:
+        labels = self.labels if "labels" in self.available else None
+        return threshold_meaning(
+            self.threshold,
+            getattr(self.detector, "calibration_scores_", None),
+            self.detector.threshold_rule_.to_spec(),
+            labels,
+            None if labels is None else self.scores,
+        )
+
+    @cached_property
+    def warnings(self) -> list[Diagnosis]:
+        return diagnose(self.detector, self.scores, self.labels if "labels" in self.available else None)
+
+    @cached_property
+    def row_names(self) -> tuple[str, pd.Index | pd.Series | None]:
+        """How rows are named on the page: the heading and one name per row (``None``: 0-based positions)."""
+        if self.points is not None:
+            return self.points.time_name, self.points.times
+        index = self.X.index if isinstance(self.X, pd.DataFrame) else None
+        if index is None or index.equals(pd.RangeIndex(len(index))):
+            return "position (from 0)", None
+        return str(index.name or "id"), index
+
+    @cached_property
+    def explorer(self) -> dict:
+        heading, names = self.row_names
+        scores = self.scores
+        features = None
+        if "feature-errors" in self.available and "table" in self.available and self.points is None:
+            top = np.argsort(-scores, kind="stable")[: explorer.MAX_TABLE_ROWS]
+            explained = self.core.explain(self.X, top, TABLE_FEATURES)
+            features = [", ".join(c.feature for c in row) for row in explained]
+        return explorer.explorer_data(
+            scores,
+            self.threshold,
+            self.detector.threshold_rule_.to_spec(),
+            getattr(self.detector, "calibration_scores_", None),
+            self.labels if "labels" in self.available else None,
+            log=plots._log_x(scores),
+            rows={
+                "name": heading,
+                "names": None if names is None else [_name(v) for v in names],
+                "features": features,
+            },
+        )
 
     @cached_property
     def feature_errors(self) -> tuple[pd.DataFrame, str]:
@@ -127,6 +244,8 @@ class ReportData:
         found.add(getattr(self.detector, "data_kind_", "table"))
         if len(self.scores) >= 2:
             found.add("rows")
+        if self.points is not None:
+            found.add("points")
         for need, method in (
             ("feature-errors", "feature_contributions"),
             ("codes", "encode"),
@@ -153,6 +272,31 @@ class FigureSpec:
 
 def _labels_if_any(data: ReportData):
     return data.labels if "labels" in data.available else None
+
+
+def _window_labels_if_any(data: ReportData):
+    return data.window_labels if "labels" in data.available else None
+
+
+def _name(value):
+    """A row's name for the page: numbers stay numbers (so they sort as numbers), the rest is text."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return value.item() if isinstance(value, np.generic) else value
+    return str(value)
+
+
+def _top_anomalies(data: ReportData) -> Figure:
+    heading, names = data.row_names
+    frame = data.feature_errors[0]
+    return plots.top_anomaly_features(
+        frame,
+        data.scores,
+        data.threshold,
+        unit=data.feature_errors[1],
+        labels=_labels_if_any(data),
+        row_name="position" if names is None else heading,
+        names=None if names is None else [str(v) for v in names],
+    )
 
 
 FIGURES: list[FigureSpec] = [
@@ -194,8 +338,10 @@ FIGURES: list[FigureSpec] = [
     FigureSpec(
         "top-anomaly-features",
         "Features behind the top anomalies",
-        "For the highest-scoring flagged rows, the features the network reconstructs worst.",
-        lambda d: plots.top_anomaly_features(*d.feature_errors[:1], d.scores, d.threshold, unit=d.feature_errors[1]),
+        "For the highest-scoring flagged rows, the features the network reconstructs worst. A row is named by its "
+        "0-based position in the data (position 0 is the first data row, below a CSV header) or by its id, and "
+        "marked with its label when the data have labels.",
+        _top_anomalies,
         frozenset({"table", "feature-errors"}),
     ),
     FigureSpec(
@@ -218,14 +364,32 @@ FIGURES: list[FigureSpec] = [
         "Windows and reconstructions",
         "The highest-scoring windows and the most typical ones, drawn against the network's "
         "reconstruction; the shaded gap is the error.",
-        lambda d: sample_plots.window_reconstructions(*d.samples, d.scores, d.threshold),
+        lambda d: sample_plots.window_reconstructions(
+            *d.samples,
+            d.window_scores,
+            d.threshold,
+            starts=None if d.points is None else d.points.window_starts(len(d.window_scores)),
+            time_name=None if d.points is None else d.points.time_name,
+        ),
         frozenset({"series", "reconstructions"}),
+    ),
+    FigureSpec(
+        "series-scores",
+        "The series and its anomaly scores over time",
+        "Each value column against time, with the flagged time points marked, and each time point's score "
+        "(from the windows that cover it, as 'score' and 'evaluate' give it) against the threshold.",
+        lambda d: sample_plots.series_scores(
+            d.points.times, d.points.values, d.scores, d.threshold, _labels_if_any(d), d.points.time_name
+        ),
+        frozenset({"series", "points"}),
     ),
     FigureSpec(
         "latent-space",
         "Latent space",
-        "The latent codes projected to two dimensions with PCA.",
-        lambda d: plots.latent_space(d.codes, d.scores, d.threshold, _labels_if_any(d)),
+        "The latent codes (one per row, image or window) projected to two dimensions with PCA. The axes span "
+        "the 1st to 99th percentile of the points with a margin, so a few extreme codes do not squash the rest; "
+        "points beyond are drawn at the edge and counted in the title.",
+        lambda d: plots.latent_space(d.codes, d.window_scores, d.threshold, _window_labels_if_any(d)),
         frozenset({"rows", "codes"}),
     ),
 ]
@@ -288,6 +452,7 @@ def _summary(data: ReportData) -> dict:
     return {
         "source": data.source,
         "rows": len(scores),
+        "unit": data.unit,
         "features": int(detector.n_features_in_),
         "encoded_features": len(getattr(member, "feature_names_out_", ())) or int(detector.n_features_in_),
         "anomalies": None if data.labels is None else int(np.sum(data.labels)),
@@ -313,9 +478,20 @@ _environment = Environment(loader=PackageLoader("aedetect.report", "templates"),
 _environment.filters["exact"] = lambda value: "null" if value is None else repr(float(value))
 
 
-def render_report(detector, X, y=None, source: str = "data") -> str:
+def report_data(detector, X, y=None, source: str = "data", series=None) -> ReportData:
+    """The :class:`ReportData` of ``detector`` on ``X``: with ``series`` (read by
+    :func:`aedetect.data.inputs.read_windows`; ``X`` its windows) per time point, labels ``y`` too."""
+    points = None
+    if series is not None:
+        meta = getattr(detector, "metadata_", None) or {}
+        points = series_points(series, meta.get("timestamp_column"))
+    rows = len(X) if points is None else points.n_points
+    return ReportData(detector, X, _check_y(y, rows), source, points)
+
+
+def render_report(detector, X, y=None, source: str = "data", series=None) -> str:
     """The report's HTML: one self-contained page (figures inline as base64 PNG)."""
-    data = ReportData(detector, X, _check_y(y, X), source)
+    data = report_data(detector, X, y, source, series)
     figures, skipped = build_figures(data)
     return _render(data, figures, {name: figure_png(f) for name, f in figures.items()}, skipped)
 
@@ -330,8 +506,19 @@ def _render(
         dict(name=name, title=specs[name].title, caption=specs[name].caption, png=_embedded(figure, pngs[name]))
         for name, figure in figures.items()
     ]
+    code = explorer.script()
+    digest = base64.b64encode(hashlib.sha256(code.encode("utf-8")).digest()).decode("ascii")
+    state = data.explorer
     return _environment.get_template("report.html.j2").render(
         summary=_summary(data),
+        meaning=data.meaning,
+        warnings=data.warnings,
+        explorer=state,
+        explorer_json=explorer.embedded_json(state),
+        explorer_now=explorer.metrics_at(state, state["model_index"]),
+        explorer_svg=explorer.histogram_svg(state),
+        explorer_script=Markup(code),
+        script_hash=f"sha256-{digest}",
         evaluation=data.evaluation,
         figures=shown,
         metrics=_metric_rows(data.evaluation) if data.evaluation else [],
@@ -342,12 +529,12 @@ def _render(
     )
 
 
-def _check_y(y, X) -> np.ndarray | None:
+def _check_y(y, n_rows: int) -> np.ndarray | None:
     if y is None:
         return None
     labels = np.asarray(y).ravel()
-    if labels.shape[0] != len(X):
-        raise ValueError(f"y has {labels.shape[0]} labels but X has {len(X)} rows; give one label per row.")
+    if labels.shape[0] != n_rows:
+        raise ValueError(f"y has {labels.shape[0]} labels but X has {n_rows} rows; give one label per row.")
     if not np.isin(labels, (0, 1)).all():
         raise ValueError("Labels must be 0 (normal) or 1 (anomaly); map them to 0/1 first.")
     return labels.astype(np.int64)
@@ -384,7 +571,9 @@ def write_figures(figures: dict[str, Figure], folder, pngs: dict[str, bytes] | N
     return written
 
 
-def write_report(detector, X, y=None, path="report.html", source: str | None = None, figures_dir=None) -> Path:
+def write_report(
+    detector, X, y=None, path="report.html", source: str | None = None, figures_dir=None, series=None
+) -> Path:
     """Write the HTML report of ``detector`` on ``X`` (labels ``y``, 1 = anomaly, optional) to ``path``.
 
     Parameters
@@ -399,13 +588,17 @@ def write_report(detector, X, y=None, path="report.html", source: str | None = N
         How the page names the data (a file path, ``dataset:NAME``).
     figures_dir : str or Path, optional
         Also save every figure there as PNG and SVG.
+    series : aedetect.data.inputs.Series, optional
+        For a series model: the series read by :func:`aedetect.data.inputs.read_windows`, whose windows
+        are ``X``. Scores, metrics and the threshold explorer are then per time point (``y``: one
+        label per point), as ``score`` and ``evaluate`` give them, and figures show the series' times.
 
     Returns
     -------
     Path of the written report.
     """
     path = check_writable(Path(path))
-    data = ReportData(detector, X, _check_y(y, X), source or "data")
+    data = report_data(detector, X, y, source or "data", series)
     figures, skipped = build_figures(data)
     pngs = {name: figure_png(figure) for name, figure in figures.items()}
     if figures_dir is not None:
@@ -419,6 +612,9 @@ __all__ = [
     "FIGURES",
     "FigureSpec",
     "ReportData",
+    "SeriesPoints",
+    "report_data",
+    "series_points",
     "build_figures",
     "figure_png",
     "render_report",

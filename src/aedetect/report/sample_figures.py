@@ -15,8 +15,9 @@ Examples
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from aedetect.report.figures import ANOMALY, NORMAL, _figure, _top_rows, styled
+from aedetect.report.figures import _CYCLE, ANOMALY, NORMAL, _figure, _short, _top_rows, styled
 
 
 def _picks(scores: np.ndarray, threshold: float, per_side: int) -> list[tuple[int, str]]:
@@ -68,8 +69,14 @@ def reconstruction_grid(originals, reconstructions, error_maps, scores, threshol
 
 
 @styled
-def window_reconstructions(originals, reconstructions, scores, threshold: float, per_side: int = 2):
-    """The top-scoring and most typical windows: the series and its reconstruction, per channel."""
+def window_reconstructions(
+    originals, reconstructions, scores, threshold: float, per_side: int = 2, starts=None, time_name=None
+):
+    """The top-scoring and most typical windows: the series and its reconstruction, per channel.
+
+    ``starts`` (one per window) is the time of each window's first point, shown in its title; without
+    it a window is named by its 0-based number.
+    """
     scores = np.asarray(scores, dtype=float)
     picks = _picks(scores, threshold, per_side)
     figure = _figure(7.5, 1.9 * len(picks) + 0.6, "Windows: series against reconstruction")
@@ -88,11 +95,62 @@ def window_reconstructions(originals, reconstructions, scores, threshold: float,
                 label="reconstruction" if channel == 0 else None,
             )
             ax.fill_between(steps, original[:, channel], rebuilt[:, channel], color=ANOMALY, alpha=0.15)
+        where = f"window #{index}" if starts is None else f"window from {time_name} {_time(starts.iloc[index])}"
         ax.set_title(
-            f"window #{index} ({tag}): score {scores[index]:.3g}",
+            f"{where} ({tag}): score {scores[index]:.3g}",
             fontsize=9,
             color=ANOMALY if tag != "typical" else NORMAL,
         )
     axes[0].legend(loc="upper right", ncols=2)
     axes[-1].set_xlabel("time step in the window")
+    return figure
+
+
+def _time(value) -> str:
+    return str(value).removesuffix(" 00:00:00")
+
+
+@styled
+def series_scores(times, values, scores, threshold: float, labels=None, time_name: str = "time"):
+    """The series' value columns against time with flagged points marked, and each point's score.
+
+    ``times`` (one per point: timestamps or numbers), ``values`` (a table, one column a channel),
+    ``scores`` per time point; with ``labels`` (1 = anomaly) the labelled points are shaded.
+    """
+    times = pd.Series(times).reset_index(drop=True)
+    values = pd.DataFrame(values).reset_index(drop=True)
+    scores = np.asarray(scores, dtype=float)
+    flagged = scores > threshold
+    figure = _figure(10.0, 5.4, "The series and its anomaly scores over time")
+    value_ax, score_ax = figure.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    for number, column in enumerate(values.columns[:6]):
+        value_ax.plot(times, values[column], linewidth=0.9, label=_short(str(column)), color=_CYCLE[number % 7])
+    if flagged.any():
+        first = values.columns[0]
+        value_ax.scatter(
+            times[flagged], values[first][flagged], s=12, color=ANOMALY, zorder=3, label=f"flagged ({flagged.sum():,})"
+        )
+    if labels is not None:
+        labelled = np.asarray(labels) == 1
+        for axis in (value_ax, score_ax):
+            axis.fill_between(
+                times,
+                0,
+                1,
+                where=labelled,
+                transform=axis.get_xaxis_transform(),
+                color=ANOMALY,
+                alpha=0.12,
+                linewidth=0,
+                label="labelled anomalous" if axis is value_ax else None,
+            )
+    value_ax.set_ylabel("value")
+    value_ax.legend(loc="upper left", ncols=4, fontsize=8)
+    score_ax.plot(times, scores, color=NORMAL, linewidth=0.9, label="score per time point")
+    score_ax.axhline(threshold, color="black", linestyle="--", linewidth=1.2, label=f"threshold {threshold:.4g}")
+    if np.all(scores > 0) and scores.max() / scores.min() > 30:
+        score_ax.set_yscale("log")
+    score_ax.set_ylabel("anomaly score")
+    score_ax.set_xlabel(time_name)
+    score_ax.legend(loc="upper left", ncols=2, fontsize=8)
     return figure
