@@ -131,8 +131,8 @@ class ConvAutoencoder(nn.Module):
     def _turned(self, x: torch.Tensor, quarter_turns: int) -> torch.Tensor:
         return torch.rot90(x.view(-1, *self.config.input_shape), quarter_turns, dims=(2, 3)).flatten(1)
 
-    def rotation_loss(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-row cross-entropy of the rotation head: row i of the batch is turned i mod 4 times.
+    def rotation_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rotation head's logits for the batch with row i turned i mod 4 times, and those turns.
 
         Batches come in a fresh random order each epoch, so every image meets every turn.
         """
@@ -140,7 +140,12 @@ class ConvAutoencoder(nn.Module):
         turned = torch.empty_like(x)
         for k in range(4):
             turned[k::4] = self._turned(x[k::4], k)
-        return nn.functional.cross_entropy(self.rotation(self.encode(turned)), turns, reduction="none")
+        return self.rotation(self.encode(turned)), turns
+
+    def rotation_loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-row cross-entropy of the rotation head (see :meth:`rotation_logits`)."""
+        logits, turns = self.rotation_logits(x)
+        return nn.functional.cross_entropy(logits, turns, reduction="none")
 
     def rotation_nll(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
         """Sum over the four quarter turns of -log p(turn | turned image): low for the normal class.

@@ -150,7 +150,7 @@ def _finish(name: str, total: float, count: int) -> float:
 def _extra_terms(model: nn.Module, variant: Variant) -> list[str]:
     """Names of the loss terms beside the reconstruction, logged per epoch."""
     extra = [variant.penalty_name] if variant.penalty_name else []
-    return extra + (["rotation"] if getattr(model, "rotation", None) is not None else [])
+    return extra + (["rotation", "rotation_accuracy"] if getattr(model, "rotation", None) is not None else [])
 
 
 def _batch_loss(
@@ -163,13 +163,16 @@ def _batch_loss(
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """Reconstruction of ``x`` from ``inputs`` (``x`` or its corrupted copy), the loss per row, and
     each extra term per row (raw, before weighting): the variant's, and the rotation head's
-    cross-entropy on the clean images, which adds to the loss as it is."""
+    cross-entropy on the clean images, which adds to the loss as it is (with, logged beside it, whether
+    the head told each image's quarter turn right)."""
     code, penalty, raw = variant.encode(model, inputs, generator)
     out = model.decoder(code)
     per_row = elementwise(out, x).mean(dim=1) + penalty
     terms = {variant.penalty_name: raw} if variant.penalty_name else {}
     if getattr(model, "rotation", None) is not None:
-        terms["rotation"] = model.rotation_loss(x)
+        logits, turns = model.rotation_logits(x)
+        terms["rotation"] = nn.functional.cross_entropy(logits, turns, reduction="none")
+        terms["rotation_accuracy"] = (logits.detach().argmax(dim=1) == turns).float()
         per_row = per_row + terms["rotation"]
     return out, per_row, terms
 
