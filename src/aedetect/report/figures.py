@@ -426,7 +426,7 @@ def _explained(share: float) -> str:
     return f"{share:.0%} of latent variance" if np.isfinite(share) else "the codes do not vary"
 
 
-def _robust_limits(points: np.ndarray, margin: float = 0.15) -> tuple[np.ndarray, list[tuple[float, float]], int]:
+def _robust_limits(points: np.ndarray, margin: float = 0.25) -> tuple[np.ndarray, list[tuple[float, float]], int]:
     """Axis limits from the 1st to 99th percentile of each column, widened by ``margin`` of that span;
     the points clipped to them (drawn at the edge) and how many lay beyond."""
     limits, clipped = [], points.copy()
@@ -435,12 +435,11 @@ def _robust_limits(points: np.ndarray, margin: float = 0.15) -> tuple[np.ndarray
         values = points[:, column]
         q_low, q_high = np.percentile(values, [1, 99])
         span = q_high - q_low if q_high > q_low else max(abs(q_high), 1.0)
-        low, high = q_low - margin * span, q_high + margin * span
-        # Points only a little beyond stay in view: the limits reach them within another margin.
-        if values.min() >= low - margin * span:
-            low = min(low, float(values.min()) - 0.02 * span)
-        if values.max() <= high + margin * span:
-            high = max(high, float(values.max()) + 0.02 * span)
+        # Points only a little beyond stay in view: the limits reach every point within two margins.
+        near = values[(values >= q_low - 2 * margin * span) & (values <= q_high + 2 * margin * span)]
+        near = near if near.size else values
+        low = min(q_low - margin * span, float(near.min()) - 0.02 * span)
+        high = max(q_high + margin * span, float(near.max()) + 0.02 * span)
         outside |= (values < low) | (values > high)
         clipped[:, column] = np.clip(values, low, high)
         limits.append((float(low), float(high)))
