@@ -135,6 +135,7 @@ def score_stream(
     only_anomalies: bool = False,
     skip_invalid: bool = False,
     warn: Callable[[str], None] | None = None,
+    observer: Callable[[object, ScoredRows], None] | None = None,
 ) -> ScoringSummary:
     """Score records from ``source`` and write each batch to ``sink`` as soon as it is scored.
 
@@ -156,6 +157,9 @@ def score_stream(
         Report an unscorable record through ``warn`` and go on, instead of stopping.
     warn : callable, optional
         Receives one message per skipped record.
+    observer : callable, optional
+        Receives each scored batch's features (as the row-scoring core takes them) and its scores,
+        e.g. a drift window (:class:`aedetect.monitor.window.DriftWindow`).
     """
     if fmt not in FORMATS:
         raise ValueError(f"Unknown stream format {fmt!r}; expected one of {', '.join(FORMATS)}.")
@@ -169,7 +173,7 @@ def score_stream(
     deadline, number = 0.0, 0
 
     def flush() -> None:
-        _score_pending(batch, pending, sink, summary, skip_invalid, warn)
+        _score_pending(batch, pending, sink, summary, skip_invalid, warn, observer)
         pending.clear()
 
     while True:
@@ -201,23 +205,30 @@ def score_stream(
     return summary
 
 
-def _score(batch: _Batch, lines: list[str]) -> tuple[list, ScoredRows]:
+def _score(batch: _Batch, lines: list[str]) -> tuple[list, ScoredRows, object]:
     records = [batch.parse(line) for line in lines]
-    return records, batch.core.score(batch.table(lines, records))
+    features = batch.core.features(batch.table(lines, records))
+    return records, batch.core.score_features(features), features
 
 
 def _score_pending(
-    batch: _Batch, pending: list[tuple[int, str]], sink: TextIO, summary: ScoringSummary, skip_invalid: bool, warn
+    batch: _Batch,
+    pending: list[tuple[int, str]],
+    sink: TextIO,
+    summary: ScoringSummary,
+    skip_invalid: bool,
+    warn,
+    observer=None,
 ) -> None:
     """Score one batch; when it fails, score its records one by one to name (or skip) the bad ones."""
     try:
-        records, scored = _score(batch, [line for _, line in pending])
+        records, scored, features = _score(batch, [line for _, line in pending])
         results = list(zip(pending, records, scored.scores, scored.flags, strict=True))
     except (ValueError, TypeError, KeyError):
         results = []
         for number, line in pending:
             try:
-                (record,), scored = _score(batch, [line])
+                (record,), scored, features = _score(batch, [line])
             except (ValueError, TypeError, KeyError) as error:
                 if isinstance(error, InvalidValueError):  # the line names the record; "data row 1" would not
                     error = error.without_row()
@@ -229,6 +240,11 @@ def _score_pending(
                     warn(f"skipped {message}")
                 continue
             results.append(((number, line), record, scored.scores[0], scored.flags[0]))
+            if observer is not None:
+                observer(features, scored)
+    else:
+        if observer is not None:
+            observer(features, scored)
     _write(batch, results, sink, summary)
 
 
