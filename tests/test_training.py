@@ -206,3 +206,32 @@ def test_resolve_device_and_check_name():
     with pytest.raises(ValueError, match="Unknown loss 'hinge'; choose one of: mse, mae, huber, bce."):
         check_name("loss", "hinge", LOSSES)
     assert math.isclose(float(ELEMENTWISE["mse"](torch.tensor([2.0]), torch.tensor([0.0]))), 4.0)
+
+
+def test_the_rotation_head_is_kept_only_where_held_out_images_show_it_reads_their_pose():
+    from aedetect.models.conv import ConvAutoencoder, ConvConfig
+    from aedetect.training.sizing import ROTATION, rotation_head_supported, without_rotation_head
+
+    def history(accuracy: list[float], best: int) -> History:
+        return History({"val_loss": [1.0] * len(accuracy), "val_rotation_accuracy": accuracy}, best, len(accuracy))
+
+    enough = ROTATION["min_held_out"]
+    assert rotation_head_supported(history([0.5, 0.95, 0.6], best=2), enough)
+    # A symmetric shape: turns by a half told apart no better than chance at the best epoch.
+    assert not rotation_head_supported(history([0.95, 0.5, 0.97], best=2), enough)
+    # Too few held-out images to judge, or no head at all.
+    assert not rotation_head_supported(history([1.0], best=1), enough - 1)
+    assert not rotation_head_supported(History({"val_loss": [1.0]}, 1, 1), enough)
+
+    torch.manual_seed(0)
+    config = ConvConfig(input_shape=[1, 8, 8], channels=[4], latent_dim=3, rotation_head=True)
+    model = ConvAutoencoder(config)
+    x = torch.rand(5, 64)
+    before = model(x)
+    plain_config, plain = without_rotation_head(config, model)
+    assert plain_config.rotation_head is False and plain.rotation is None
+    assert not any(key.startswith("rotation.") for key in plain.state_dict())
+    # The weights load into a model built from the new config, and reconstruct as before.
+    rebuilt = ConvAutoencoder(plain_config)
+    rebuilt.load_state_dict(plain.state_dict(), strict=True)
+    torch.testing.assert_close(rebuilt(x), before)

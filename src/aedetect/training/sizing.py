@@ -7,12 +7,15 @@ parameters left to adapt (``hidden_dims``, ``latent_dim``, ``epochs``, ``batch_s
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
+from torch import nn
 
 from aedetect.kinds import DEFAULT_ARCHITECTURE, TABLE, DataKind
 from aedetect.models import MODELS
+from aedetect.training.loop import History
 
 #: Batches of about 1/16 of the rows, at least 300 optimizer steps in all and at least 20 epochs.
 #: Tables get a larger epoch budget for early stopping to use: enough epochs to see about a million
@@ -21,6 +24,9 @@ from aedetect.models import MODELS
 #: with the rows and no faster. Images and series keep the step rule: an epoch of theirs costs far
 #: more per row.
 SCHEDULE = {"rows_per_batch": 16, "min_steps": 300, "min_epochs": 20, "max_epochs": 300, "table_rows_seen": 1_000_000}
+#: When a model keeps its rotation head (see rotation_head_supported): the share of held-out quarter
+#: turns told right, and the held-out images needed to judge it.
+ROTATION = {"min_accuracy": 0.9, "min_held_out": 50}
 #: Recurrent layers learn far slower than dense or convolutional ones at the same step size, so
 #: their adaptive learning rate is this many times the dense one.
 LEARNING_RATE_FACTOR = {"lstm": 10.0}
@@ -75,6 +81,26 @@ def default_schedule(n_rows: int, data_kind: DataKind | None = None) -> tuple[in
         wanted = SCHEDULE["min_steps"] / max(1, int(np.ceil(n_rows / batch)))
     epochs = int(np.clip(np.ceil(wanted), SCHEDULE["min_epochs"], SCHEDULE["max_epochs"]))
     return batch, epochs, float(1e-3 * np.sqrt(batch / 64))
+
+
+def rotation_head_supported(history: History, n_held_out: int) -> bool:
+    """Whether the held-out normal images show that the rotation head reads their quarter turns.
+
+    The head earns its place in the score only when the class has a pose that can be read: at the
+    best epoch, at least ``ROTATION["min_accuracy"]`` of the held-out images' quarter turns told
+    right, judged on at least ``ROTATION["min_held_out"]`` held-out images. Rotation-symmetric shapes
+    (a 0, a bag) fail the first test; a class with too few images to judge fails the second.
+    """
+    accuracy = history.values.get("val_rotation_accuracy")
+    if not accuracy or not 0 < history.best_epoch <= len(accuracy):
+        return False
+    return n_held_out >= ROTATION["min_held_out"] and accuracy[history.best_epoch - 1] >= ROTATION["min_accuracy"]
+
+
+def without_rotation_head(config: Any, model: nn.Module) -> tuple[Any, nn.Module]:
+    """The config and the model with the rotation head dropped (the encoder and decoder are kept)."""
+    model.rotation = None
+    return dataclasses.replace(config, rotation_head=False), model
 
 
 def network_config(
@@ -140,6 +166,9 @@ __all__ = [
     "default_architecture",
     "default_network",
     "default_schedule",
+    "rotation_head_supported",
+    "without_rotation_head",
     "LEARNING_RATE_FACTOR",
+    "ROTATION",
     "SCHEDULE",
 ]
