@@ -116,6 +116,19 @@ class ThresholdMeaning:
     precision: float | None = None
     recall: float | None = None
 
+    @classmethod
+    def of(cls, detector, y_true=None, scores=None) -> ThresholdMeaning:
+        """The meaning of a fitted detector's threshold (``threshold_``, set by ``threshold_rule_``,
+        against its held-out normal rows ``calibration_scores_``), with labels ``y_true`` for ``scores``."""
+        rule = getattr(detector, "threshold_rule_", None)
+        return threshold_meaning(
+            detector.threshold_,
+            getattr(detector, "calibration_scores_", None),
+            None if rule is None else rule.to_spec(),
+            y_true,
+            scores,
+        )
+
     @property
     def normal_share(self) -> float | None:
         """Share of held-out normal rows above the threshold (``None`` without such rows)."""

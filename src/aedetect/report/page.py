@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 from aedetect.batch.core import RowScoringCore, ScoredRows
 from aedetect.data.io import atomic_write, check_output_folder
 from aedetect.diagnostics import Diagnosis, diagnose
-from aedetect.evaluation import Evaluation, ThresholdMeaning, evaluate, threshold_meaning
+from aedetect.evaluation import Evaluation, ThresholdMeaning, evaluate
 from aedetect.report import explorer
 from aedetect.report import figures as plots
 from aedetect.report import sample_figures as sample_plots
@@ -165,13 +165,7 @@ class ReportData:
     @cached_property
     def meaning(self) -> ThresholdMeaning:
         labels = self.labels if "labels" in self.available else None
-        return threshold_meaning(
-            self.threshold,
-            getattr(self.detector, "calibration_scores_", None),
-            self.detector.threshold_rule_.to_spec(),
-            labels,
-            None if labels is None else self.scores,
-        )
+        return ThresholdMeaning.of(self.detector, labels, None if labels is None else self.scores)
 
     @cached_property
     def warnings(self) -> list[Diagnosis]:
