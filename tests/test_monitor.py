@@ -177,3 +177,31 @@ def test_stream_scoring_reports_a_rolling_window(detector, training):
     assert [report.drifted for _, report in reports] == [False, False, True, True]
     assert all(report.rows == 200 for _, report in reports)
     assert len(out.getvalue().splitlines()) == 800
+
+
+def test_stream_monitor_writes_json_lines_and_the_page_has_every_check(detector, training, tmp_path):
+    from aedetect.monitor.page import write_page
+    from aedetect.monitor.stream import StreamMonitor
+
+    rows = pd.concat([normal_like(17, 300), normal_like(18, 300) + [0, 0, 0, 3 * training["d"].std()]])
+    lines = "".join(json.dumps(r) + "\n" for r in rows.to_dict("records"))
+    said: list[str] = []
+    monitor = StreamMonitor(detector, every=300, say=said.append, json_path=tmp_path / "drift.jsonl")
+    score_stream(detector, io.StringIO(lines), io.StringIO(), batch_size=100, observer=monitor.observe)
+    monitor.close()
+    reports = [json.loads(line) for line in (tmp_path / "drift.jsonl").read_text().splitlines()]
+    assert [r["records"] for r in reports] == [300, 600] and said == []
+    assert [r["drifted"] for r in reports] == [False, True]
+    inputs = next(c for c in reports[1]["checks"] if c["check"] == "inputs")
+    assert inputs["drifted"] and inputs["features"][0]["feature"] == "d"
+
+    to_stderr = StreamMonitor(detector, every=300, say=said.append)
+    score_stream(detector, io.StringIO(lines), io.StringIO(), batch_size=100, observer=to_stderr.observe)
+    assert said[0] == "drift after 300 records (last 300):" and any("DRIFT" in line for line in said)
+
+    report, observed, core = drift_of(detector, rows.iloc[300:])
+    page = write_page(report, observed, detector, core.threshold, tmp_path / "drift.html", "new.csv", "model")
+    text = page.read_text()
+    assert text.count("<img") == 4 and "drift found" in text
+    for check in report.checks:
+        assert check.title in text

@@ -59,12 +59,20 @@ class CheckResult:
     def to_dict(self) -> dict:
         return {
             "check": self.name,
-            "statistic": self.statistic,
-            "p_value": self.p_value,
+            "statistic": _number(self.statistic),
+            "p_value": _number(self.p_value),
             "drifted": self.drifted,
             "detail": self.detail,
-            "features": [vars(f) for f in self.features[:10]],
+            "features": [{k: _number(v) for k, v in vars(f).items()} for f in self.features[:10]],
         }
+
+
+def _number(value):
+    """A value for JSON: NaN (no test) as None, NumPy numbers as Python ones."""
+    if isinstance(value, str) or value is None:
+        return value
+    value = float(value)
+    return value if value == value else None
 
 
 def holm(p_values) -> np.ndarray:
