@@ -120,6 +120,6 @@ def test_warnings_and_the_meaning_of_the_threshold_are_on_the_page(series_case, 
     drifted = series.windows + 2.0  # the level moved: most normal points are flagged
     page = report.render_report(detector, drifted, series.point_labels, "drifted.csv", series)
     assert 'data-check="flag-rate"' in page and "level drift" in page
-    assert 'id="threshold-held-out"' in page and "held-out normal rows above" in page
+    assert 'id="threshold-held-out"' in page and "held-out normal rows above)" in page
     held_out = (detector.calibration_scores_ > detector.threshold_).mean()
     assert re.search(r'id="threshold-held-out" data-value="([^"]+)"', page).group(1) == repr(float(held_out))
