@@ -9,7 +9,7 @@ import torch
 
 from aedetect import AutoencoderDetector
 from aedetect.diagnostics import diagnose, flag_rate, missed_anomalies, training_budget
-from aedetect.evaluation import evaluate, threshold_meaning
+from aedetect.evaluation import ThresholdMeaning, evaluate, threshold_meaning
 from aedetect.thresholds import parse_threshold
 
 torch.set_num_threads(1)
@@ -96,6 +96,14 @@ def test_threshold_meaning_counts_held_out_rows_and_agrees_with_evaluate(trained
     above = int((trained.calibration_scores_ > trained.threshold_).sum())
     assert (meaning.normal_flagged, meaning.normal_rows) == (above, trained.calibration_scores_.size)
     assert f"({above:,} of {trained.calibration_scores_.size:,})" in meaning.describe()
+    assert ThresholdMeaning.of(trained, labels, scores) == meaning.__class__(
+        **{**meaning.__dict__, "rule": trained.threshold_rule_.to_spec()}
+    )
+    assert (
+        ThresholdMeaning.of(trained)
+        .describe()
+        .startswith(f"threshold {trained.threshold_rule_.to_spec()} = {trained.threshold_:.6g}: flags ")
+    )
 
 
 def test_a_higher_percentile_can_give_a_lower_threshold_and_the_meaning_shows_it():
