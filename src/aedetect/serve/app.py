@@ -13,7 +13,8 @@ unknown or missing features, NaN and values the model cannot score. Responses ne
 infinity.
 
 Scoring runs in worker threads, never on the event loop; small requests (bodies up to
-:data:`SMALL_BODY_BYTES`) have their own threads, so a few large requests cannot hold up a 1-row one.
+:data:`SMALL_BODY_BYTES`) have their own threads, so a few large requests cannot hold up a 1-row one,
+and small requests that arrive together share a forward pass (:mod:`aedetect.serve.batching`).
 Models are loaded from JSON + safetensors (:func:`aedetect.load`): nothing is unpickled.
 """
 
@@ -31,6 +32,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader
 
+from aedetect.serve.batching import SmallRequestBatcher
 from aedetect.serve.schemas import ErrorResponse, ScoreRequest, ScoreResponse
 from aedetect.serve.scoring import (
     ARROW_STREAM,
@@ -120,7 +122,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(ServerErrorsAsJSON)  # wraps the body limit and everything inside
-    metrics, workers = ServiceMetrics(), _Workers()
+    metrics, workers, batcher = ServiceMetrics(), _Workers(), SmallRequestBatcher()
     app.add_middleware(MetricsMiddleware, metrics=metrics, router=app.router, models=models, default=default)
     add_offline_docs(app)
     _declare_request_schema(app)
@@ -139,7 +141,7 @@ def create_app(
         body = await request.body()
         if body and not is_json_media_type(request.headers.get("content-type", "")):
             raise HTTPException(415, "Send the body as JSON with the header Content-Type: application/json.")
-        return await workers.run(len(body), score_json, model, body, max_rows, metrics)
+        return await workers.run(len(body), score_json, model, body, max_rows, metrics, batcher)
 
     async def answer_bulk(model: ServedModel, request: Request, threshold: str | None) -> Response:
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()

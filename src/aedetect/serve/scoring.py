@@ -20,6 +20,7 @@ from fastapi import HTTPException
 from fastapi.responses import Response
 
 from aedetect.batch.core import RowScoringCore, ScoredRows
+from aedetect.serve.batching import SmallRequestBatcher
 from aedetect.serve.columns import request_rows
 from aedetect.serve.metrics import ServiceMetrics
 from aedetect.thresholds import ThresholdRule
@@ -126,14 +127,18 @@ def _scored(core: RowScoringCore, features) -> ScoredRows:
         return core.score_features(features)
 
 
-def score_json(served: ServedModel, body: bytes, max_rows: int, metrics: ServiceMetrics) -> Response:
-    """Answer a JSON scoring request (``ScoreResponse``); raise a 4xx for anything wrong with it."""
+def score_json(
+    served: ServedModel, body: bytes, max_rows: int, metrics: ServiceMetrics, batcher: SmallRequestBatcher
+) -> Response:
+    """Answer a JSON scoring request (``ScoreResponse``); raise a 4xx for anything wrong with it.
+    Small requests are scored together with those that arrive at the same time (``batcher``)."""
     core = served._default
     rows = request_rows(body, core.columns, core.numeric, max_rows, served.columns)
     try:
         core = served.core(rows.threshold)
         features = core.features(rows.frame)
-        scored = _scored(core, features)
+        with np.errstate(over="ignore"):
+            scored = batcher.score(core, features)
         flagged = np.flatnonzero(scored.flags)
         explanations = []
         if rows.top_features and len(flagged):
