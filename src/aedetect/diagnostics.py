@@ -26,8 +26,9 @@ from aedetect.evaluation import threshold_meaning
 #: A share flagged counts as "far above" the held-out rate when it is this many times that rate and
 #: at least MIN_EXCESS above it (a handful of rows over a tiny rate is no sign of trouble).
 FAR_ABOVE, MIN_EXCESS = 3.0, 0.05
-#: Fewer rows than this say too little about a share to warn about it.
-MIN_ROWS = 20
+#: Fewer rows than this say too little about a share to warn about it, and fewer flagged rows than
+#: MIN_FLAGGED may be chance (5 of 30 rows at an expected 1 % is not).
+MIN_ROWS, MIN_FLAGGED = 20, 5
 #: Recall below this, with at least LARGE_SHARE of the rows labelled anomalous, is a misfiring threshold.
 LOW_RECALL, LARGE_SHARE = 0.2, 0.05
 #: Below this ROC-AUC the scores hardly rank anomalies above normal rows: no threshold can help.
@@ -82,11 +83,12 @@ def flag_rate(scores, calibration_scores, threshold: float, labelled: bool) -> D
     if scores.size < MIN_ROWS or calibration.size == 0:
         return None
     expected = threshold_meaning(threshold, calibration).normal_share
-    observed = float((scores > threshold).mean())
+    flagged = int((scores > threshold).sum())
+    observed = flagged / scores.size
     limit = max(FAR_ABOVE * expected, expected + MIN_EXCESS)
     if not labelled:
         limit = max(limit, 0.2)  # unlabelled rows may hold anomalies: warn only when most could not be
-    if observed <= limit:
+    if observed <= limit or flagged < MIN_FLAGGED:
         return None
     typical = float(np.median(scores))
     moved = float((calibration < typical).mean())
