@@ -1,4 +1,4 @@
-"""Declarative parameter checks with one uniform message, in scikit-learn's style."""
+"""Declarative parameter checks with one uniform message, in scikit-learn's style, and the check of 0/1 labels."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import numbers
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -93,3 +96,15 @@ def validate_params(owner: str, params: dict[str, Any], constraints: dict[str, I
             continue
         expected = " or ".join(rule.describe() for rule in rules)
         raise InvalidParameterError(f"The {name!r} parameter of {owner} must be {expected}; got {value!r}.")
+
+
+def check_labels(y, n_rows: int) -> np.ndarray:
+    """``y`` as int64 0/1 labels, one per row (1 = anomaly); a clear ValueError otherwise."""
+    labels = np.asarray(y).ravel()
+    if labels.shape[0] != n_rows:
+        raise ValueError(f"y has {labels.shape[0]} labels but X has {n_rows} rows; give one label per row.")
+    values = set(pd.unique(labels).tolist())
+    if not values <= {0, 1}:
+        bad = sorted(map(str, values - {0, 1}))[:5]
+        raise ValueError(f"Labels must be 0 (normal) or 1 (anomaly); found {bad}. Map them to 0/1 first.")
+    return labels.astype(np.int64)

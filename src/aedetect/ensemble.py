@@ -24,8 +24,20 @@ from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.exceptions import NotFittedError
 
 from aedetect import _validation as v
-from aedetect.detector import AutoencoderDetector, _check_labels, _fresh
-from aedetect.thresholds import RULES, ThresholdRule, parse_threshold, rule_from_dict
+from aedetect._validation import InvalidParameterError, check_labels
+from aedetect._version import __version__
+from aedetect.detector import AutoencoderDetector
+from aedetect.persistence.folder import check_threshold, json_params, read_model
+from aedetect.persistence.storage import (
+    ENSEMBLE_FILE,
+    ModelFileError,
+    check_member_name,
+    read_manifest,
+    seal,
+    staged_directory,
+)
+from aedetect.thresholds import RULES, ThresholdRule, fresh_rule, parse_threshold, rule_from_dict
+from aedetect.training.split import held_out_split
 
 FORMAT = "aedetect-ensemble"
 FORMAT_VERSION = 1
@@ -147,10 +159,9 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
         """Train the members on the normal rows of ``X`` (all rows, or those with ``y == 0``)."""
         self._validate_params()
         template = self.detector if self.detector is not None else AutoencoderDetector()
-        normal = X if y is None else _rows(X, np.flatnonzero(_check_labels(y, len(X)) == 0))
-        order = np.random.default_rng(self.random_state).permutation(len(normal))
-        n_held = int(round(len(normal) * self.validation_fraction)) if len(normal) >= 20 else 0
-        train, held_out = _rows(normal, order[n_held:]), _rows(normal, order[:n_held] if n_held else order)
+        normal = X if y is None else _rows(X, np.flatnonzero(check_labels(y, len(X)) == 0))
+        held, kept = held_out_split(len(normal), self.validation_fraction, self.random_state)
+        train, held_out = _rows(normal, kept), _rows(normal, held if len(held) else kept)
         self.members_ = [
             clone(template).set_params(random_state=self.random_state + i).fit(train) for i in range(self.n_members)
         ]
@@ -159,7 +170,7 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
         self.member_stds_ = np.maximum(raw.std(axis=1), 1e-12)
         self.n_features_in_ = self.members_[0].n_features_in_
         self.calibration_scores_ = self._combine(raw)
-        self._set_rule(parse_threshold(_fresh(self.threshold)).fit(self.calibration_scores_))
+        self._set_rule(fresh_rule(self.threshold).fit(self.calibration_scores_))
         self.decision_scores_ = self.decision_function(X)
         self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
         return self
@@ -264,23 +275,19 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
         """Replace the threshold rule without retraining (fitted on the held-out scores, or on ``X``)."""
         self._check_fitted()
         scores = self.calibration_scores_ if X is None else self.decision_function(X)
-        self._set_rule(parse_threshold(_fresh(rule)).fit(scores, None if y is None else _check_labels(y, len(scores))))
+        self._set_rule(fresh_rule(rule).fit(scores, None if y is None else check_labels(y, len(scores))))
         if hasattr(self, "decision_scores_"):
             self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
         return self
 
     def save(self, path) -> None:
         """Write the ensemble to the directory ``path``: ``ensemble.json`` and one folder per member."""
-        from aedetect._version import __version__
-        from aedetect.persistence.model import _json_params
-        from aedetect.persistence.storage import ENSEMBLE_FILE, seal, staged_directory
-
         self._check_fitted()
         with staged_directory(path) as staging:
             for i, member in enumerate(self.members_):
                 member.save(staging / f"member_{i}")
-            params = _json_params(self.get_params(deep=False))
-            params["detector"] = _json_params(self.members_[0].get_params(deep=False))
+            params = json_params(self.get_params(deep=False))
+            params["detector"] = json_params(self.members_[0].get_params(deep=False))
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
@@ -304,10 +311,6 @@ def load_ensemble(path) -> EnsembleDetector:
     Members must be plain sub-folders of the ensemble folder (no ``..``, no absolute path, no link),
     each an ordinary model directory; scales and the threshold must be finite.
     """
-    from aedetect._validation import InvalidParameterError
-    from aedetect.persistence.model import _check_threshold, load_detector
-    from aedetect.persistence.storage import ENSEMBLE_FILE, ModelFileError, check_member_name, read_manifest
-
     directory = Path(path)
     where = repr(str(directory))
     manifest = read_manifest(directory / ENSEMBLE_FILE, FORMAT)
@@ -354,12 +357,12 @@ def load_ensemble(path) -> EnsembleDetector:
             )
         ensemble.n_features_in_ = int(manifest["n_features_in"])
         rule = rule_from_dict(manifest["threshold"])
-        _check_threshold(directory, manifest["threshold"], rule)
+        check_threshold(directory, manifest["threshold"], rule)
         ensemble._set_rule(rule)
         ensemble.metadata_ = manifest.get("metadata") or {}
         if not isinstance(ensemble.metadata_, dict):
             raise ModelFileError(f"The ensemble at {where} has metadata that is not a mapping; re-train or restore it.")
-        ensemble.members_ = [load_detector(folder) for folder in folders]
+        ensemble.members_ = [AutoencoderDetector._from_state(read_model(folder)) for folder in folders]
         disagreement = _disagreement(ensemble.members_)
         if disagreement is not None or ensemble.members_[0].n_features_in_ != ensemble.n_features_in_:
             raise ModelFileError(

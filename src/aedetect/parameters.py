@@ -1,13 +1,15 @@
 """The parameters of :class:`~aedetect.AutoencoderDetector`, declared once.
 
 Each :class:`Parameter` gives its name, default, the constraints that :func:`validate` checks (one
-uniform message, scikit-learn's style), a one-line help and the ``aedetect train`` option that sets
-it. The detector's ``__init__`` signature and docstring, and the command line's options, are checked
-against this table by the tests (``tests/test_architecture.py``).
+uniform message, scikit-learn's style), a one-line help, the details that the detector's docstring
+adds to it and the ``aedetect train`` option that sets it. The detector's docstring section
+"Parameters" is generated from this table (:func:`numpydoc_parameters`); its ``__init__`` signature
+and the command line's options are checked against it by the tests (``tests/test_architecture.py``).
 """
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,7 @@ class Parameter:
     constraints: tuple
     help: str
     option: str = ""  # the ``aedetect train`` option (without ``--``); the name by default
+    details: str = ""  # what the docstring adds to the help (reST, one paragraph)
 
     @property
     def cli_option(self) -> str:
@@ -64,14 +67,27 @@ PARAMETERS: tuple[Parameter, ...] = (
         "auto",
         (v.Options(ARCHITECTURES),),
         "The network: auto (dense for tables, conv2d for images), dense, conv2d, conv1d or lstm.",
+        details='``"auto"``: dense for a table (2-D), convolutional for images (an array ``(n, height, width)`` '
+        "or ``(n, height, width, channels)``). Series windows (a table whose rows are windows, or an array "
+        '``(n, length, channels)``; see :mod:`aedetect.data.windows`) take ``"conv1d"`` (1-D convolutions) or '
+        '``"lstm"``.',
     ),
     Parameter(
         "hidden_dims",
         None,
         (v.NONE, _INT_LIST),
         "Encoder widths: dense units, conv channels or LSTM sizes (None: adapts to the data).",
+        details="Mirrored by the decoder: units of each dense layer, channels of each stride-2 convolution block "
+        "(so the list's length is the depth), or hidden sizes of the stacked LSTMs (see "
+        ":mod:`aedetect.training.sizing`).",
     ),
-    Parameter("latent_dim", None, (v.NONE, v.Interval(int, 1)), "Latent code size (None: adapts to the data)."),
+    Parameter(
+        "latent_dim",
+        None,
+        (v.NONE, v.Interval(int, 1)),
+        "Latent code size (None: adapts to the data).",
+        details="Adapted: about three quarters of a table's width; 1/16 of an image's or window's values, 8 to 64.",
+    ),
     Parameter("activation", "relu", (v.Options(tuple(ACTIVATIONS)),), "Activation of the hidden layers."),
     Parameter("dropout", 0.0, (v.Interval(float, 0, 1, closed="left"),), "Dropout after each hidden layer."),
     Parameter("normalization", "none", (v.Options(NORMALIZATIONS),), "Normalisation of the hidden layers."),
@@ -80,18 +96,26 @@ PARAMETERS: tuple[Parameter, ...] = (
         "linear",
         (v.Options(OUTPUT_ACTIVATIONS),),
         "Activation of the output (sigmoid needs scaler='minmax').",
+        details='``"sigmoid"`` gives outputs in [0, 1], which only ``scaler="minmax"`` inputs match.',
     ),
     Parameter(
         "rotation_head",
         True,
         (_BOOL,),
         "Square images: also learn an image's quarter turn and score how badly it is read.",
+        details="Other inputs ignore it. The encoder also learns to tell which of four quarter turns an image was "
+        "given, and the latent scores add how badly it reads the turns of the scored image (for the normal "
+        "class's pose it reads them well). It separates better on Fashion-MNIST, for a longer fit "
+        "(``benchmarks/results/tuning.md``). Turn it off for images with no upright pose (textures, microscopy, "
+        "aerial views), where a turned normal image is still normal.",
     ),
     Parameter(
         "scaler",
         "auto",
         (v.Options(("auto", *SCALERS)),),
         "Scaling fitted on normal rows (auto: minmax for images, standard otherwise).",
+        details='Per column for tables, per channel for images and series. For images ``"auto"`` scales pixels '
+        "to [0, 1]; the range is stored with the model.",
     ),
     Parameter("categorical_features", None, (v.NONE, _STR_LIST), "Columns to one-hot encode.", option="categorical"),
     Parameter("impute", "none", (v.Options(IMPUTES),), "Missing values: rejected (none), or the median or mean."),
@@ -101,44 +125,125 @@ PARAMETERS: tuple[Parameter, ...] = (
         None,
         (v.NONE, v.Interval(float, 0, None, closed="neither")),
         "Optimizer learning rate (None: adapts to the batch size).",
+        details="Adapted: 1e-3 at 64 rows per batch, growing with the batch size's square root.",
     ),
     Parameter("weight_decay", 0.0, (v.Interval(float, 0, None),), "L2 weight decay."),
     Parameter("loss", "mse", (v.Options(LOSSES),), "Training loss, also the element-wise error that scores use."),
-    Parameter("metrics", ("mae",), (_METRICS,), "Extra measures tracked per epoch on training and validation rows."),
-    Parameter("epochs", None, (v.NONE, v.Interval(int, 1)), "Maximum epochs (None: adapts to the rows)."),
-    Parameter("batch_size", None, (v.NONE, v.Interval(int, 1)), "Rows per optimizer step (None: adapts to the rows)."),
+    Parameter(
+        "metrics",
+        ("mae",),
+        (_METRICS,),
+        "Extra measures tracked per epoch on training and validation rows.",
+        details="Names among " + ", ".join(f"``{name}``" for name in METRICS) + ".",
+    ),
+    Parameter(
+        "epochs",
+        None,
+        (v.NONE, v.Interval(int, 1)),
+        "Maximum epochs (None: adapts to the rows).",
+        details="Adapted to the number of training rows (see :mod:`aedetect.training.sizing`).",
+    ),
+    Parameter(
+        "batch_size",
+        None,
+        (v.NONE, v.Interval(int, 1)),
+        "Rows per optimizer step (None: adapts to the rows).",
+        details="Adapted to the number of training rows (see :mod:`aedetect.training.sizing`).",
+    ),
     Parameter(
         "validation_fraction",
         0.1,
         (v.Interval(float, 0, 1, closed="left"),),
         "Share of normal rows held out for early stopping and the threshold.",
+        details="The threshold is fitted on scores of rows the network never trained on.",
     ),
-    Parameter("patience", 10, (v.Interval(int, 1),), "Epochs without a better validation loss before stopping."),
+    Parameter(
+        "patience",
+        10,
+        (v.Interval(int, 1),),
+        "Epochs without a better validation loss before stopping.",
+        details="The best epoch's weights are kept.",
+    ),
     Parameter(
         "trim_fraction",
         0.0,
         (v.Interval(float, 0, 0.5, closed="left"),),
         "Expected share of anomalies among the training rows; the worst-reconstructed are left out.",
+        details="For training rows that may hold anomalies (no labels, or labels you do not trust); 0 (default) "
+        "for clean normal rows. Each batch's worst-reconstructed rows are left out of the gradient after the "
+        "first epoch; the worst-reconstructed training rows (and held-out rows) are left out of the normal "
+        "error levels, the latent scale and the reference codes; and ``latent_knn`` measures the distance to a "
+        "farther neighbour (see :attr:`n_neighbours_`), so that a cluster of anomalies among the reference codes "
+        'does not vouch for anomalies of its kind. Combine it with ``scaler="robust"``, whose median and '
+        "quartiles anomalies do not shift (compared with the defaults in "
+        "``benchmarks/results/adbench_contaminated_robust.md``).",
     ),
-    Parameter("variant", "plain", (v.Options(VARIANTS),), "The autoencoder: plain, denoising, sparse or variational."),
+    Parameter(
+        "variant",
+        "plain",
+        (v.Options(VARIANTS),),
+        "The autoencoder: plain, denoising, sparse or variational.",
+        details='Each works with every architecture (see :mod:`aedetect.training.variants`). ``"denoising"``: '
+        "trained to reconstruct the clean row from a corrupted one (``noise``, ``noise_level``). "
+        '``"sparse"``: an L1 penalty on the latent activity (``sparsity_weight``). ``"variational"``: a '
+        "Gaussian latent space trained on the evidence lower bound, with the KL term weighted by ``beta``; "
+        "scores use the posterior mean, so the same input always gets the same score.",
+    ),
     Parameter("noise", "gaussian", (v.Options(NOISES),), "Denoising: gaussian noise or masking."),
     Parameter(
         "noise_level",
         0.1,
         (v.Interval(float, 0, None),),
         "Denoising: noise standard deviation in scaled units, or masking probability.",
+        details="Gaussian noise of this standard deviation, or each value set to 0 with this probability (below 1).",
     ),
-    Parameter("sparsity_weight", 1e-3, (v.Interval(float, 0, None),), "Sparse: weight of the L1 penalty on the code."),
-    Parameter("beta", 1.0, (v.Interval(float, 0, None),), "Variational: weight of the KL term."),
-    Parameter("score", "latent_knn", (v.Options(ALL_SCORES),), "How a row's anomaly score is computed."),
+    Parameter(
+        "sparsity_weight",
+        1e-3,
+        (v.Interval(float, 0, None),),
+        "Sparse: weight of the L1 penalty on the code.",
+        details="The penalty is the sum of absolute latent values per row.",
+    ),
+    Parameter(
+        "beta",
+        1.0,
+        (v.Interval(float, 0, None),),
+        "Variational: weight of the KL term.",
+        details="1 is the true ELBO; 0 trains a plain autoencoder with a noisy code.",
+    ),
+    Parameter(
+        "score",
+        "latent_knn",
+        (v.Options(ALL_SCORES),),
+        "How a row's anomaly score is computed.",
+        details='``"reconstruction"``: mean reconstruction error of the row. ``"standardized"``: each '
+        "feature's error divided by its mean on normal training rows, so no single noisy feature dominates. "
+        '``"latent_knn"`` (default): the standardized error plus the distance from the row\'s latent code to a '
+        "near normal training code (see :attr:`n_neighbours_` and :mod:`aedetect.scoring.statistics`; each "
+        "latent unit scaled to unit variance), each part divided by its level on held-out normal rows and the "
+        "distance weighted more, so an input that is reconstructed well but lands far from normal codes is "
+        'caught too. ``"latent_mahalanobis"``: the standardized error plus the squared Mahalanobis distance '
+        'of the code from the normal codes, likewise scaled. ``"negative_elbo"`` (``variant="variational"`` '
+        "only): mean reconstruction error at the posterior mean plus the posterior's KL divergence from the "
+        "prior over the number of values: the negative ELBO per value, without sampling.",
+    ),
     Parameter(
         "threshold",
         "false_alarm_rate:0.01",
         (_THRESHOLD,),
         "Threshold rule fitted on held-out normal scores, e.g. false_alarm_rate:0.01.",
+        details='Also ``"percentile:99"``, ``"contamination:0.02"``, ``"mean_std:3"``, ``"iqr:3"``, '
+        '``"fixed:0.5"``, ``"best_f1"`` or a rule object (see :mod:`aedetect.thresholds`).',
     ),
     Parameter(
-        "random_state", 0, (v.NONE, v.Interval(int, 0)), "Random seed (None: a fresh one each fit).", option="seed"
+        "random_state",
+        0,
+        (v.NONE, v.Interval(int, 0)),
+        "Random seed (None: a fresh one each fit).",
+        option="seed",
+        details="Seeds weight initialisation, the validation split and shuffling: the same seed and data give "
+        "the same model. ``None`` draws a fresh seed at each fit (recorded in ``random_state_``), so fits are "
+        "not reproducible.",
     ),
     Parameter("device", "auto", (_DEVICE,), "auto (CUDA when present), cpu or cuda[:N]."),
     Parameter("verbose", False, (_BOOL,), "Show a progress bar during training.", option="quiet"),
@@ -146,6 +251,43 @@ PARAMETERS: tuple[Parameter, ...] = (
 #: Constraints by parameter name, as :func:`aedetect._validation.validate_params` takes them.
 CONSTRAINTS = {parameter.name: list(parameter.constraints) for parameter in PARAMETERS}
 DEFAULTS = {parameter.name: parameter.default for parameter in PARAMETERS}
+
+
+#: How the docstring names the type that a constraint accepts (Options and Interval name themselves).
+_TYPE_NAMES = {
+    _INT_LIST: "list of int",
+    _STR_LIST: "list of str",
+    _BOOL: "bool",
+    _METRICS: "list of str",
+    _THRESHOLD: "str or ThresholdRule",
+    _DEVICE: "str",
+}
+
+
+def _doc_type(parameter: Parameter) -> str:
+    """numpydoc's type line, scikit-learn's way: what the constraints accept, then the default."""
+    names = []
+    for rule in parameter.constraints:
+        if rule is v.NONE:
+            names.append("None")
+        elif isinstance(rule, v.Options):
+            names.append("{" + ", ".join(f'"{value}"' for value in rule.values) + "}")
+        elif isinstance(rule, v.Interval):
+            names.append(rule.describe().split(" ", 1)[1])  # "an int >= 1" -> "int >= 1"
+        else:
+            names.append(_TYPE_NAMES[rule])
+    return " or ".join(names[1:] + names[:1] if names[0] == "None" else names) + f", default={parameter.default!r}"
+
+
+def numpydoc_parameters(indent: str = "    ", width: int = 100) -> str:
+    """The numpydoc section "Parameters" of the declared parameters: each one's type (from its
+    constraints), its help and its details, as a class docstring indented by ``indent`` holds it."""
+    lines = [f"{indent}Parameters", f"{indent}----------"]
+    for parameter in PARAMETERS:
+        lines.append(f"{indent}{parameter.name} : {_doc_type(parameter)}")
+        text = parameter.help + (" " + parameter.details if parameter.details else "")
+        lines += textwrap.wrap(text, width, initial_indent=indent * 2, subsequent_indent=indent * 2)
+    return "\n".join(lines) + "\n"
 
 
 def validate(owner: str, params: dict[str, Any]) -> None:
@@ -171,4 +313,14 @@ def validate(owner: str, params: dict[str, Any]) -> None:
         )
 
 
-__all__ = ["Parameter", "PARAMETERS", "CONSTRAINTS", "DEFAULTS", "validate", "ARCHITECTURES", "SCORES", "ALL_SCORES"]
+__all__ = [
+    "Parameter",
+    "PARAMETERS",
+    "CONSTRAINTS",
+    "DEFAULTS",
+    "validate",
+    "numpydoc_parameters",
+    "ARCHITECTURES",
+    "SCORES",
+    "ALL_SCORES",
+]

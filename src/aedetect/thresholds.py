@@ -267,6 +267,12 @@ def parse_threshold(spec: str | ThresholdRule) -> ThresholdRule:
     return RULES[name](number)
 
 
+def fresh_rule(spec: str | ThresholdRule) -> ThresholdRule:
+    """An unfitted rule from a spec, or a new copy of a rule object: fitting it never changes the
+    estimator parameter that it came from."""
+    return parse_threshold(spec.to_spec() if isinstance(spec, ThresholdRule) else spec)
+
+
 def rule_from_dict(data: dict) -> ThresholdRule:
     rule = parse_threshold(data["spec"])
     if data.get("threshold") is not None:

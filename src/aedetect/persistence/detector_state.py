@@ -1,0 +1,122 @@
+"""An :class:`~aedetect.AutoencoderDetector`'s fitted state as a manifest part and tensors, and back.
+
+:func:`detector_state` reads a fitted detector's attributes into what :func:`~aedetect.persistence.folder.write_model`
+writes; :func:`fitted_attributes` turns a checked :class:`~aedetect.persistence.folder.ModelFolder` back
+into the fitted attributes, checking every shape and value on the way. Neither imports the detector:
+it calls them (``save``, ``_from_state``), and the folder format below knows no estimator at all.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from aedetect.kinds import TABLE
+from aedetect.persistence.folder import (
+    ModelFolder,
+    build_network,
+    check_statistics,
+    check_threshold,
+    check_values,
+    json_params,
+)
+from aedetect.preprocessing.arrays import ArrayPreprocessor
+from aedetect.preprocessing.tables import TablePreprocessor
+from aedetect.thresholds import rule_from_dict
+from aedetect.training.loop import History, resolve_device
+
+#: Fitted arrays saved beside the weights (as ``stats.NAME``).
+STATISTICS = (
+    "feature_error_means_",
+    "latent_mean_",
+    "latent_precision_",
+    "latent_scale_",
+    "latent_reference_",
+    "score_scales_",
+    "calibration_scores_",
+)
+#: The statistics that scores divide by: they must be > 0 when loaded.
+POSITIVE_STATISTICS = ("feature_error_means_", "latent_scale_", "score_scales_")
+
+
+def detector_state(detector) -> tuple[dict, dict[str, torch.Tensor]]:
+    """A fitted detector's state: the manifest's part and the named tensors (``model.*``, ``stats.*``)."""
+    tensors = {f"model.{k}": t.detach().cpu().contiguous() for k, t in detector.model_.state_dict().items()}
+    for name in STATISTICS:
+        value = np.asarray(getattr(detector, name))
+        tensors[f"stats.{name}"] = torch.as_tensor(
+            value.astype(np.float32 if value.dtype == np.float32 else np.float64)
+        )
+    state = {
+        "params": json_params(detector.get_params(deep=False)),
+        "model": {"kind": detector.model_kind_, "config": detector.model_config_.to_dict()},
+        "data_kind": detector.data_kind_,
+        "preprocessing": detector.preprocessor_.get_state(),
+        "threshold": detector.threshold_rule_.to_dict(),
+        "n_features_in": int(detector.n_features_in_),
+        "feature_names_in": [str(c) for c in detector.feature_names_in_]
+        if hasattr(detector, "feature_names_in_")
+        else None,
+        "history": detector.history_.to_dict(),
+        "metadata": getattr(detector, "metadata_", {}),
+    }
+    return state, tensors
+
+
+def fitted_attributes(folder: ModelFolder, device: str) -> dict[str, Any]:
+    """The fitted attributes (``name_`` -> value) that the folder holds, the network on ``device``.
+
+    Checks in order: preprocessing state, network config against the weights' shapes, statistics'
+    shapes, every tensor finite and the divisors > 0, then the threshold. Call it inside
+    :func:`~aedetect.persistence.folder.reading` so that a damaged manifest raises one
+    :class:`~aedetect.persistence.storage.ModelFileError`.
+    """
+    manifest = folder.manifest
+    fitted: dict[str, Any] = {"data_kind_": manifest.get("data_kind", TABLE)}
+    if fitted["data_kind_"] == TABLE:
+        preprocessor = TablePreprocessor.from_state(manifest["preprocessing"])
+        n_values = len(preprocessor.feature_names_out_)
+    else:
+        preprocessor = ArrayPreprocessor.from_state(manifest["preprocessing"])
+        n_values = math.prod(preprocessor.sample_shape_)
+    fitted["preprocessor_"] = preprocessor
+    fitted["model_kind_"] = manifest["model"]["kind"]
+    network = manifest["model"]["config"]
+    fitted["model_config_"], model = build_network(folder, fitted["model_kind_"], network)
+    latent = int(network["latent_dim"] if "latent_dim" in network else network["base"]["latent_dim"])
+    n_scales = 4 if getattr(model, "rotation", None) is not None else 3
+    check_statistics(
+        folder,
+        {
+            "feature_error_means_": (n_values,),
+            "latent_mean_": (latent,),
+            "latent_precision_": (latent, latent),
+            "latent_scale_": (latent,),
+            "latent_reference_": (None, latent),
+            "score_scales_": (n_scales,),
+            "calibration_scores_": (None,),
+        },
+    )
+    tensors = folder.tensors()
+    check_values(folder, tensors, POSITIVE_STATISTICS, preprocessor.scale_, preprocessor.offset_)
+    fitted["device_"] = resolve_device(device)
+    model.load_state_dict({k[len("model.") :]: t for k, t in tensors.items() if k.startswith("model.")}, strict=True)
+    fitted["model_"] = model.to(fitted["device_"]).eval()
+    for name in STATISTICS:
+        fitted[name] = tensors[f"stats.{name}"].numpy()
+    rule = rule_from_dict(manifest["threshold"])
+    check_threshold(folder.directory, manifest["threshold"], rule)
+    fitted["threshold_rule_"] = rule
+    fitted["threshold_"] = rule.threshold_
+    fitted["n_features_in_"] = int(manifest["n_features_in"])
+    if manifest.get("feature_names_in") is not None:
+        fitted["feature_names_in_"] = np.asarray(manifest["feature_names_in"], dtype=object)
+    fitted["history_"] = History.from_dict(manifest["history"])
+    fitted["metadata_"] = dict(manifest.get("metadata") or {})
+    return fitted
+
+
+__all__ = ["STATISTICS", "POSITIVE_STATISTICS", "detector_state", "fitted_attributes"]
