@@ -47,9 +47,9 @@ from aedetect.serve.scoring import (
 MAX_ROWS = 10_000
 MAX_BULK_ROWS = 1_000_000
 MAX_BODY_BYTES = 16 << 20
-#: Bodies up to this size (about 1,000 rows of 32 features as JSON) are scored in the threads kept
-#: for small requests.
-SMALL_BODY_BYTES = 1 << 20
+#: Bodies up to this size (about 100 rows of 32 features as JSON) are scored in the threads kept for
+#: small requests; larger ones share the other threads, so they cannot hold up a 1-row request.
+SMALL_BODY_BYTES = 64 << 10
 #: Worker threads for small and for large requests.
 SMALL_WORKERS, LARGE_WORKERS = 8, 2
 API_KEY_HEADER = "X-API-Key"
