@@ -85,11 +85,6 @@ def test_the_import_contracts_of_pyproject_hold():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-#: Cycles known and left for now: the model registry (models/__init__) imports the variational model,
-#: which builds its base network through the registry inside a function.
-KNOWN_CYCLES = [{"aedetect.models", "aedetect.models.variational"}]
-
-
 def _cycles(graph) -> list[set[str]]:
     """Modules that import each other, directly or through others (strongly connected, Tarjan)."""
     index: dict[str, int] = {}
@@ -125,4 +120,4 @@ def _cycles(graph) -> list[set[str]]:
 def test_no_module_imports_itself_through_others_even_inside_a_function():
     grimp = pytest.importorskip("grimp")
     cycles = _cycles(grimp.build_graph("aedetect", include_external_packages=False))
-    assert [cycle for cycle in cycles if cycle not in KNOWN_CYCLES] == []
+    assert cycles == []

@@ -4,31 +4,24 @@ Every model maps flattened samples ``(batch, n_values)`` to their reconstruction
 ``encode`` and ``decoder``, so training and scoring never depend on the architecture.
 """
 
+from aedetect.models.bases import BASE_MODELS, build_from
 from aedetect.models.conv import ConvAutoencoder, ConvConfig
 from aedetect.models.dense import DenseAutoencoder, DenseConfig
 from aedetect.models.sequence import LSTMAutoencoder, LSTMConfig
 from aedetect.models.variational import VariationalAutoencoder, VariationalConfig
 
 # Saved as model.json's "model.kind": the key that rebuilds the network on load.
-MODELS = {
-    "dense": (DenseConfig, DenseAutoencoder),
-    "conv": (ConvConfig, ConvAutoencoder),
-    "lstm": (LSTMConfig, LSTMAutoencoder),
-    "variational": (VariationalConfig, VariationalAutoencoder),
-}
+MODELS = {**BASE_MODELS, "variational": (VariationalConfig, VariationalAutoencoder)}
 
 
 def build_model(kind: str, config: dict):
     """Rebuild ``(config, model)`` from a kind in :data:`MODELS` and its saved config dict."""
-    if kind not in MODELS:
-        raise ValueError(f"Unknown model kind {kind!r}; this aedetect knows {', '.join(MODELS)}.")
-    config_class, model_class = MODELS[kind]
-    typed = config_class(**config)
-    return typed, model_class(typed)
+    return build_from(MODELS, kind, config)
 
 
 __all__ = [
     "MODELS",
+    "BASE_MODELS",
     "build_model",
     "ConvAutoencoder",
     "ConvConfig",

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from aedetect.models.bases import BASE_MODELS, build_from
+
 
 @dataclass
 class VariationalConfig:
@@ -34,12 +36,10 @@ class VariationalAutoencoder(nn.Module):
 
     def __init__(self, config: VariationalConfig) -> None:
         super().__init__()
-        from aedetect.models import build_model  # the registry imports this module
-
-        if config.base_kind == "variational":
-            raise ValueError("A variational model's base must be dense, conv or lstm, not variational.")
+        if config.base_kind not in BASE_MODELS:
+            raise ValueError(f"A variational model's base must be {', '.join(BASE_MODELS)}; got {config.base_kind!r}.")
         self.config = config
-        self.base = build_model(config.base_kind, config.base)[1]
+        self.base = build_from(BASE_MODELS, config.base_kind, config.base)[1]
         self.head = nn.Linear(config.latent_dim, 2 * config.latent_dim)
         with torch.no_grad():  # start with small posterior variances so early samples do not drown the code
             self.head.bias[config.latent_dim :] = -2.0
