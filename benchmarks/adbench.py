@@ -67,6 +67,13 @@ def make_detector(name: str, seed: int, params: dict) -> tuple[object, bool]:
         from aedetect import AutoencoderDetector
 
         return AutoencoderDetector(random_state=seed, device="cpu", **params), False
+    if name.startswith("aedetect-ens"):  # a seed ensemble, e.g. aedetect-ens5
+        from aedetect import AutoencoderDetector, EnsembleDetector
+
+        members = int(name.removeprefix("aedetect-ens"))
+        return EnsembleDetector(
+            AutoencoderDetector(device="cpu", **params), n_members=members, random_state=seed
+        ), False
     if name == "pyod-ae":
         from pyod.models.auto_encoder import AutoEncoder
 
@@ -91,7 +98,7 @@ def make_detector(name: str, seed: int, params: dict) -> tuple[object, bool]:
         from pyod.models.pca import PCA
 
         return PCA(random_state=seed), True
-    raise SystemExit(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)}")
+    raise SystemExit(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)} or aedetect-ensN")
 
 
 def clean_split(X: np.ndarray, y: np.ndarray, seed: int):
