@@ -79,7 +79,22 @@ def _in_range(name: str, value: float, low: float, high: float, hint: str) -> fl
 
 @dataclass(repr=False)
 class PercentileThreshold(ThresholdRule):
-    """The given percentile of normal scores: about ``100 - percentile`` % of normal rows are flagged."""
+    """The given percentile of normal scores: about ``100 - percentile`` % of normal rows are flagged.
+
+    The percentile is taken of the scores of the held-out normal rows (the detector's
+    ``calibration_scores_``, which the network did not train on) or of the rows given to
+    ``set_threshold``, interpolating linearly between two scores (numpy's default). It aims at the
+    share of those rows flagged, while :class:`FalseAlarmRateThreshold` takes a whole rank, rounded
+    up so that new normal rows are flagged at most at its rate: with 100 held-out rows
+    ``false_alarm_rate:0.01`` is the largest score and flags none of them, and ``percentile:99.5``
+    lies between the two largest and flags one. So a higher percentile can still give a lower
+    threshold; :func:`aedetect.evaluation.threshold_meaning` says how many rows each one flags.
+
+    >>> import numpy as np
+    >>> held_out = np.arange(100.0)
+    >>> PercentileThreshold(99.5).fit(held_out).threshold_ < FalseAlarmRateThreshold(0.01).fit(held_out).threshold_
+    True
+    """
 
     percentile: float = 99.0
     name = "percentile"
