@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ from aedetect.batch.streams import score_stream
 from aedetect.monitor.checks import binned_shift, flag_rate, holm, score_shift, verdict
 from aedetect.monitor.drift import drift_of
 from aedetect.monitor.window import DriftWindow
-from aedetect.scoring.reference import bin_counts, bin_edges, fit_drift_reference
+from aedetect.scoring.reference import bin_counts, bin_edges
 from aedetect.thresholds import FalseAlarmRateThreshold
 
 TRIALS = 400
@@ -107,11 +108,24 @@ def training() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def detector(training):
-    model = AutoencoderDetector(**FAST).fit(training)
-    if getattr(model, "drift_reference_", None) is None:  # a model saved before the reference existed
-        errors = model.feature_contributions(normal_rows(500, seed=99))[0]
-        model.drift_reference_ = fit_drift_reference(training.to_numpy(dtype=float), errors)
-    return model
+    return AutoencoderDetector(**FAST).fit(training)
+
+
+def test_the_model_keeps_its_drift_reference_and_old_models_load_without_it(detector, training, tmp_path):
+    from aedetect import load
+
+    reference = detector.drift_reference_
+    assert reference.input_edges.shape == (4, 9) and reference.error_shares.shape == (4, 10)
+    np.testing.assert_allclose(reference.input_shares.sum(axis=1), 1.0)
+    # The training rows' deciles (the rows the preprocessing was fitted on, not the held-out ones).
+    assert np.all(np.abs(reference.input_edges[:, 4]) < 0.15)
+    detector.save(tmp_path / "m")
+    loaded = load(tmp_path / "m")
+    for name, value in reference.arrays().items():
+        np.testing.assert_array_equal(loaded.drift_reference_.arrays()[name], value)
+    golden = sorted((Path(__file__).parent / "golden").glob("table-*/model/model.json"))
+    assert golden  # folders saved before the reference existed still load, without it
+    assert load(golden[0].parent).drift_reference_ is None
 
 
 def normal_like(seed: int, n: int = 600) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from aedetect.preprocessing.inputs import fit_preprocessor, scoring_matrix, trai
 from aedetect.preprocessing.tables import InvalidValueError
 from aedetect.scoring.forward import forward_pass
 from aedetect.scoring.scorer import RowScorer, score_matrix
+from aedetect.scoring.reference import DriftReference, fit_drift_reference
 from aedetect.scoring.statistics import LATENT_WEIGHT, ScoreStatistics, fit_score_statistics, neighbour_rank
 from aedetect.thresholds import ThresholdRule, fresh_rule
 from aedetect.training.loop import History, TrainingConfig, resolve_device, train
@@ -227,9 +228,21 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.threshold_rule_ = fresh_rule(self.threshold)
         self.threshold_rule_.fit(self.calibration_scores_)
         self.threshold_ = self.threshold_rule_.threshold_
+        rows_held_out = val_matrix if val_matrix is not None and len(val_matrix) else train_matrix
+        self.drift_reference_ = self._drift_reference(data, train_rows, rows_held_out)
         self.decision_scores_ = self._scores_of_matrix(matrix)
         self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
         return self
+
+    def _drift_reference(self, data, train_rows, held_out) -> DriftReference | None:
+        """Deciles of the training rows' numeric inputs and of the held-out rows' per-feature errors
+        (tables only): what :mod:`aedetect.monitor` checks new rows against."""
+        if self.data_kind_ != TABLE:
+            return None
+        numeric = list(self.preprocessor_.numeric_columns_)
+        inputs = data.iloc[train_rows][numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+        errors = forward_pass(self.model_, held_out, self.loss, self.device_)["errors"]
+        return fit_drift_reference(inputs, errors)
 
     def _train(self, train_matrix, val_matrix, config) -> History:
         if self.verbose:

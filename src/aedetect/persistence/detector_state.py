@@ -25,6 +25,7 @@ from aedetect.persistence.folder import (
 )
 from aedetect.preprocessing.arrays import ArrayPreprocessor
 from aedetect.preprocessing.tables import TablePreprocessor
+from aedetect.scoring.reference import N_BINS, DriftReference
 from aedetect.thresholds import rule_from_dict
 from aedetect.training.loop import History, resolve_device
 
@@ -50,6 +51,9 @@ def detector_state(detector) -> tuple[dict, dict[str, torch.Tensor]]:
         tensors[f"stats.{name}"] = torch.as_tensor(
             value.astype(np.float32 if value.dtype == np.float32 else np.float64)
         )
+    reference = getattr(detector, "drift_reference_", None)
+    if reference is not None:  # what new rows are checked against for drift (aedetect.monitor)
+        tensors.update({f"stats.{name}": torch.as_tensor(value) for name, value in reference.arrays().items()})
     state = {
         "params": json_params(detector.get_params(deep=False)),
         "model": {"kind": detector.model_kind_, "config": detector.model_config_.to_dict()},
@@ -107,6 +111,7 @@ def fitted_attributes(folder: ModelFolder, device: str) -> dict[str, Any]:
     fitted["model_"] = model.to(fitted["device_"]).eval()
     for name in STATISTICS:
         fitted[name] = tensors[f"stats.{name}"].numpy()
+    fitted["drift_reference_"] = _drift_reference(folder, tensors, preprocessor, n_values)
     rule = rule_from_dict(manifest["threshold"])
     check_threshold(folder.directory, manifest["threshold"], rule)
     fitted["threshold_rule_"] = rule
@@ -117,6 +122,23 @@ def fitted_attributes(folder: ModelFolder, device: str) -> dict[str, Any]:
     fitted["history_"] = History.from_dict(manifest["history"])
     fitted["metadata_"] = dict(manifest.get("metadata") or {})
     return fitted
+
+
+def _drift_reference(folder: ModelFolder, tensors, preprocessor, n_values: int) -> DriftReference | None:
+    """The drift reference, or None for a model saved before it existed (or an image or series model)."""
+    arrays = {name[len("stats.") :]: t.numpy() for name, t in tensors.items() if name.startswith("stats.drift_")}
+    if not arrays:
+        return None
+    n_inputs = len(getattr(preprocessor, "numeric_columns_", []) or [])
+    shapes = {
+        "drift_input_edges": (n_inputs, N_BINS - 1),
+        "drift_input_shares": (n_inputs, N_BINS),
+        "drift_error_edges": (n_values, N_BINS - 1),
+        "drift_error_shares": (n_values, N_BINS),
+        "drift_counts": (2,),
+    }
+    check_statistics(folder, shapes)
+    return DriftReference.from_arrays(arrays)
 
 
 __all__ = ["STATISTICS", "POSITIVE_STATISTICS", "detector_state", "fitted_attributes"]
