@@ -300,8 +300,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     def _scores_of_matrix(self, matrix: np.ndarray) -> np.ndarray:
         if self.score == "negative_elbo":
-            errors = forward_pass(self.model_, matrix, self.loss, self.device_)["errors"]
-            scores = negative_elbo(self.model_, matrix, errors, self.device_)
+            out = forward_pass(self.model_, matrix, self.loss, self.device_, keep=("errors", "kl"))
+            scores = negative_elbo(out["errors"], out["kl"])
         else:
             scores = score_matrix(self._scorer(), matrix, self.device_)
         if not np.isfinite(scores).all():  # the inputs passed their checks but the network overflowed

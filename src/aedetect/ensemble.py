@@ -82,8 +82,9 @@ def _disagreement(members: list) -> str | None:
     first = members[0]
     checks = {
         "data kind": lambda m: m.data_kind_,
-        "columns": lambda m: (
-            list(m.preprocessor_.columns_),
+        "columns": lambda m: (  # tables only; images and series have sample_shape_ instead
+            list(getattr(m.preprocessor_, "columns_", [])),
+            list(getattr(m.preprocessor_, "sample_shape_", [])),
             list(getattr(m.preprocessor_, "categorical_features", [])),
         ),
         "feature names": lambda m: list(getattr(m, "feature_names_in_", [])),

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from aedetect.training.loop import ELEMENTWISE
+from aedetect.training.variants import kl_divergence
 
 SCORING_BATCH = 8192
 #: Every forward batch holds a whole number of blocks of this many rows; a short last batch is
@@ -54,13 +55,18 @@ def forward_pass(
     """Run ``model`` over ``matrix`` and return the requested arrays.
 
     ``keep`` names what to return: ``"errors"`` (per-feature reconstruction error, the element-wise
-    ``error`` function), ``"codes"`` (latent codes) and ``"reconstructions"``.
+    ``error`` function), ``"codes"`` (latent codes), ``"reconstructions"`` and, for a variational
+    model, ``"kl"`` (each row's KL divergence of its posterior from the prior, float64).
     """
     model.eval()
     parts: dict[str, list[np.ndarray]] = {name: [] for name in keep}
     elementwise = ELEMENTWISE[error]
     for x, n in padded_batches(matrix, device, batch_size):
-        code = model.encode(x)
+        if "kl" in parts:  # the posterior's mean is the code that encode gives
+            code, log_variance = model.posterior(x)
+            parts["kl"].append(kl_divergence(code, log_variance)[:n].double().cpu().numpy())
+        else:
+            code = model.encode(x)
         out = model.decoder(code)
         if "errors" in parts:
             parts["errors"].append(elementwise(out, x)[:n].float().cpu().numpy())
@@ -73,6 +79,8 @@ def forward_pass(
     for name, chunks in parts.items():
         if chunks:
             result[name] = np.concatenate(chunks)
+        elif name == "kl":
+            result[name] = np.empty(0)
         else:
             result[name] = np.empty((0, width.get(name, 0)), dtype=np.float32)
     return result

@@ -91,16 +91,10 @@ class Variant:
         return code, zero, zero
 
 
-@torch.inference_mode()
-def negative_elbo(
-    model: nn.Module, matrix: np.ndarray, errors: np.ndarray, device: torch.device, batch_size: int = 8192
-) -> np.ndarray:
+def negative_elbo(errors: np.ndarray, kl: np.ndarray) -> np.ndarray:
     """Negative ELBO of each row per value: its mean reconstruction error at the posterior mean
-    (``errors``, per value) plus the posterior's KL divergence from the prior over the number of
-    values. Deterministic: no sampling."""
-    kl = []
-    for start in range(0, len(matrix), batch_size):
-        x = torch.as_tensor(matrix[start : start + batch_size], device=device)
-        kl.append(kl_divergence(*model.posterior(x)).double().cpu().numpy())
-    kl_values = np.concatenate(kl) if kl else np.empty(0)
-    return errors.mean(axis=1, dtype=np.float64) + kl_values / matrix.shape[1]
+    (``errors``, per value) plus the posterior's KL divergence from the prior (``kl``, per row) over
+    the number of values. Deterministic: no sampling. Both come from one pass of
+    :func:`aedetect.scoring.forward.forward_pass` (``keep=("errors", "kl")``), whose padded batches
+    make each row's score independent of the batch it is scored in."""
+    return errors.mean(axis=1, dtype=np.float64) + kl / errors.shape[1]
