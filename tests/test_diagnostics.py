@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from aedetect import AutoencoderDetector
-from aedetect.diagnostics import diagnose, flag_rate, missed_anomalies, training_budget
+from aedetect.diagnostics import diagnose, flag_rate, missed_anomalies, summary_lines, training_budget
 from aedetect.evaluation import ThresholdMeaning, evaluate, threshold_meaning
 from aedetect.thresholds import parse_threshold
 
@@ -119,3 +119,12 @@ def test_a_higher_percentile_can_give_a_lower_threshold_and_the_meaning_shows_it
         "flags 1% of held-out normal rows (1 of 100)"
         in threshold_meaning(percentile.threshold_, held_out, percentile.to_spec()).describe()
     )
+
+
+def test_summary_lines_give_the_meaning_then_each_warning():
+    detector = AutoencoderDetector(**SMALL, epochs=3).fit(_rows(400, 0))
+    drifted = _rows(100, 3, shift=2.5)
+    lines = summary_lines(detector, detector.decision_function(drifted), np.zeros(100))
+    assert lines[0] == ThresholdMeaning.of(detector, np.zeros(100), detector.decision_function(drifted)).describe()
+    assert [line.split(":")[0] for line in lines[1:]] == ["warning", "warning"]
+    assert "raise --epochs" in lines[1] and "level drift" in lines[2]

@@ -184,4 +184,15 @@ def diagnose(detector, scores=None, labels=None) -> list[Diagnosis]:
     return found
 
 
-__all__ = ["Diagnosis", "diagnose", "flag_rate", "missed_anomalies", "training_budget"]
+def summary_lines(detector, scores=None, labels=None) -> list[str]:
+    """What the command line prints after training or evaluating: what the threshold means (the share
+    of held-out normal rows above it; with ``labels`` for ``scores``, precision and recall at it),
+    then one line per problem :func:`diagnose` finds, each with its likely cause and fix."""
+    from aedetect.evaluation import ThresholdMeaning
+
+    labelled = labels is not None and scores is not None
+    meaning = ThresholdMeaning.of(detector, labels if labelled else None, scores if labelled else None)
+    return [meaning.describe()] + [f"warning: {problem}" for problem in diagnose(detector, scores, labels)]
+
+
+__all__ = ["Diagnosis", "diagnose", "flag_rate", "missed_anomalies", "summary_lines", "training_budget"]
