@@ -254,8 +254,45 @@ def test_train_into_a_missing_folder(runner, labelled_csv, tmp_path):
 
 
 def test_bce_needs_minmax_on_the_command_line(runner, labelled_csv, tmp_path):
-    result = invoke(runner, "train", labelled_csv, "-o", tmp_path / "m", "--loss", "bce")
+    result = invoke(runner, "train", labelled_csv, "-o", tmp_path / "m", "--loss", "bce", "--label-column", "label")
     assert_one_line_error(result, "loss='bce' needs inputs in [0, 1]")
+
+
+def test_train_asks_which_a_label_like_column_is(runner, tmp_path, make_normals):
+    # Training on a forgotten label column would learn the label as a feature, and the anomalies.
+    data = write_csv(tmp_path, "data.csv", make_normals(60).assign(Is_Anomaly=[0] * 55 + [1] * 5))
+    result = invoke(runner, "train", data, "-o", tmp_path / "m", *TINY)
+    assert_one_line_error(result, "'Is_Anomaly' looks like a label", "--label-column Is_Anomaly", "--no-label-column")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
+
+    result = invoke(runner, "train", data, "-o", tmp_path / "as-label", "--label-column", "Is_Anomaly", *TINY)
+    assert result.exit_code == 0, result.output
+    assert load(tmp_path / "as-label").n_features_in_ == 4
+
+    result = invoke(runner, "train", data, "-o", tmp_path / "as-feature", "--no-label-column", *TINY)
+    assert result.exit_code == 0, result.output
+    assert list(load(tmp_path / "as-feature").feature_names_in_)[-1] == "Is_Anomaly"
+
+    both = invoke(runner, "train", data, "-o", tmp_path / "x", "--no-label-column", "--label-column", "Is_Anomaly")
+    assert_one_line_error(both, "either --label-column or --no-label-column")
+
+
+def test_a_label_like_name_with_other_than_two_values_is_a_feature(runner, tmp_path, make_normals):
+    frame = make_normals(60).assign(target=np.arange(60) % 3, y=1.5)
+    result = invoke(runner, "train", write_csv(tmp_path, "data.csv", frame), "-o", tmp_path / "m", *TINY)
+    assert result.exit_code == 0, result.output
+    assert load(tmp_path / "m").n_features_in_ == 6
+
+
+def test_every_detector_parameter_option_reaches_the_detector(runner, labelled_csv, tmp_path):
+    options = ["--hidden-dims", "6,3", "--latent-dim", "2", "--epochs", "2", "--seed", "7", "--device", "cpu"]
+    options += ["--metrics", "mse,rmse", "--no-rotation-head", "--dropout", "0.1", "--threshold", "percentile:95"]
+    result = invoke(runner, "train", labelled_csv, "-o", tmp_path / "m", "--drop", "id,label", "-q", *options)
+    assert result.exit_code == 0, result.output
+    params = load(tmp_path / "m").get_params()
+    assert params["hidden_dims"] == [6, 3] and params["latent_dim"] == 2 and params["epochs"] == 2
+    assert params["random_state"] == 7 and list(params["metrics"]) == ["mse", "rmse"]
+    assert params["rotation_head"] is False and params["dropout"] == 0.1 and params["threshold"] == "percentile:95"
 
 
 # -- score ------------------------------------------------------------------------------------------
@@ -362,7 +399,7 @@ def test_score_rejects_an_empty_file(runner, model_dir, tmp_path):
 def test_evaluate_prints_the_report_and_writes_json(runner, model_dir, labelled_csv, tmp_path):
     result = invoke(runner, "evaluate", model_dir, labelled_csv, "--json", tmp_path / "metrics.json")
     assert result.exit_code == 0, result.output
-    for text in ("ROC-AUC", "PR-AUC", "precision@n", "confusion matrix", "anomaly"):
+    for text in ("ROC-AUC", "PR-AUC", "precision at n", "confusion matrix", "anomaly"):
         assert text in result.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     raw = pd.read_csv(labelled_csv)

@@ -1,0 +1,66 @@
+"""``aedetect report``: a self-contained HTML report of a saved model on some data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aedetect.cli.common import console, label_value, split_list, user_errors
+from aedetect.cli.inputs import apply_threshold, load_model, model_input, read_input, scoring_frame
+
+
+@user_errors
+def report(
+    model: Annotated[Path, typer.Argument(help="Model directory written by 'aedetect train'.")],
+    data: Annotated[str, typer.Argument(help="CSV, Parquet, .npy/.npz file, or dataset:NAME.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write (self-contained).")],
+    label_column: Annotated[
+        str | None, typer.Option(help="Label column (default: the training one, if the data has it).")
+    ] = None,
+    normal_label: Annotated[str | None, typer.Option(help="Value meaning normal (default: as in training).")] = None,
+    anomaly_label: Annotated[str | None, typer.Option(help="Value meaning anomaly; '*' = every other value.")] = None,
+    drop: Annotated[str | None, typer.Option(help="Comma-separated columns that are not features.")] = None,
+    labels_file: Annotated[
+        str | None, typer.Option("--labels", help="Labels for IDX images (an IDX labels file).")
+    ] = None,
+    threshold: Annotated[
+        str | None, typer.Option(help="Override the threshold rule (best_f1 uses these labels).")
+    ] = None,
+    figures_dir: Annotated[
+        Path | None, typer.Option(help="Also save every figure in this folder as PNG and SVG.")
+    ] = None,
+) -> None:
+    """Write an HTML report of a model on DATA.
+
+    One self-contained file: figures, metrics (with labels) and a model summary.
+    """
+    from aedetect.data.io import check_output, split_labels
+    from aedetect.report.page import write_report
+
+    check_output(output, inputs=[data, labels_file], folders=[model])  # fail before the slow part
+    detector = load_model(model)
+    meta = getattr(detector, "metadata_", {}) or {}
+    normal = normal_label if normal_label is not None else meta.get("normal_label", 0)
+    anomaly = label_value(anomaly_label) if anomaly_label is not None else meta.get("anomaly_label", 1)
+    if detector.data_kind_ != "table":
+        loaded = model_input(
+            detector, data, label_column or meta.get("label_column"), normal, anomaly, labels_file=labels_file
+        )
+        features = loaded.features
+        labels = loaded.series.window_labels if loaded.series is not None else loaded.labels
+        unit = "images" if detector.data_kind_ == "image" else "windows"
+    else:
+        frame, labels, _ = read_input(data, label_column, normal, anomaly)
+        if labels is None and label_column is None and meta.get("label_column") in frame.columns:
+            frame, labels = split_labels(frame, meta["label_column"], normal, anomaly)
+        features = scoring_frame(detector, frame, split_list(drop) or [])
+        unit = "rows"
+    apply_threshold(detector, threshold, features, labels)
+    write_report(detector, features, labels, path=output, source=data, figures_dir=figures_dir)
+    console.print(
+        f"report on {len(features)} {unit}{'' if labels is not None else ' (no labels)'} written to "
+        f"{output}" + (f"; figures in {figures_dir}" if figures_dir else ""),
+        highlight=False,
+    )

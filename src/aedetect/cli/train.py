@@ -1,0 +1,295 @@
+"""``aedetect train``: fit a detector (or an ensemble) on the normal rows of some data and save it."""
+
+from __future__ import annotations
+
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from aedetect.cli.common import console, label_value, print_evaluation, split_list, use_data_dir, user_errors
+from aedetect.cli.inputs import DATASET_PREFIX, read_input
+
+
+def _load_config(path: Path | None) -> dict:
+    """The ``[train]`` table of a TOML file (or the whole file), empty without one."""
+    if path is None:
+        return {}
+    if not path.is_file():
+        raise FileNotFoundError(f"Config file {str(path)!r} does not exist; check the path.")
+    with open(path, "rb") as handle:
+        config = tomllib.load(handle)
+    return config.get("train", config)
+
+
+def _detector_kwargs(config: dict, overrides: dict) -> dict:
+    """The config file's detector parameters, overridden by the options given on the command line."""
+    from aedetect.parameters import DEFAULTS
+
+    known = set(DEFAULTS)
+    data_keys = {
+        "label_column",
+        "normal_label",
+        "anomaly_label",
+        "features",
+        "drop",
+        "id_column",
+        "window",
+        "stride",
+        "timestamp_column",
+        "values",
+    }
+    unknown = sorted(set(config) - known - data_keys)
+    if unknown:
+        raise ValueError(f"Unknown option(s) in the config file: {unknown}; see 'aedetect train --help'.")
+    merged = {k: v for k, v in config.items() if k in known}
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return merged
+
+
+DATA_PANEL = "Data"
+#: Column names that usually hold labels (compared in lower case, '-' and ' ' read as '_').
+LABEL_NAMES = frozenset(
+    (
+        "label labels class target y anomaly anomalies is_anomaly anomalous outlier is_outlier fraud is_fraud "
+        "attack is_attack malicious ground_truth truth"
+    ).split()
+)
+
+
+def _option(help: str, *declarations: str, default: str | None = None) -> Any:
+    """A data option; ``default`` says in the help what an option left out means."""
+    text = help if default is None else f"{help} [default: {default}]"
+    return typer.Option(*declarations, help=text, rich_help_panel=DATA_PANEL)
+
+
+@user_errors
+def train(
+    data: Annotated[
+        str,
+        typer.Argument(metavar="DATA", help="CSV, Parquet, .npy/.npz file, or dataset:NAME (see 'aedetect datasets')."),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write.")],
+    config: Annotated[Path | None, typer.Option(help="TOML file with training options; flags override it.")] = None,
+    label_column: Annotated[str | None, _option("Label column: only its normal rows train the network.")] = None,
+    no_label_column: Annotated[
+        bool,
+        _option(
+            "The data has no label column: train on every column, even one named like a label.", "--no-label-column"
+        ),
+    ] = False,
+    normal_label: Annotated[str | None, _option("Value of the label column that means normal.", default="0")] = None,
+    anomaly_label: Annotated[
+        str | None, _option("Value that means anomaly; '*' = every other value.", default="1")
+    ] = None,
+    features: Annotated[str | None, _option("Comma-separated feature columns (default: all others).")] = None,
+    drop: Annotated[str | None, _option("Comma-separated columns to leave out (ids, timestamps).")] = None,
+    labels_file: Annotated[
+        str | None,
+        _option("Labels for an IDX images file (an IDX labels file), mapped like --normal-label.", "--labels"),
+    ] = None,
+    window: Annotated[
+        int | None, _option("Series: cut DATA into windows of this many points (then --architecture conv1d or lstm).")
+    ] = None,
+    stride: Annotated[int | None, _option("Series: points between window starts.", default="1")] = None,
+    timestamp_column: Annotated[str | None, _option("Series: the timestamp column (not a feature).")] = None,
+    values: Annotated[
+        str | None, _option("Series: comma-separated value columns (default: every numeric one).")
+    ] = None,
+    data_dir: Annotated[Path | None, _option("Folder holding downloadable datasets (kddcup99).")] = None,
+    ensemble: Annotated[
+        int | None,
+        typer.Option(
+            help="Train N members (seeds seed, seed+1, ...) and average their standardised scores: steadier scores, N times the time and size."
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    **parameter_values: Any,
+) -> None:
+    """Train a detector on the normal rows of DATA and save it.
+
+    DATA is a table (CSV, Parquet, .npy/.npz, dataset:NAME), images (a folder of PNG/JPEG with optional
+    normal/ and anomaly/ sub-folders, an IDX file or a .npy array) or a series (a table with --window and
+    --timestamp-column). Every detector parameter has an option; a --config file sets the same names,
+    and options given here override it.
+    """
+    from aedetect.cli.parameter_options import detector_values
+    from aedetect.data.io import check_output
+    from aedetect.detector import AutoencoderDetector
+
+    file_config = _load_config(config)
+    if label_column is not None and no_label_column:
+        raise ValueError("Give either --label-column or --no-label-column, not both.")
+    label_column = None if no_label_column else label_column or file_config.get("label_column")
+    normal = normal_label if normal_label is not None else file_config.get("normal_label", 0)
+    anomaly = (
+        label_value(anomaly_label) if anomaly_label is not None else label_value(file_config.get("anomaly_label", 1))
+    )
+    kwargs = _detector_kwargs(file_config, detector_values(parameter_values))
+    kwargs["verbose"] = not quiet and sys.stderr.isatty()
+    detector = AutoencoderDetector(**kwargs)
+    detector._validate_params()  # fail on a bad option before reading a large file
+    model = detector if ensemble is None else _ensemble(detector, ensemble)  # clones detector as set up below
+    check_output(output, inputs=[data, config, labels_file], directory=True)
+    use_data_dir(data_dir)
+    source = _Source(
+        data,
+        label_column,
+        normal,
+        anomaly,
+        split_list(features) or file_config.get("features"),
+        split_list(drop) or file_config.get("drop") or [],
+        labels_file,
+        window if window is not None else file_config.get("window"),
+        stride if stride is not None else file_config.get("stride", 1),
+        timestamp_column or file_config.get("timestamp_column"),
+        split_list(values) or file_config.get("values"),
+        check_label_like=not no_label_column,
+    )
+    frame, labels, meta = source.read(detector)
+    from aedetect.persistence.model import check_save_target
+
+    check_save_target(output)  # refuse a folder that is not a model before training, not after
+    started = time.perf_counter()
+    model.fit(frame, labels)
+    seconds = time.perf_counter() - started
+    model.metadata_ = {
+        "source": data,
+        "label_column": label_column,
+        "drop": source.drop,
+        "normal_label": str(normal),
+        "anomaly_label": None if anomaly is None else str(anomaly),
+        **meta,
+    }
+    model.save(output)
+    _print_summary(model, frame, labels, seconds, output)
+
+
+@dataclass
+class _Source:
+    """Where the training data comes from and how to read it (the data options, merged with the config)."""
+
+    data: str
+    label_column: str | None
+    normal: Any
+    anomaly: Any
+    features: list[str] | None
+    drop: list[str]
+    labels_file: str | None
+    window: int | None
+    stride: int
+    timestamp_column: str | None
+    values: list[str] | None
+    check_label_like: bool = True
+
+    def read(self, detector) -> tuple[Any, Any, dict[str, Any]]:
+        """Features, 0/1 labels (or None) and what the model folder keeps about the data."""
+        import pandas as pd
+
+        from aedetect.data.inputs import is_image_source, read_images, read_windows
+
+        meta: dict[str, Any] = {}
+        if self.window is not None:
+            series = read_windows(
+                self.data,
+                self.window,
+                self.stride,
+                self.timestamp_column,
+                self.values,
+                self.label_column,
+                self.normal,
+                self.anomaly,
+            )
+            frame, labels = series.windows, series.window_labels
+            if detector.architecture == "auto":
+                detector.set_params(architecture="conv1d")
+            meta = {
+                "window": int(self.window),
+                "stride": int(self.stride),
+                "timestamp_column": self.timestamp_column,
+                "values": series.value_columns,
+            }
+        elif not self.data.startswith(DATASET_PREFIX) and is_image_source(self.data):
+            images = read_images(self.data, self.labels_file, self.normal, self.anomaly)
+            frame, labels = images.images, images.labels
+        else:
+            frame, labels, _ = read_input(self.data, self.label_column, self.normal, self.anomaly, self.drop)
+            if self.label_column is None and self.check_label_like and not self.data.startswith(DATASET_PREFIX):
+                refuse_label_like_column(frame)
+        if self.features and isinstance(frame, pd.DataFrame):
+            from aedetect.data.io import select_features
+
+            frame = select_features(frame, self.features)
+        if self.data.startswith(DATASET_PREFIX):
+            from aedetect.data.datasets import DATASETS
+
+            dataset = DATASETS[self.data[len(DATASET_PREFIX) :]]
+            if dataset.categorical and not detector.categorical_features:
+                detector.set_params(categorical_features=list(dataset.categorical))
+        return frame, labels, meta
+
+
+def refuse_label_like_column(frame) -> None:
+    """Refuse to train on a column that looks like a label (its name, and exactly two values) unless
+    the user says which it is: training on it would learn the label as a feature, and the anomalies."""
+    for column in frame.columns:
+        name = str(column).strip().lower().replace("-", "_").replace(" ", "_")
+        if name not in LABEL_NAMES:
+            continue
+        found = frame[column].dropna().unique()
+        if len(found) == 2:
+            shown = ", ".join(
+                repr(value.item() if hasattr(value, "item") else value) for value in sorted(found, key=str)
+            )
+            raise ValueError(
+                f"Column {column!r} looks like a label (two values: {shown}): give --label-column {column} to "
+                f"train on its normal rows only, or --no-label-column to keep it as a feature."
+            )
+
+
+def _print_summary(model, frame, labels, seconds: float, output: Path) -> None:
+    """What was trained, and on labelled data the scores the fit already holds (no second scoring pass)."""
+    n_normal = len(frame) if labels is None else int((labels == 0).sum())
+    unit, width = {"table": ("rows", "columns"), "image": ("images", "pixel values"), "series": ("windows", "values")}[
+        model.data_kind_
+    ]
+    console.print(
+        f"trained on {n_normal} normal {unit} x {model.n_features_in_} {width} in {seconds:.1f} s "
+        f"({_epochs(model)}); "
+        f"threshold {model.threshold_rule_.to_spec()} = {model.threshold_:.6g}; saved to {output}",
+        highlight=False,
+    )
+    if labels is not None and 0 < labels.sum() < len(labels):
+        from aedetect.evaluation import evaluate as evaluate_scores
+
+        print_evaluation(
+            evaluate_scores(labels, model.decision_scores_, model.threshold_),
+            "on the training table (optimistic: normal rows were trained on)",
+        )
+
+
+def _ensemble(detector, n_members: int):
+    """An ensemble of ``n_members`` clones of ``detector`` (its threshold, hold-out share and seed)."""
+    from aedetect.ensemble import EnsembleDetector
+
+    model = EnsembleDetector(
+        detector,
+        n_members=n_members,
+        validation_fraction=detector.validation_fraction,
+        threshold=detector.threshold,
+        random_state=detector.random_state or 0,
+    )
+    model._validate_params()
+    return model
+
+
+def _epochs(model) -> str:
+    """How long training ran: epochs (and the best one), or each member's epochs for an ensemble."""
+    members = getattr(model, "members_", None)
+    if members is None:
+        return f"{model.history_.stopped_epoch} epochs, best {model.history_.best_epoch}"
+    return f"ensemble of {len(members)} members, {'/'.join(str(m.history_.stopped_epoch) for m in members)} epochs"
