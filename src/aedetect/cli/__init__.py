@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from aedetect.cli import datasets, demo, evaluate, export, report, score, serve, train
+from aedetect.cli import datasets, demo, evaluate, export, monitor, report, score, serve, train
 from aedetect.cli.parameter_options import with_parameter_options
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command()(export.export)
 app.command()(serve.serve)
 app.command()(evaluate.evaluate)
 app.command()(report.report)
+app.command()(monitor.monitor)
 app.command()(demo.demo)
 app.command()(datasets.datasets)
 

@@ -41,6 +41,12 @@ def score(
     skip_invalid: Annotated[
         bool, typer.Option(help="Stream: report and leave out records that cannot be scored.")
     ] = False,
+    monitor_every: Annotated[
+        int | None, typer.Option(help="Stream: check the last N records for drift every N records.")
+    ] = None,
+    monitor_json: Annotated[
+        Path | None, typer.Option(help="Stream: drift reports as JSON lines to this file, not standard error.")
+    ] = None,
 ) -> None:
     """Score DATA: each row with 'score' and 'is_anomaly'.
 
@@ -63,9 +69,23 @@ def score(
         if detector.data_kind_ != "table":
             raise ValueError("Standard input takes table records; score images or series from a file or folder.")
         _score_stdin(
-            detector, output, id_column, drop_list, only_anomalies, stream_format, batch_size, max_wait, skip_invalid
+            detector,
+            output,
+            id_column,
+            drop_list,
+            only_anomalies,
+            stream_format,
+            batch_size,
+            max_wait,
+            skip_invalid,
+            monitor_every,
+            monitor_json,
         )
         return
+    if monitor_every is not None or monitor_json is not None:
+        raise ValueError(
+            "--monitor-every and --monitor-json are for streams ('-'); check a file with 'aedetect monitor'."
+        )
     if output is None:
         raise ValueError(
             "Give --output FILE (.csv or .parquet) to write the scores to, or score standard input with DATA '-'."
@@ -117,7 +137,17 @@ def _score_in_memory(detector, data: str, output: Path, id_column, drop_list, on
 
 
 def _score_stdin(
-    detector, output, id_column, drop_list, only_anomalies, stream_format, batch_size, max_wait, skip_invalid
+    detector,
+    output,
+    id_column,
+    drop_list,
+    only_anomalies,
+    stream_format,
+    batch_size,
+    max_wait,
+    skip_invalid,
+    monitor_every=None,
+    monitor_json=None,
 ) -> None:
     import os
 
@@ -125,6 +155,15 @@ def _score_stdin(
 
     if output is not None and str(output) != "-":
         raise ValueError("Scores of a stream go to standard output; leave out --output (redirect with '>').")
+    monitor = None
+    if monitor_every is not None or monitor_json is not None:
+        from aedetect.monitor.stream import StreamMonitor
+
+        if monitor_every is None:
+            raise ValueError("--monitor-json needs --monitor-every N: how many records between drift reports.")
+        monitor = StreamMonitor(
+            detector, monitor_every, lambda line: errors.print(line, highlight=False), monitor_json, drop=drop_list
+        )
     try:
         summary = score_stream(
             detector,
@@ -138,10 +177,14 @@ def _score_stdin(
             only_anomalies,
             skip_invalid,
             warn=warn,
+            observer=None if monitor is None else monitor.observe,
         )
     except BrokenPipeError:  # the reader went away (e.g. '| head'): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
+    finally:
+        if monitor is not None:
+            monitor.close()
     errors.print(
         f"scored {summary.rows} records: {summary.flagged} flagged at threshold {summary.threshold:.6g}",
         highlight=False,

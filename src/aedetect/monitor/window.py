@@ -34,17 +34,23 @@ class DriftWindow:
         self.seen = self.since = 0
 
     def observe(self, features, scored: ScoredRows) -> None:
-        """Add a batch (its features as the core takes them, and its scores)."""
+        """Add a batch (its features as the core takes them, and its scores); a report falls exactly
+        every ``every`` rows, inside a batch when need be."""
         errors = None
         if callable(getattr(self.core.detector, "feature_contributions", None)):
             errors = np.asarray(self.core.contributions(features)[0], dtype=np.float64)
-        self.parts.append(Observed(scored.scores, scored.flags, errors, numeric_inputs(self.core, features)))
-        self.seen += len(scored.scores)
-        self.since += len(scored.scores)
-        self._trim()
-        if self.since >= self.every:
-            self.since = 0
-            self.report(self.seen, self.check())
+        batch = Observed(scored.scores, scored.flags, errors, numeric_inputs(self.core, features))
+        start, n_rows = 0, len(scored.scores)
+        while start < n_rows:
+            take = min(n_rows - start, self.every - self.since)
+            self.parts.append(_rows(batch, slice(start, start + take)))
+            start += take
+            self.seen += take
+            self.since += take
+            self._trim()
+            if self.since >= self.every:
+                self.since = 0
+                self.report(self.seen, self.check())
 
     def check(self) -> DriftReport:
         """The checks on the rows in the window now."""
@@ -64,14 +70,17 @@ class DriftWindow:
                 self.parts.pop(0)
                 excess -= len(first.scores)
             else:
-                cut = slice(excess, None)
-                self.parts[0] = Observed(
-                    first.scores[cut],
-                    first.flags[cut],
-                    None if first.errors is None else first.errors[cut],
-                    None if first.inputs is None else first.inputs[cut],
-                )
+                self.parts[0] = _rows(first, slice(excess, None))
                 excess = 0
+
+
+def _rows(observed: Observed, rows: slice) -> Observed:
+    return Observed(
+        observed.scores[rows],
+        observed.flags[rows],
+        None if observed.errors is None else observed.errors[rows],
+        None if observed.inputs is None else observed.inputs[rows],
+    )
 
 
 def _joined(parts: list) -> np.ndarray | None:
