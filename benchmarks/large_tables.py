@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         knn = per.loc[(name, "knn")] if (name, "knn") in per.index else None
         ratio = "" if knn is None else f"{(knn.fit_s + knn.score_s) / (row.fit_s + row.score_s):.1f}x"
         lines.append(
-            f"| {name} | {row.rows} | {row.features} | {detector} | {row.roc_auc:.4f} | {row.pr_auc:.4f} | "
+            f"| {name} | {int(row.rows)} | {int(row.features)} | {detector} | {row.roc_auc:.4f} | {row.pr_auc:.4f} | "
             f"{row.fit_s:.1f} | {row.score_s:.1f} | {ratio} |"
         )
     text = "\n".join(lines) + "\n"
