@@ -189,6 +189,7 @@ def main() -> None:
     parser.add_argument("--bulk-rows", type=int, default=50_000)
     parser.add_argument("--stall-trials", type=int, default=5)
     parser.add_argument("--label", default="", help="A name for this run in the table (e.g. a commit).")
+    parser.add_argument("--only-stall", action="store_true", help="Run only the head-of-line measurement.")
     parser.add_argument("--tmp-dir", type=Path, default=Path("/tmp/aedetect-serve-load"))
     parser.add_argument("--output-dir", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -209,7 +210,7 @@ def main() -> None:
                 else [*command, "--port", str(ports[name])],
                 ports[name],
             )
-        for n_rows in (1, 1000):
+        for n_rows in () if args.only_stall else (1, 1000):
             body = json_body(n_rows)
             runs: dict[str, list] = {name: [] for name in commands}
             for _ in range(args.repeats):  # the apps take turns, so both see the same machine
@@ -223,7 +224,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{ports['aedetect serve']}"
         body = arrow_body(args.bulk_rows)
         probe = httpx.post(f"{url}/score/bulk", content=body, headers={"content-type": ARROW}, timeout=300)
-        if probe.status_code == 200:
+        if probe.status_code == 200 and not args.only_stall:
             runs = [
                 load(url, "/score/bulk", body, ARROW, args.bulk_rows, args.clients, args.seconds, args.warmup)
                 for _ in range(args.repeats)

@@ -24,6 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 #: Buckets of score / threshold: fine around 1, where the flag flips.
 RATIO_BUCKETS = (0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 5.0, 10.0)
+_RATIO_EDGES = np.asarray(RATIO_BUCKETS)  # an array once: searchsorted on a tuple converts it per call
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -36,7 +37,7 @@ class _ScoreHistogram:
         self.sums: dict[str, float] = {}
 
     def observe(self, model: str, ratios: np.ndarray) -> None:
-        counts = np.bincount(np.searchsorted(RATIO_BUCKETS, ratios, side="left"), minlength=len(RATIO_BUCKETS) + 1)
+        counts = np.bincount(_RATIO_EDGES.searchsorted(ratios, side="left"), minlength=len(RATIO_BUCKETS) + 1)
         with self.lock:
             self.counts[model] = self.counts.get(model, 0) + counts
             self.sums[model] = self.sums.get(model, 0.0) + float(ratios.sum())
