@@ -18,6 +18,7 @@ from aedetect._validation import InvalidParameterError, check_labels
 from aedetect.kinds import TABLE, data_kind
 from aedetect.models import build_model
 from aedetect.parameters import numpydoc_parameters, validate
+from aedetect.partitions import Group, row_hash
 from aedetect.persistence.detector_state import detector_state, fitted_attributes
 from aedetect.persistence.folder import ModelFolder, reading, write_model
 from aedetect.persistence.storage import ModelFileError
@@ -25,10 +26,11 @@ from aedetect.preprocessing.arrays import DEFAULT_SCALER
 from aedetect.preprocessing.inputs import fit_preprocessor, scoring_matrix, training_data
 from aedetect.preprocessing.tables import InvalidValueError
 from aedetect.scoring.forward import forward_pass
-from aedetect.scoring.scorer import RowScorer, score_matrix
 from aedetect.scoring.reference import DriftReference, fit_drift_reference
+from aedetect.scoring.scorer import RowScorer, score_matrix
 from aedetect.scoring.statistics import LATENT_WEIGHT, ScoreStatistics, fit_score_statistics, neighbour_rank
 from aedetect.thresholds import ThresholdRule, fresh_rule
+from aedetect.training.distributed import Sharding, synchronised_batch_norm
 from aedetect.training.loop import History, TrainingConfig, resolve_device, train
 from aedetect.training.progress import train_with_progress
 from aedetect.training.sizing import LEARNING_RATE_FACTOR, default_schedule, network_config
@@ -146,8 +148,17 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         y : array of 0/1, optional
             1 marks an anomaly; those rows do not train the network.
         """
+        return self._fit(X, y)
+
+    def _fit(self, X, y=None, *, group: Group | None = None, row_keys=None) -> AutoencoderDetector:
+        """:meth:`fit` on this process's rows of the rows of all processes of ``group`` (see
+        :func:`aedetect.distributed.fit_distributed`); ``row_keys`` name the rows (by default their
+        positions), and pick the validation rows and the reference codes by their hash."""
+        group = group or Group()
         self._validate_params()
         self.data_kind_ = data_kind(X, self.architecture)
+        if group.distributed and self.data_kind_ != TABLE:
+            raise ValueError("Training on several processes takes a table; train on images or windows in one process.")
         if (
             self.loss == "bce"
             and (DEFAULT_SCALER[self.data_kind_] if self.scaler == "auto" else self.scaler) != "minmax"
@@ -158,11 +169,12 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         data = training_data(X, self.data_kind_)
         labels = None if y is None else check_labels(y, len(data))
         normal_rows = np.arange(len(data)) if labels is None else np.flatnonzero(labels == 0)
-        if len(normal_rows) == 0:
+        n_normal = int(group.sum([len(normal_rows)])[0])
+        if n_normal == 0:
             raise ValueError("There are zero normal rows to train on (every label is 1); give normal data.")
-        if len(normal_rows) < MIN_NORMAL_ROWS:
+        if n_normal < MIN_NORMAL_ROWS:
             raise ValueError(
-                f"Training needs at least {MIN_NORMAL_ROWS} normal rows; got {len(normal_rows)}. One row has no "
+                f"Training needs at least {MIN_NORMAL_ROWS} normal rows; got {n_normal}. One row has no "
                 "spread to scale by and no neighbour to compare with; give more normal data."
             )
         if isinstance(X, pd.DataFrame):
@@ -173,14 +185,24 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         seed = self.random_state
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-        self.random_state_ = int(seed)
+        self.random_state_ = int(group.gather_objects(seed)[0])  # the first process's draw, for all
 
-        held_out, train_part = held_out_split(len(normal_rows), self.validation_fraction, self.random_state_)
+        keys = np.arange(len(data)) if row_keys is None else np.asarray(row_keys)
+        held_out, train_part = held_out_split(
+            len(normal_rows), self.validation_fraction, self.random_state_, keys=keys[normal_rows], group=group
+        )
         val_rows, train_rows = normal_rows[held_out], normal_rows[train_part]
         # Rows are checked and transformed in the user's order (an error names the user's row) and
         # picked from the one transformed matrix.
         self.preprocessor_ = fit_preprocessor(
-            data, self.data_kind_, train_rows, self.scaler, self.categorical_features, self.impute
+            data,
+            self.data_kind_,
+            train_rows,
+            self.scaler,
+            self.categorical_features,
+            self.impute,
+            group=group,
+            row_hashes=row_hash(keys[train_rows], self.random_state_),
         )
         matrix = self.preprocessor_.transform(data)
         train_matrix = matrix[train_rows]
@@ -192,7 +214,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.device_ = resolve_device(self.device)
         torch.manual_seed(self.random_state_)
         self.model_ = build_model(self.model_kind_, self.model_config_.to_dict())[1].to(self.device_)
-        batch, epochs, learning_rate = default_schedule(len(train_matrix))
+        batch, epochs, learning_rate = default_schedule(int(group.sum([len(train_matrix)])[0]))
         base_kind = getattr(self.model_config_, "base_kind", self.model_kind_)
         config = TrainingConfig(
             optimizer=self.optimizer,
@@ -211,25 +233,11 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             seed=self.random_state_,
             variant=self._variant(),
         )
-        self.history_ = self._train(train_matrix, val_matrix, config)
-        statistics = fit_score_statistics(
-            self.model_,
-            train_matrix,
-            val_matrix,
-            loss=self.loss,
-            device=self.device_,
-            trim_fraction=self.trim_fraction,
-            data_kind=self.data_kind_,
-            seed=self.random_state_,
-        )
-        self._set_statistics(statistics)
-        held_out = val_matrix if val_matrix is not None else train_matrix
-        self.calibration_scores_ = self._scores_of_matrix(held_out)
-        self.threshold_rule_ = fresh_rule(self.threshold)
-        self.threshold_rule_.fit(self.calibration_scores_)
-        self.threshold_ = self.threshold_rule_.threshold_
+        self.history_ = self._train(train_matrix, val_matrix, config, group)
+        self._fit_after_network(train_matrix, val_matrix, keys[train_rows], keys[val_rows], group)
         rows_held_out = val_matrix if val_matrix is not None and len(val_matrix) else train_matrix
-        self.drift_reference_ = self._drift_reference(data, train_rows, rows_held_out)
+        reference = None if group.distributed else self._drift_reference(data, train_rows, rows_held_out)
+        self.drift_reference_ = reference
         self.decision_scores_ = self._scores_of_matrix(matrix)
         self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
         return self
@@ -244,7 +252,37 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         errors = forward_pass(self.model_, held_out, self.loss, self.device_)["errors"]
         return fit_drift_reference(inputs, errors)
 
-    def _train(self, train_matrix, val_matrix, config) -> History:
+    def _fit_after_network(self, train_matrix, val_matrix, train_keys, val_keys, group: Group) -> None:
+        """Score statistics and threshold for the whole data (all processes' rows): the threshold rule is
+        fitted on the held-out rows' scores of all processes, in the order of their row keys."""
+        statistics = fit_score_statistics(
+            self.model_,
+            train_matrix,
+            val_matrix,
+            loss=self.loss,
+            device=self.device_,
+            trim_fraction=self.trim_fraction,
+            data_kind=self.data_kind_,
+            seed=self.random_state_,
+            group=group,
+            train_hashes=row_hash(train_keys, self.random_state_),
+        )
+        self._set_statistics(statistics)
+        n_val = int(group.sum([0 if val_matrix is None else len(val_matrix)])[0])
+        held_out, keys = (val_matrix, val_keys) if n_val else (train_matrix, train_keys)
+        scores = self._scores_of_matrix(held_out) if held_out is not None and len(held_out) else np.empty(0)
+        keys = group.gather(np.asarray(keys))
+        self.calibration_scores_ = group.gather(scores)[np.argsort(keys, kind="stable")]
+        self.threshold_rule_ = fresh_rule(self.threshold)
+        self.threshold_rule_.fit(self.calibration_scores_)
+        self.threshold_ = self.threshold_rule_.threshold_
+
+    def _train(self, train_matrix, val_matrix, config, group: Group) -> History:
+        if group.distributed:  # this process's rows, trained on as one process would
+            n_val = 0 if val_matrix is None else len(val_matrix)
+            sharding = Sharding.of(group, len(train_matrix), n_val)
+            with synchronised_batch_norm(self.model_):
+                return train(self.model_, train_matrix, val_matrix, config, self.device_, sharding=sharding)
         if self.verbose:
             return train_with_progress(self.model_, train_matrix, val_matrix, config, self.device_)
         return train(self.model_, train_matrix, val_matrix, config, self.device_)
@@ -300,8 +338,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     def _scores_of_matrix(self, matrix: np.ndarray) -> np.ndarray:
         if self.score == "negative_elbo":
-            out = forward_pass(self.model_, matrix, self.loss, self.device_, keep=("errors", "kl"))
-            scores = negative_elbo(out["errors"], out["kl"])
+            errors = forward_pass(self.model_, matrix, self.loss, self.device_)["errors"]
+            scores = negative_elbo(self.model_, matrix, errors, self.device_)
         else:
             scores = score_matrix(self._scorer(), matrix, self.device_)
         if not np.isfinite(scores).all():  # the inputs passed their checks but the network overflowed

@@ -52,18 +52,25 @@ def row_hash(keys, seed: int) -> np.ndarray:
 class Group:
     """Collective operations over the processes that train together.
 
-    Built from the process group that ``torch.distributed`` has initialised (torchrun, Spark's
-    ``TorchDistributor``, Ray's ``TorchTrainer``); without one, a group of one process for which
-    every operation returns its input, so that one machine runs the same rules.
+    ``Group()`` is this process alone: every operation returns its input, so that one process runs
+    the same rules. :meth:`job` is every process of the process group that ``torch.distributed``
+    has initialised (torchrun, Spark's ``TorchDistributor``, Ray's ``TorchTrainer``); only code that
+    the job's processes all run together takes it, so that a detector fitted on its own inside such
+    a job stays on its own.
     """
 
-    def __init__(self) -> None:
-        self.distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    def __init__(self, processes: bool = False) -> None:
+        self.distributed = processes and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
         self.rank = dist.get_rank() if self.distributed else 0
         self.size = dist.get_world_size() if self.distributed else 1
         nccl = self.distributed and dist.get_backend() == "nccl"
         # NCCL reduces tensors on the GPU only; gloo on the CPU.
         self.device = torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
+
+    @classmethod
+    def job(cls) -> Group:
+        """Every process of the initialised process group (this process alone when there is none)."""
+        return cls(processes=True)
 
     def _reduce(self, values, op) -> np.ndarray:
         array = np.asarray(values, dtype=np.float64)

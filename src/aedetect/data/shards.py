@@ -53,7 +53,7 @@ def read_shard(
     runs balanced by row count (from the files' metadata). A row's key is its position in the whole
     data set, or its ``id_column`` value (the column is then left out of the frame).
     """
-    group = group or Group()
+    group = group or Group.job()
     fragments = _fragments(source)
     counts = [fragment.count_rows() for fragment in fragments]
     mine = assign_fragments(counts, group.size)[group.rank]

@@ -23,19 +23,28 @@ def training_data(X, kind: DataKind) -> pd.DataFrame | np.ndarray:
 
 
 def fit_preprocessor(
-    data, kind: DataKind, train_rows: np.ndarray, scaler: str, categorical_features, impute: str
+    data,
+    kind: DataKind,
+    train_rows: np.ndarray,
+    scaler: str,
+    categorical_features,
+    impute: str,
+    *,
+    group=None,
+    row_hashes: np.ndarray | None = None,
 ) -> TablePreprocessor | ArrayPreprocessor:
     """The preprocessor of ``kind`` fitted on ``data[train_rows]``, after every row was checked.
 
     Every row is checked in the user's order, so that an error names the row of the user's data
-    rather than one after shuffling; the scaling is fitted on the training rows only.
+    rather than one after shuffling; the scaling is fitted on the training rows only (a table's, with
+    ``group``, on those of all processes; see :meth:`TablePreprocessor.fit`).
     """
     if kind == TABLE:
         preprocessor = TablePreprocessor(
             categorical_features, DEFAULT_SCALER[TABLE] if scaler == "auto" else scaler, impute
         )
         preprocessor.check_values(data)
-        return preprocessor.fit(data.iloc[train_rows])
+        return preprocessor.fit(data.iloc[train_rows], group=group, row_hashes=row_hashes)
     preprocessor = ArrayPreprocessor(kind, scaler)
     preprocessor._check_values(data)
     return preprocessor.fit(data[train_rows])

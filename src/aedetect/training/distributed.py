@@ -49,7 +49,7 @@ def init_from_environment(device: str = "auto") -> Group:
         if cuda:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl" if cuda else "gloo")
-    return Group()
+    return Group.job()
 
 
 class _BatchLoss(nn.Module):

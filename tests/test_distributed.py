@@ -1,0 +1,156 @@
+"""Training on several processes (PyTorch DDP over gloo, two processes on this machine) gives the model
+that one process trains on the same rows: the same steps, the same statistics, the same saved folder."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+import aedetect
+from aedetect import AutoencoderDetector
+from aedetect.data.shards import assign_fragments
+from aedetect.partitions import Group, row_hash
+
+# A few steps of a tiny network: enough to tell one process from two, seconds to run.
+TINY = dict(
+    hidden_dims=[8], latent_dim=2, epochs=3, batch_size=32, validation_fraction=0.2, random_state=0, device="cpu"
+)
+ROWS = 700  # above the 512 reference codes a table keeps, so that the hash picks among the rows
+CUT = 260  # rank 0 holds rows [0, CUT), rank 1 the rest: uneven shards
+SKEWED = (3, 40)
+#: Largest difference measured between parameters trained by two processes and by one (3 epochs, Adam):
+#: 3e-8; allclose with this bound leaves room for another BLAS, not for a wrong step.
+PARAMETER_TOLERANCE = 1e-5
+DEADLINE = 120  # seconds for the two processes: a hang fails the test instead of blocking the suite
+
+
+def table(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(n, 2))
+    values = np.column_stack([base, base @ np.array([[1.0, 0.5], [-0.5, 1.0]]) + 0.1 * rng.normal(size=(n, 2))])
+    return pd.DataFrame(values, columns=["a", "b", "c", "d"])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _worker(rank: int, port: int, folder: str) -> None:
+    """One of two processes: trains on its shard, then re-fits the statistics of the one-process network."""
+    import torch.distributed as dist
+
+    from aedetect.distributed import fit_distributed
+    from aedetect.training.split import held_out_split
+
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    out = Path(folder)
+    data = table(ROWS)
+    rows = slice(0, CUT) if rank == 0 else slice(CUT, ROWS)
+    detector = fit_distributed(
+        AutoencoderDetector(**TINY), data.iloc[rows], output=out / "model" if rank == 0 else None
+    )
+    state = {k: v.numpy() for k, v in detector.model_.state_dict().items()}
+    np.savez(out / f"trained{rank}.npz", **state, val_loss=np.asarray(detector.history_.values["val_loss"]))
+
+    # The statistics pass alone, on the network that one process trained, over this process's rows.
+    single = aedetect.load(out / "single")
+    single.random_state_ = TINY["random_state"]  # not saved: the seed that picked the rows
+    keys = np.arange(ROWS)[rows]
+    held, trained = held_out_split(len(keys), TINY["validation_fraction"], 0, keys=keys, group=Group.job())
+    matrix = single.preprocessor_.transform(data.iloc[rows])
+    single._fit_after_network(matrix[trained], matrix[held], keys[trained], keys[held], Group.job())
+    np.savez(
+        out / f"statistics{rank}.npz",
+        reference=single.latent_reference_,
+        scales=single.score_scales_,
+        calibration=single.calibration_scores_,
+        threshold=single.threshold_,
+    )
+
+    # A skewed split (3 rows against 40) ends, with every process at the same epoch.
+    skewed = table(sum(SKEWED), 1)
+    part = skewed.iloc[: SKEWED[0]] if rank == 0 else skewed.iloc[SKEWED[0] :]
+    small = fit_distributed(AutoencoderDetector(**{**TINY, "validation_fraction": 0.1}), part)
+    np.save(out / f"skewed{rank}.npy", np.asarray(small.history_.values["loss"]))
+    dist.destroy_process_group()
+
+
+def _run_two(folder: Path) -> None:
+    context = mp.start_processes(_worker, args=(_free_port(), str(folder)), nprocs=2, join=False, start_method="spawn")
+    deadline = time.monotonic() + DEADLINE
+    while not context.join(timeout=max(1.0, deadline - time.monotonic())):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"two-process training did not end within {DEADLINE} s")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ddp")
+    single = AutoencoderDetector(**TINY).fit(table(ROWS))
+    single.save(folder / "single")
+    _run_two(folder)
+    return folder, single
+
+
+def test_two_processes_train_the_parameters_of_one(runs):
+    folder, single = runs
+    first, second = np.load(folder / "trained0.npz"), np.load(folder / "trained1.npz")
+    for name, tensor in single.model_.state_dict().items():
+        assert np.array_equal(first[name], second[name]), name  # replicas are identical
+        np.testing.assert_allclose(first[name], tensor.numpy(), rtol=0, atol=PARAMETER_TOLERANCE, err_msg=name)
+    np.testing.assert_allclose(first["val_loss"], single.history_.values["val_loss"], rtol=1e-5)
+
+
+def test_the_first_process_saves_a_model_folder_that_scores_as_one_process_does(runs):
+    folder, single = runs
+    model = aedetect.load(folder / "model")
+    test = pd.concat([table(40, 2), 6.0 + table(5, 3)], ignore_index=True)
+    np.testing.assert_allclose(model.decision_function(test), single.decision_function(test), rtol=1e-4)
+    assert model.predict(test)[-5:].tolist() == [1] * 5
+    assert len(model.latent_reference_) == 512
+
+
+def test_the_statistics_of_two_processes_are_those_of_one_on_the_same_network(runs):
+    folder, single = runs
+    for rank in (0, 1):
+        statistics = np.load(folder / f"statistics{rank}.npz")
+        assert np.array_equal(statistics["reference"], single.latent_reference_)
+        assert np.array_equal(statistics["calibration"], single.calibration_scores_)
+        assert float(statistics["threshold"]) == single.threshold_
+        np.testing.assert_allclose(statistics["scales"], single.score_scales_, rtol=1e-12)
+
+
+def test_a_skewed_split_ends_on_every_process_at_the_same_epoch(runs):
+    folder, _ = runs
+    first, second = np.load(folder / "skewed0.npy"), np.load(folder / "skewed1.npy")
+    assert len(first) == len(second) == TINY["epochs"] and np.array_equal(first, second)
+
+
+def test_the_held_out_rows_do_not_depend_on_how_rows_are_split():
+    from aedetect.training.split import held_out_split
+
+    held, _ = held_out_split(1000, 0.1, 7)
+    assert len(held) == 100
+    chosen = row_hash(np.arange(1000), 7)
+    assert set(held) == set(np.argsort(chosen)[:100])  # the 100 smallest hashes of (seed, row key)
+    assert not np.array_equal(held, np.sort(held_out_split(1000, 0.1, 8)[0]))
+
+
+def test_parquet_files_are_shared_out_whole_and_balanced_by_rows():
+    assert assign_fragments([10, 10, 10, 10], 2) == [[0, 1], [2, 3]]
+    assert assign_fragments([1, 12, 1, 12, 1, 12, 1], 2) == [[0, 1, 2, 3], [4, 5, 6]]
+    assert assign_fragments([5], 2) == [[0], []]  # a process may hold no file at all
