@@ -34,11 +34,13 @@ def series_case(tmp_path_factory):
     labels[450:456] = 1
     frame = pd.DataFrame({"timestamp": stamps, "value": values, "label": labels})
     frame.to_csv(folder / "series.csv", index=False)
+    frame.iloc[:370].to_csv(folder / "normal.csv", index=False)
     train = read_windows(str(folder / "series.csv"), WINDOW, 1, "timestamp", None, "label", 0, 1)
     normal = train.windows[:350]
     detector = AutoencoderDetector(architecture="conv1d", epochs=8, batch_size=32, random_state=0, device="cpu")
     detector.fit(normal)
     detector.metadata_ = {"timestamp_column": "timestamp", "window": WINDOW, "stride": 1, "label_column": "label"}
+    detector.folder = folder
     return detector, train
 
 
@@ -123,3 +125,31 @@ def test_warnings_and_the_meaning_of_the_threshold_are_on_the_page(series_case, 
     assert 'id="threshold-held-out"' in page and "held-out normal rows above)" in page
     held_out = (detector.calibration_scores_ > detector.threshold_).mean()
     assert re.search(r'id="threshold-held-out" data-value="([^"]+)"', page).group(1) == repr(float(held_out))
+
+
+def test_the_command_line_reports_a_series_with_the_numbers_of_evaluate(series_case, monkeypatch):
+    from typer.testing import CliRunner
+
+    from aedetect.cli import app
+
+    monkeypatch.setattr(report, "figure_png", lambda figure: b"")
+    folder = series_case[0].folder
+
+    def run(*args):
+        result = CliRunner().invoke(app, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    trained = run(
+        "train", folder / "normal.csv", "--timestamp-column", "timestamp", "--window", WINDOW,
+        "--label-column", "label", "--epochs", "8", "-o", folder / "m", "--quiet",
+    )  # fmt: skip
+    assert re.search(r"threshold false_alarm_rate:0.01 = [\d.e+-]+: flags [\d.]+% of held-out normal rows", trained)
+    evaluated = run("evaluate", folder / "m", folder / "series.csv", "--json", folder / "metrics.json")
+    assert "of held-out normal rows" in evaluated and "recall" in evaluated.split("held-out normal rows")[-1]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    written = run("report", folder / "m", folder / "series.csv", "-o", folder / "report.html")
+    assert "report on 600 time points written to" in written
+    page = (folder / "report.html").read_text()
+    assert re.search(r'data-metric="roc_auc" data-value="([^"]+)"', page).group(1) == repr(metrics["roc_auc"])
+    assert re.search(r'data-metric="recall" data-value="([^"]+)"', page).group(1) == repr(metrics["recall"])

@@ -50,9 +50,11 @@ def demo(
     started = time.perf_counter()
     detector.fit(X_train, y_train)
     seconds = time.perf_counter() - started
+    from aedetect.evaluation import ThresholdMeaning
+
     console.print(
-        f"trained in {seconds:.1f} s ({detector.history_.stopped_epoch} epochs); threshold "
-        f"{detector.threshold_rule_.to_spec()} = {detector.threshold_:.4g}",
+        f"trained in {seconds:.1f} s ({detector.history_.stopped_epoch} epochs); "
+        + ThresholdMeaning.of(detector).describe(),  # the threshold and the share of held-out normal rows above it
         highlight=False,
     )
     scores = detector.decision_function(X_test)

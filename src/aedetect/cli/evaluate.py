@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from aedetect.cli.common import label_value, print_evaluation, split_list, use_data_dir, user_errors, write_json
+from aedetect.cli.common import (
+    console,
+    label_value,
+    print_evaluation,
+    split_list,
+    use_data_dir,
+    user_errors,
+    write_json,
+)
 from aedetect.cli.inputs import DATASET_PREFIX, apply_threshold, load_model, model_input
 
 
@@ -54,5 +62,10 @@ def evaluate(
     scores = loaded.scores(detector)
     result = evaluate_scores(labels, scores, detector.threshold_)
     print_evaluation(result, f"{data}: {result.n_rows} rows, {result.n_anomalies} anomalies")
+    from aedetect.diagnostics import summary_lines
+
+    # What the threshold means in rows, then any warning (a drift, a threshold that misses most anomalies).
+    for line in summary_lines(detector, scores, labels):
+        console.print(line, highlight=False, markup=False)
     if json_output is not None:
         write_json(result.to_dict(), json_output)

@@ -48,19 +48,22 @@ def report(
         loaded = model_input(
             detector, data, label_column or meta.get("label_column"), normal, anomaly, labels_file=labels_file
         )
-        features = loaded.features
-        labels = loaded.series.window_labels if loaded.series is not None else loaded.labels
-        unit = "images" if detector.data_kind_ == "image" else "windows"
+        features, series = loaded.features, loaded.series
+        labels = series.window_labels if series is not None else loaded.labels
+        unit = "time points" if series is not None else "images" if detector.data_kind_ == "image" else "windows"
     else:
         frame, labels, _ = read_input(data, label_column, normal, anomaly)
         if labels is None and label_column is None and meta.get("label_column") in frame.columns:
             frame, labels = split_labels(frame, meta["label_column"], normal, anomaly)
-        features = scoring_frame(detector, frame, split_list(drop) or [])
+        features, series = scoring_frame(detector, frame, split_list(drop) or []), None
         unit = "rows"
-    apply_threshold(detector, threshold, features, labels)
-    write_report(detector, features, labels, path=output, source=data, figures_dir=figures_dir)
+    apply_threshold(detector, threshold, features, labels)  # a series: best_f1 on its windows, as evaluate does
+    if series is not None:
+        labels = series.point_labels
+    write_report(detector, features, labels, path=output, source=data, figures_dir=figures_dir, series=series)
+    rows = len(features) if series is None else len(series.table)
     console.print(
-        f"report on {len(features)} {unit}{'' if labels is not None else ' (no labels)'} written to "
+        f"report on {rows} {unit}{'' if labels is not None else ' (no labels)'} written to "
         f"{output}" + (f"; figures in {figures_dir}" if figures_dir else ""),
         highlight=False,
     )

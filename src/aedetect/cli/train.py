@@ -270,6 +270,11 @@ def _print_summary(model, frame, labels, seconds: float, output: Path) -> None:
             evaluate_scores(labels, model.decision_scores_, model.threshold_),
             "on the training table (optimistic: normal rows were trained on)",
         )
+    from aedetect.diagnostics import summary_lines
+
+    # What the threshold means in rows, then any warning (training cut short, a misfiring threshold).
+    for line in summary_lines(model, model.decision_scores_, labels):
+        console.print(line, highlight=False, markup=False)
 
 
 def _ensemble(detector, n_members: int):
