@@ -416,7 +416,11 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """Replace the threshold rule without retraining.
 
         The rule is fitted on the scores of ``X`` (with labels ``y`` for ``best_f1``) or, when ``X``
-        is not given, on the held-out normal rows kept from training.
+        is not given, on the held-out normal rows kept from training. ``"percentile:99.5"`` is the
+        99.5th percentile of those scores, interpolated, while ``"false_alarm_rate:0.01"`` takes a
+        whole rank rounded up, so on few rows the percentile can lie lower and flag more.
+        ``aedetect.evaluation.ThresholdMeaning.of(detector).describe()`` says what a threshold
+        means: the share of held-out normal rows above it (with labels: precision and recall).
         """
         self._check_fitted()
         new_rule = fresh_rule(rule)
