@@ -13,6 +13,8 @@ precision and recall it gives.
 >>> meaning = threshold_meaning(0.5, np.linspace(0, 1, 101), "fixed:0.5", [0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
 >>> print(meaning.describe())
 threshold fixed:0.5 = 0.5: flags 49.5% of held-out normal rows (50 of 101); on 4 labelled rows precision 1.000, recall 0.500
+>>> meaning.held_out_note()
+'49.5% of held-out normal rows lie above it (50 of 101)'
 """
 
 from __future__ import annotations
@@ -133,6 +135,15 @@ class ThresholdMeaning:
     def normal_share(self) -> float | None:
         """Share of held-out normal rows above the threshold (``None`` without such rows)."""
         return self.normal_flagged / self.normal_rows if self.normal_rows else None
+
+    def held_out_note(self) -> str:
+        """A short note for a line that already names the threshold: the false alarms to expect."""
+        if not self.normal_rows:
+            return "no held-out normal rows to tell its false-alarm rate"
+        return (
+            f"{100 * self.normal_share:.3g}% of held-out normal rows lie above it "
+            f"({self.normal_flagged:,} of {self.normal_rows:,})"
+        )
 
     def describe(self) -> str:
         """One line: the threshold, its rule and what it flags."""
