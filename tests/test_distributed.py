@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -154,3 +156,22 @@ def test_parquet_files_are_shared_out_whole_and_balanced_by_rows():
     assert assign_fragments([10, 10, 10, 10], 2) == [[0, 1], [2, 3]]
     assert assign_fragments([1, 12, 1, 12, 1, 12, 1], 2) == [[0, 1, 2, 3], [4, 5, 6]]
     assert assign_fragments([5], 2) == [[0], []]  # a process may hold no file at all
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="torchrun's launcher")
+def test_torchrun_trains_through_the_command_line(tmp_path):
+    for index, rows in enumerate(np.array_split(np.arange(300), 3)):
+        table(300).iloc[rows].to_parquet(tmp_path / f"part-{index}.parquet")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    command = [
+        str(torchrun), "--nproc-per-node", "2", "--master-port", str(_free_port()), "-m", "aedetect", "train",
+        str(tmp_path), "-o", str(tmp_path / "model"), "--epochs", "2", "--hidden-dims", "8", "--latent-dim", "2",
+        "--device", "cpu",
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=DEADLINE, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    model = aedetect.load(tmp_path / "model")
+    assert model.history_.stopped_epoch == 2
+    assert model.decision_function(table(10, 5)).shape == (10,)

@@ -150,6 +150,11 @@ def train(
         split_list(values) or file_config.get("values"),
         check_label_like=not no_label_column,
     )
+    from aedetect.training.distributed import launched
+
+    if launched():  # started by torchrun (or a launcher like it) as one of several processes
+        _train_job(model, source, output, ensemble)
+        return
     frame, labels, meta = source.read(detector)
     from aedetect.persistence.model import check_save_target
 
@@ -275,6 +280,51 @@ def _print_summary(model, frame, labels, seconds: float, output: Path) -> None:
     # What the threshold means in rows, then any warning (training cut short, a misfiring threshold).
     for line in summary_lines(model, model.decision_scores_, labels):
         console.print(line, highlight=False, markup=False)
+
+
+def _train_job(model, source: _Source, output: Path, ensemble: int | None) -> None:
+    """One process of a job: read this process's share of the table, train with the others (see
+    :func:`aedetect.distributed.fit_distributed`); the first process saves the model and prints."""
+    from aedetect.data.io import select_features
+    from aedetect.distributed import fit_distributed, read_share
+    from aedetect.partitions import Group
+    from aedetect.persistence.storage import check_save_target
+
+    if (
+        ensemble is not None
+        or source.window is not None
+        or source.labels_file
+        or source.data.startswith(DATASET_PREFIX)
+    ):
+        raise ValueError(
+            "Training on several processes (torchrun) takes a table (CSV or Parquet) and one detector; "
+            "leave out --ensemble, --window, --labels and dataset: sources."
+        )
+    frame, labels, keys = read_share(source.data, source.label_column, source.normal, source.anomaly, source.drop)
+    if source.features:
+        frame = select_features(frame, source.features)
+    check_save_target(output)
+    started = time.perf_counter()
+    fit_distributed(model, frame, labels, row_keys=keys)
+    seconds = time.perf_counter() - started
+    group = Group.job()
+    n_normal = group.sum([len(frame) if labels is None else int((labels == 0).sum())])[0]
+    if group.rank != 0:
+        return
+    model.metadata_ = {
+        "source": source.data,
+        "label_column": source.label_column,
+        "drop": source.drop,
+        "normal_label": str(source.normal),
+        "anomaly_label": None if source.anomaly is None else str(source.anomaly),
+    }
+    model.save(output)
+    console.print(
+        f"trained on {int(n_normal)} normal rows x {model.n_features_in_} columns in {seconds:.1f} s on "
+        f"{group.size} processes ({_epochs(model)}); threshold {model.threshold_rule_.to_spec()} = "
+        f"{model.threshold_:.6g}; saved to {output}",
+        highlight=False,
+    )
 
 
 def _ensemble(detector, n_members: int):
