@@ -175,3 +175,18 @@ def test_torchrun_trains_through_the_command_line(tmp_path):
     model = aedetect.load(tmp_path / "model")
     assert model.history_.stopped_epoch == 2
     assert model.decision_function(table(10, 5)).shape == (10,)
+
+
+def test_one_process_reads_every_parquet_file_in_path_order_with_row_positions_as_keys(tmp_path):
+    from aedetect.data.shards import read_shard
+
+    whole = table(30).assign(id=[f"row{i}" for i in range(30)])
+    for index, rows in enumerate(np.array_split(np.arange(30), 3)):
+        whole.iloc[rows].to_parquet(tmp_path / f"part-{2 - index}.parquet")  # path order is not write order
+    shard = read_shard(tmp_path)
+    assert shard.n_rows == 30 and shard.paths == sorted(shard.paths)
+    expected = pd.concat([whole.iloc[20:], whole.iloc[10:20], whole.iloc[:10]], ignore_index=True)
+    pd.testing.assert_frame_equal(shard.frame, expected)
+    assert shard.keys.tolist() == list(range(30))
+    keyed = read_shard(tmp_path, id_column="id")
+    assert keyed.keys.tolist() == expected["id"].tolist() and "id" not in keyed.frame.columns
