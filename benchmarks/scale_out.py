@@ -8,7 +8,9 @@ repository), scored with ``aedetect.batch.cluster_files.score_files`` into one P
 (keyed by ``id``), by
 
 - ``local``: this process, one file after another (PyTorch's default threads: one per core);
-- ``dask-1`` and ``dask-2``: a ``distributed.LocalCluster`` of 1 and 2 worker processes, one thread each;
+- ``dask-1`` and ``dask-2``: a ``distributed.LocalCluster`` of 1 and 2 worker processes, one thread each,
+  set up as ``score_files`` starts one (Dask's statistical profiler off); ``dask-1, profiler on``: with
+  Dask's defaults;
 - ``spark``: Spark ``--spark-master`` (default ``local[2]``).
 
 The model is the default ``AutoencoderDetector`` trained on 20,000 rows for a few epochs (training
@@ -138,11 +140,17 @@ def bench_scoring(args, work: Path) -> list[dict]:
     finally:
         torch.set_num_threads(threads)
     if not args.skip_dask:
+        import dask
         from distributed import Client, LocalCluster
 
-        for workers in (1, 2):
+        from aedetect.batch.cluster_files import LOCAL_DASK_CONFIG
+
+        # As score_files starts a local cluster (LOCAL_DASK_CONFIG), and once with Dask's defaults.
+        for name, workers, config in [("dask-1", 1, LOCAL_DASK_CONFIG), ("dask-2", 2, LOCAL_DASK_CONFIG),
+                                      ("dask-1, profiler on", 1, {})]:  # fmt: skip
             start = time.perf_counter()
             with (
+                dask.config.set(config),
                 LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
                 ) as cluster,
@@ -150,12 +158,7 @@ def bench_scoring(args, work: Path) -> list[dict]:
             ):
                 startup = time.perf_counter() - start
                 scheduler = cluster.scheduler_address
-                measure(
-                    f"dask-{workers}",
-                    scorer(engine="dask", scheduler=scheduler),
-                    startup,
-                    f"{workers} x 1 thread",
-                )
+                measure(name, scorer(engine="dask", scheduler=scheduler), startup, f"{workers} x 1 thread")
     if not args.skip_spark:
         from pyspark.sql import SparkSession
 

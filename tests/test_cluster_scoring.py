@@ -13,11 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import FAST, normal_rows, outlier_rows
+from typer.testing import CliRunner
 
 import aedetect
 from aedetect import AutoencoderDetector
 from aedetect.batch.cluster import ModelSource, require
 from aedetect.batch.cluster_files import score_files
+
+# Starting a JVM and worker processes takes most of the time; on a busy machine far longer than usual.
+pytestmark = pytest.mark.timeout(900)
 
 #: Rows per input file: ragged, with 1-row and 12-row files among them.
 SIZES = (12, 1, 30, 7, 1, 25, 12)
@@ -233,6 +237,54 @@ def test_object_store_in_and_out(s3, dask_client, expected):
     assert np.array_equal(out["score"].to_numpy(), expected)
     with pytest.raises(ValueError, match="is not empty; give a new or empty folder"):
         score_files(f"s3://{BUCKET}/models/model", f"s3://{BUCKET}/in/*.parquet", f"s3://{BUCKET}/out")
+
+
+# -- the command line ------------------------------------------------------------------------------------
+def invoke(*args):
+    from aedetect.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("engine", ["dask", "spark"])
+def test_command_line_engines(request, engine, s3, model_path, files, expected, tmp_path):
+    if engine == "dask":
+        where = ["--scheduler", request.getfixturevalue("dask_client").scheduler.address]
+    else:
+        request.getfixturevalue("spark")
+        where = ["--master", "local[2]"]
+    data = f"{os.path.dirname(files[0])}/*.parquet"
+    result = invoke(
+        "score", model_path, data, "-o", tmp_path / "out", "--engine", engine, "--id-column", "key", "--drop", "colour",
+        *where,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "scored 88 rows in 7 files" in result.output
+    out = by_key(read_parts(tmp_path / "out"))
+    assert np.array_equal(out["score"].to_numpy(), expected)
+    if engine == "spark" and s3 is not None:  # Spark's workers read and write the object store too
+        target = f"s3://{BUCKET}/spark-out"
+        result = invoke(
+            "score", f"s3://{BUCKET}/models/model", f"s3://{BUCKET}/in/*.parquet", "-o", target,
+            "--engine", "spark", "--id-column", "key", "--drop", "colour",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert np.array_equal(by_key(read_parts(f"{BUCKET}/spark-out", s3))["score"].to_numpy(), expected)
+
+
+def test_command_line_errors_are_one_line_with_exit_2(model_path, files, tmp_path):
+    data = f"{os.path.dirname(files[0])}/*.parquet"
+    cases = [
+        (["score", tmp_path / "nothing", data, "-o", tmp_path / "o1", "--engine", "dask"], "does not exist"),
+        (["score", model_path, "nosuchprotocol://x/*.parquet", "-o", tmp_path / "o2", "--engine", "dask"], "Cannot read"),
+        (["score", model_path, data, "-o", tmp_path / "o3", "--engine", "ray"], "Unknown engine 'ray'"),
+        (["score", model_path, tmp_path / "none-*.parquet", "-o", tmp_path / "o4", "--engine", "spark"], "No file matches"),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = invoke(*args)
+        assert result.exit_code == 2, result.output
+        assert message in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
 
 
 # -- rules every engine relies on --------------------------------------------------------------------

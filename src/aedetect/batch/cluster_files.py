@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -39,6 +40,10 @@ from aedetect.batch.files import ScoringSummary, file_kind, scored_chunks
 from aedetect.data.io import atomic_write
 
 ENGINES = ("local", "dask", "spark")
+#: Settings of the Dask cluster started on this machine when no scheduler is given. Dask's statistical
+#: profiler samples every worker thread's stack every 10 ms; it made scoring about 1.7x slower per worker
+#: (benchmarks/results/scale_out.md, dask-1 against dask-1 with the profiler).
+LOCAL_DASK_CONFIG = {"distributed.worker.profile.enabled": False}
 KEY_COLUMNS = ("source_file", "row_index")
 PART_NAME = "part-{:05d}.parquet"
 
@@ -135,6 +140,40 @@ def score_files(
     return summary
 
 
+def score_files_command(model: str, data: str, output: str | None, engine: str, **options) -> str:
+    """``aedetect score MODEL DATA -o FOLDER --engine dask|spark``: score, and say what was done in one line.
+
+    A missing extra is a ``ValueError`` here (the command line reports it in one line, exit code 2).
+    """
+    if output is None:
+        raise ValueError(f"Give --output FOLDER (a path or URL) for the Parquet parts of --engine {engine}.")
+    if options.get("scheduler") and engine != "dask":
+        raise ValueError("--scheduler is the address of a Dask scheduler; use it with --engine dask.")
+    if options.get("master") and engine != "spark":
+        raise ValueError("--master is a Spark master URL; use it with --engine spark.")
+    try:
+        summary = score_files(as_location(model), data, as_location(output), engine=engine, **options)
+    except ImportError as error:
+        raise ValueError(str(error)) from None
+    empty = f"; {summary.empty} file(s) without rows skipped" if summary.empty else ""
+    return (
+        f"scored {summary.rows} rows in {summary.files} files: {summary.flagged} flagged "
+        f"({summary.flagged / max(summary.rows, 1):.2%}) at threshold {summary.threshold:.6g}; wrote "
+        f"{summary.parts} parts to {output}{empty}"
+    )
+
+
+def as_location(value) -> str:
+    """A path or URL as the user wrote it: ``pathlib.Path`` (what the command line hands over) folds the
+    ``//`` of ``s3://bucket`` into one slash, which is put back."""
+    text = os.fspath(value)
+    match = re.fullmatch(r"([a-zA-Z][a-zA-Z0-9+.-]+):/(?!/)(.*)", text, re.S)
+    if match is None:
+        return text
+    scheme, rest = match.groups()
+    return f"/{rest}" if scheme == "file" else f"{scheme}://{rest}"
+
+
 def expand(inputs: str | Sequence[str]) -> list[str]:
     """The files that ``inputs`` (paths or URLs, globs allowed) name, sorted, each once; only CSV and Parquet."""
     import fsspec
@@ -149,7 +188,7 @@ def expand(inputs: str | Sequence[str]) -> list[str]:
         except OSError as error:
             raise ValueError(f"Cannot read {name!r}: {error}") from None
         found = [opened.fs.unstrip_protocol(item.path) if is_url(name) else item.path for item in opened]
-        found = [path for path in found if not opened.fs.isdir(_stripped(path, opened.fs))]
+        found = [path for path in found if opened.fs.isfile(opened.fs._strip_protocol(path))]
         if not found:
             raise FileNotFoundError(f"No file matches {name!r}; check the path or URL.")
         unknown = [path for path in found if file_kind(path) is None]
@@ -157,10 +196,6 @@ def expand(inputs: str | Sequence[str]) -> list[str]:
             raise ValueError(f"Cannot score {unknown[0]!r}: use CSV or Parquet files.")
         files += found
     return sorted(dict.fromkeys(files))
-
-
-def _stripped(path: str, fs) -> str:
-    return fs._strip_protocol(path)
 
 
 def prepare_folder(output: str, files: Sequence[str]) -> str:
@@ -289,6 +324,9 @@ def _run_dask(parts: list[Part], source: ModelSource, options: ScoringOptions, s
         if scheduler:
             client = stack.enter_context(distributed.Client(scheduler, timeout="30s"))
         else:  # one process per core, one thread each: torch in each worker uses its own core
+            import dask
+
+            stack.enter_context(dask.config.set(LOCAL_DASK_CONFIG))
             cluster = stack.enter_context(
                 distributed.LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None)
             )
@@ -324,4 +362,13 @@ def _run_spark(parts: list[Part], source: ModelSource, options: ScoringOptions, 
             spark.stop()
 
 
-__all__ = ["score_files", "score_part", "expand", "prepare_folder", "ENGINES", "KEY_COLUMNS", "FilesSummary"]
+__all__ = [
+    "score_files",
+    "score_files_command",
+    "score_part",
+    "expand",
+    "prepare_folder",
+    "ENGINES",
+    "KEY_COLUMNS",
+    "FilesSummary",
+]
