@@ -55,7 +55,9 @@ def fit_distributed(
         A key per row, unique over all processes, that names the row whatever the partitioning
         (the validation rows and the reference codes are picked by a hash of it). By default the
         row's position in the whole data: the processes' rows in rank order, as a Parquet source
-        is read.
+        is read. The batches are drawn from the training rows in rank order, so the steps are those
+        of one process on the rows in that order; with keys of an id column the fitted statistics,
+        validation rows and threshold still do not depend on the partitioning, the steps do.
     columns, label_column, id_column : optional
         For a Parquet source: the feature columns (default all but the label and id), a 0/1
         label column, and a column of row keys.
