@@ -22,6 +22,7 @@ def export(
     The graph holds the preprocessing, the network and the score: onnxruntime alone scores with it.
     """
     from aedetect.data.io import check_output
+    from aedetect.evaluation import ThresholdMeaning
     from aedetect.export.onnx import export as export_model
 
     check_output(output, folders=[model])  # before the slow part
@@ -31,6 +32,6 @@ def export(
     console.print(
         f"exported {detector.score} scores to {path}: input 'features' (float32, rows x {len(names)}: "
         f"{', '.join(names[:5])}{' ...' if len(names) > 5 else ''}), outputs 'score' and 'is_anomaly' "
-        f"(threshold {detector.threshold_:.6g})",
+        f"(threshold {detector.threshold_:.6g}: {ThresholdMeaning.of(detector).held_out_note()})",
         highlight=False,
     )

@@ -47,16 +47,6 @@ def score(
     monitor_json: Annotated[
         Path | None, typer.Option(help="Stream: drift reports as JSON lines to this file, not standard error.")
     ] = None,
-    engine: Annotated[
-        str,
-        typer.Option(
-            help="local (one file, here), dask or spark: score every CSV/Parquet file that DATA matches (paths or URLs, globs) into Parquet parts in the --output folder."
-        ),
-    ] = "local",
-    scheduler: Annotated[
-        str | None, typer.Option(help="--engine dask: the scheduler's address (default: a local cluster).")
-    ] = None,
-    master: Annotated[str | None, typer.Option(help="--engine spark: the master URL (default: local[*]).")] = None,
 ) -> None:
     """Score DATA: each row with 'score' and 'is_anomaly'.
 
@@ -67,13 +57,6 @@ def score(
     large the file); '-' scores records from standard input as they arrive:
     'tail -f log.jsonl | aedetect score MODEL - --only-anomalies'.
     """
-    if engine != "local" or scheduler or master:  # files on a cluster: Parquet parts in a folder
-        from aedetect.batch.cluster_files import score_files_command
-
-        options = dict(scheduler=scheduler, master=master, id_column=id_column, threshold=threshold)
-        options.update(drop=split_list(drop) or [], only_anomalies=only_anomalies)
-        console.print(score_files_command(model, data, output, engine, **options), highlight=False)
-        return
     from aedetect.batch.files import file_kind, score_file
     from aedetect.data.io import WRITABLE, check_output
 
@@ -115,9 +98,11 @@ def score(
         rows, flagged = summary.rows, summary.flagged
     else:
         rows, flagged = _score_in_memory(detector, data, output, id_column, drop_list, only_anomalies)
+    from aedetect.evaluation import ThresholdMeaning
+
     console.print(
         f"scored {rows} rows: {flagged} flagged ({flagged / max(rows, 1):.2%}) at threshold "
-        f"{detector.threshold_:.6g}; wrote {output}",
+        f"{detector.threshold_:.6g} ({ThresholdMeaning.of(detector).held_out_note()}); wrote {output}",
         highlight=False,
     )
 
@@ -132,10 +117,12 @@ def _score_samples(detector, data: str, output: Path, only_anomalies: bool) -> N
     core = RowScoringCore(detector, only_anomalies=only_anomalies)
     scored = core.flag(loaded.scores(detector))
     write_table(core.output(loaded.table, scored), output)
+    from aedetect.evaluation import ThresholdMeaning
+
     console.print(
         f"scored {len(scored.scores)} {'images' if detector.data_kind_ == 'image' else 'time points'}: "
-        f"{scored.flagged} flagged ({scored.flags.mean():.2%}) at threshold {core.threshold:.6g}; "
-        f"wrote {output}",
+        f"{scored.flagged} flagged ({scored.flags.mean():.2%}) at threshold {core.threshold:.6g} "
+        f"({ThresholdMeaning.of(detector).held_out_note()}); wrote {output}",
         highlight=False,
     )
 
