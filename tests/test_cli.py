@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from aedetect import AutoencoderDetector, load
 from aedetect.cli import app
-from aedetect.persistence.model import WEIGHTS_FILE
+from aedetect.persistence.storage import WEIGHTS_FILE
 
 TINY = ["--hidden-dims", "8", "--latent-dim", "2", "--epochs", "5", "--seed", "0", "--device", "cpu", "-q"]
 

@@ -17,8 +17,7 @@ from typer.testing import CliRunner
 
 from aedetect import AutoencoderDetector, EnsembleDetector, load
 from aedetect.cli import app
-from aedetect.persistence.model import ModelFileError
-from aedetect.persistence.storage import ENSEMBLE_FILE
+from aedetect.persistence.storage import ENSEMBLE_FILE, ModelFileError
 from aedetect.serve.app import create_app, load_models
 
 MEMBER = {**FAST, "epochs": 3}

@@ -23,8 +23,7 @@ from typer.testing import CliRunner
 
 from aedetect import AutoencoderDetector, load
 from aedetect.cli import app
-from aedetect.persistence.model import CONFIG_FILE, ModelFileError
-from aedetect.persistence.storage import seal
+from aedetect.persistence.storage import CONFIG_FILE, ModelFileError, seal
 
 PROPERTY = settings(
     max_examples=40,

@@ -14,7 +14,6 @@ import aedetect
 from aedetect import AutoencoderDetector
 from aedetect.persistence.folder import FORMAT_VERSION
 from aedetect.persistence.load import load
-from aedetect.persistence.model import save
 from aedetect.persistence.storage import CONFIG_FILE, WEIGHTS_FILE, ModelFileError, seal
 
 
@@ -75,7 +74,7 @@ def test_rule_object_and_metadata_are_saved(normal_frame, fast, tmp_path):
     detector = AutoencoderDetector(threshold=MeanStdThreshold(2), categorical_features=None, **fast)
     detector.fit(normal_frame.to_numpy())
     detector.metadata_ = {"source": "unit-test"}
-    save(detector, tmp_path / "m")
+    detector.save(tmp_path / "m")
     loaded = load(tmp_path / "m")
     assert loaded.threshold == "mean_std:2" and loaded.threshold_ == detector.threshold_
     assert loaded.metadata_ == {"source": "unit-test"}

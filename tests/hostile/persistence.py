@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from aedetect.persistence import model as persistence
+from aedetect.persistence import storage as persistence
 from hostile import CliCase, Context
 
 CONFIG, WEIGHTS, ENSEMBLE = "model.json", "weights.safetensors", "ensemble.json"

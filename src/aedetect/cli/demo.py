@@ -31,7 +31,7 @@ def demo(
     from aedetect.data.io import check_output
     from aedetect.detector import AutoencoderDetector
     from aedetect.evaluation import evaluate as evaluate_scores
-    from aedetect.persistence.model import check_save_target
+    from aedetect.persistence.storage import check_save_target
 
     output.parent.mkdir(parents=True, exist_ok=True)
     report_path = output.with_name(f"{output.name.removesuffix('-model')}-report.html")

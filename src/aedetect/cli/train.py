@@ -156,7 +156,7 @@ def train(
         _train_job(model, source, output, ensemble)
         return
     frame, labels, meta = source.read(detector)
-    from aedetect.persistence.model import check_save_target
+    from aedetect.persistence.storage import check_save_target
 
     check_save_target(output)  # refuse a folder that is not a model before training, not after
     started = time.perf_counter()

@@ -7,8 +7,8 @@ Layout::
                          SHA-256 of the weights file and the SHA-256 of the manifest itself
     weights.safetensors  network weights and statistics (float tensors only)
 
-An estimator turns its fitted state into a manifest part and named tensors and back (see
-``AutoencoderDetector._to_state`` and ``_from_state``); this module writes and reads the folder with
+An estimator turns its fitted state into a manifest part and named tensors and back (the detector
+through :mod:`aedetect.persistence.detector_state`); this module writes and reads the folder with
 the checks that do not depend on which estimator it is. The folder is written under a temporary name
 and swapped into place (:mod:`aedetect.persistence.storage`), so a crash never leaves a half-written
 model where a good one is expected, and a folder that is not a model is never replaced.
