@@ -47,6 +47,16 @@ def score(
     monitor_json: Annotated[
         Path | None, typer.Option(help="Stream: drift reports as JSON lines to this file, not standard error.")
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local (one file, here), dask or spark: score every CSV/Parquet file that DATA matches (paths or URLs, globs) into Parquet parts in the --output folder."
+        ),
+    ] = "local",
+    scheduler: Annotated[
+        str | None, typer.Option(help="--engine dask: the scheduler's address (default: a local cluster).")
+    ] = None,
+    master: Annotated[str | None, typer.Option(help="--engine spark: the master URL (default: local[*]).")] = None,
 ) -> None:
     """Score DATA: each row with 'score' and 'is_anomaly'.
 
@@ -57,6 +67,13 @@ def score(
     large the file); '-' scores records from standard input as they arrive:
     'tail -f log.jsonl | aedetect score MODEL - --only-anomalies'.
     """
+    if engine != "local" or scheduler or master:  # files on a cluster: Parquet parts in a folder
+        from aedetect.batch.cluster_files import score_files_command
+
+        options = dict(scheduler=scheduler, master=master, id_column=id_column, threshold=threshold)
+        options.update(drop=split_list(drop) or [], only_anomalies=only_anomalies)
+        console.print(score_files_command(model, data, output, engine, **options), highlight=False)
+        return
     from aedetect.batch.files import file_kind, score_file
     from aedetect.data.io import WRITABLE, check_output
 
