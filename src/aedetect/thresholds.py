@@ -21,7 +21,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.metrics import precision_recall_curve
 
 
 class ThresholdRule:
@@ -216,6 +215,8 @@ class BestF1Threshold(ThresholdRule):
         y = np.asarray(y).ravel()
         if y.shape != scores.shape or not np.isin(y, (0, 1)).all() or y.min() == y.max():
             raise ValueError("The 'best_f1' threshold needs 0/1 labels with both classes, one per score.")
+        from sklearn.metrics import precision_recall_curve  # scikit-learn only when labels pick the threshold
+
         precision, recall, cut = precision_recall_curve(y, scores)
         with np.errstate(invalid="ignore", divide="ignore"):
             f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
