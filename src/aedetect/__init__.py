@@ -4,10 +4,16 @@ Train on normal data, score by reconstruction error (higher = more anomalous), f
 threshold (1 = anomaly).
 """
 
-from aedetect import thresholds
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from aedetect._version import __version__
-from aedetect.detector import AutoencoderDetector
-from aedetect.ensemble import EnsembleDetector
+
+if TYPE_CHECKING:
+    from aedetect import thresholds
+    from aedetect.detector import AutoencoderDetector
+    from aedetect.ensemble import EnsembleDetector
 
 
 def load(path) -> AutoencoderDetector | EnsembleDetector:
@@ -18,8 +24,12 @@ def load(path) -> AutoencoderDetector | EnsembleDetector:
     return _load(path)
 
 
-#: Public names imported on first use (their modules pull in optional packages such as Dask or PySpark).
+#: Public names imported on first use: the estimators pull in PyTorch, which 'aedetect --help' does not
+#: need, and the cluster engines optional packages such as Dask or PySpark.
 _LAZY = {
+    "AutoencoderDetector": "aedetect.detector",
+    "EnsembleDetector": "aedetect.ensemble",
+    "thresholds": "aedetect.thresholds",
     "score_dask": "aedetect.batch.cluster_dask",
     "score_spark": "aedetect.batch.cluster_spark",
     "fit_distributed": "aedetect.distributed",
@@ -30,7 +40,8 @@ def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        module = importlib.import_module(_LAZY[name])
+        return module if module.__name__ == f"aedetect.{name}" else getattr(module, name)
     raise AttributeError(f"module 'aedetect' has no attribute {name!r}")
 
 

@@ -434,13 +434,17 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         return self
 
     # -- persistence -----------------------------------------------------------------------------
-    def save(self, path) -> None:
+    def save(self, path, metadata: dict | None = None) -> None:
         """Write the fitted detector to the directory ``path`` (JSON + safetensors, no pickle).
 
         ``path`` must be new, an empty folder or a saved model: any other folder raises
-        :class:`~aedetect.persistence.storage.ModelFileError` and is left as it is.
+        :class:`~aedetect.persistence.storage.ModelFileError` and is left as it is. ``metadata``, a
+        JSON mapping (such as where the training data came from and its label column), is saved with
+        the model and read back as ``metadata_``.
         """
         self._check_fitted()
+        if metadata is not None:
+            self.metadata_ = dict(metadata)
         write_model(path, *self._to_state())
 
     def _to_state(self) -> tuple[dict, dict[str, torch.Tensor]]:

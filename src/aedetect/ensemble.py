@@ -281,9 +281,12 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
             self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
         return self
 
-    def save(self, path) -> None:
-        """Write the ensemble to the directory ``path``: ``ensemble.json`` and one folder per member."""
+    def save(self, path, metadata: dict | None = None) -> None:
+        """Write the ensemble to the directory ``path``: ``ensemble.json`` and one folder per member;
+        ``metadata`` (a JSON mapping) is saved with it and read back as ``metadata_``."""
         self._check_fitted()
+        if metadata is not None:
+            self.metadata_ = dict(metadata)
         with staged_directory(path) as staging:
             for i, member in enumerate(self.members_):
                 member.save(staging / f"member_{i}")

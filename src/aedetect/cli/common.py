@@ -38,6 +38,40 @@ def user_errors(command):
     return wrapper
 
 
+def idle_cpus() -> int:
+    """How many of this process's CPUs other processes leave idle (the 1-minute load average), at least 1."""
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(cpus, round(cpus - busy)))
+
+
+def uses_idle_cpus(command):
+    """Run ``command`` with no more PyTorch threads than idle CPUs (restored afterwards).
+
+    On a busy machine, more compute threads than idle CPUs make PyTorch's threads wait for each
+    other at every step: see benchmarks/results/threads_under_load.md. Scores do not depend on the
+    thread count. A thread count the user set (OMP_NUM_THREADS) is left alone.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        import os
+
+        import torch
+
+        before = torch.get_num_threads()
+        if not os.environ.get("OMP_NUM_THREADS"):
+            torch.set_num_threads(min(before, idle_cpus()))
+        try:
+            return command(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
+
+    return wrapper
+
+
 def warn(message: str) -> None:
     """One warning line on stderr."""
     errors.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)

@@ -9,10 +9,11 @@ from typing import Annotated
 
 import typer
 
-from aedetect.cli.common import console, print_evaluation, user_errors
+from aedetect.cli.common import console, print_evaluation, user_errors, uses_idle_cpus
 
 
 @user_errors
+@uses_idle_cpus
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to save the demo model.")] = Path(
         "artifacts/demo-model"
@@ -66,8 +67,7 @@ def demo(
         f"recall {top.recall:.3f}, F1 {top.f1:.3f}.",
         highlight=False,
     )
-    detector.metadata_ = {"source": "dataset:seed-imbalanced", "label_column": None, "drop": []}
-    detector.save(output)
+    detector.save(output, metadata={"source": "dataset:seed-imbalanced", "label_column": None, "drop": []})
     console.print(f"model saved to {output}", highlight=False)
     from aedetect.report.page import write_report
 

@@ -14,12 +14,14 @@ from aedetect.cli.common import (
     split_list,
     use_data_dir,
     user_errors,
+    uses_idle_cpus,
     write_json,
 )
 from aedetect.cli.inputs import DATASET_PREFIX, apply_threshold, load_model, model_input
 
 
 @user_errors
+@uses_idle_cpus
 def evaluate(
     model: Annotated[Path, typer.Argument(help="Model directory written by 'aedetect train'.")],
     data: Annotated[str, typer.Argument(help="Labelled CSV, Parquet, .npz file, or dataset:NAME.")],

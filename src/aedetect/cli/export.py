@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from aedetect.cli.common import console, user_errors
+from aedetect.cli.common import console, user_errors, uses_idle_cpus
 from aedetect.cli.inputs import load_model
 
 
 @user_errors
+@uses_idle_cpus
 def export(
     model: Annotated[Path, typer.Argument(help="Model directory written by 'aedetect train'.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write, e.g. model.onnx.")],

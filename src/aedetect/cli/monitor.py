@@ -23,11 +23,12 @@ def monitor(
         float, typer.Option(help="Chance of a false alarm on unchanged data, all checks together.")
     ] = 0.01,
 ) -> None:
-    """Check DATA for drift against the model's training: exit 0 when nothing drifted, 1 when something did.
+    """Check DATA for drift against the model's training data.
 
-    Four checks, each with its statistic and p-value: the share flagged against the threshold's
-    false-alarm rate, the scores against the held-out normal scores, the reconstruction error per
-    feature and the input distribution per column (the last needs a model trained with this version).
+    Exits 0 when nothing drifted, 1 when something did. Four checks, each with its statistic and
+    p-value: the share flagged against the threshold's false-alarm rate, the scores against the
+    held-out normal scores, the reconstruction error per feature and the input distribution per
+    column (the last needs a model trained with this version).
     Bad input exits with 2. Fits a scheduled job: 'aedetect monitor model today.parquet -o drift.html'.
     """
     from aedetect.data.io import check_output

@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from aedetect.cli.common import console, label_value, split_list, user_errors
+from aedetect.cli.common import console, label_value, split_list, user_errors, uses_idle_cpus
 from aedetect.cli.inputs import apply_threshold, load_model, model_input, read_input, scoring_frame
 
 
 @user_errors
+@uses_idle_cpus
 def report(
     model: Annotated[Path, typer.Argument(help="Model directory written by 'aedetect train'.")],
     data: Annotated[str, typer.Argument(help="CSV, Parquet, .npy/.npz file, or dataset:NAME.")],

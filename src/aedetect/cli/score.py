@@ -8,13 +8,14 @@ from typing import Annotated
 
 import typer
 
-from aedetect.cli.common import console, errors, split_list, user_errors, warn
+from aedetect.cli.common import console, errors, split_list, user_errors, uses_idle_cpus, warn
 from aedetect.cli.inputs import apply_threshold, load_model, model_input
 
 MODEL = typer.Argument(help="Model directory written by 'aedetect train'.")
 
 
 @user_errors
+@uses_idle_cpus
 def score(
     model: Annotated[Path, MODEL],
     data: Annotated[

@@ -11,7 +11,15 @@ from typing import Annotated, Any
 
 import typer
 
-from aedetect.cli.common import console, label_value, print_evaluation, split_list, use_data_dir, user_errors
+from aedetect.cli.common import (
+    console,
+    label_value,
+    print_evaluation,
+    split_list,
+    use_data_dir,
+    user_errors,
+    uses_idle_cpus,
+)
 from aedetect.cli.inputs import DATASET_PREFIX, read_input
 
 
@@ -68,6 +76,7 @@ def _option(help: str, *declarations: str, default: str | None = None) -> Any:
 
 
 @user_errors
+@uses_idle_cpus
 def train(
     data: Annotated[
         str,
@@ -162,7 +171,7 @@ def train(
     started = time.perf_counter()
     model.fit(frame, labels)
     seconds = time.perf_counter() - started
-    model.metadata_ = {
+    metadata = {
         "source": data,
         "label_column": label_column,
         "drop": source.drop,
@@ -170,7 +179,7 @@ def train(
         "anomaly_label": None if anomaly is None else str(anomaly),
         **meta,
     }
-    model.save(output)
+    model.save(output, metadata=metadata)
     _print_summary(model, frame, labels, seconds, output)
 
 
