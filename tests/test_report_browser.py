@@ -282,7 +282,10 @@ def test_the_slider_updates_the_figures_which_equal_evaluate_at_every_step(brows
     spec = browser.find_element(By.ID, "explorer-spec").get_attribute("value")
     assert parse_threshold(spec).threshold_ == threshold
     browser.find_element(By.ID, "explorer-copy").click()
-    assert browser.find_element(By.ID, "explorer-copied").text in ("copied", "select and copy the text")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    status = WebDriverWait(browser, 20).until(lambda b: b.find_element(By.ID, "explorer-copied").text)
+    assert status in ("copied", "select and copy the text")  # the clipboard answers asynchronously
     # Back to the model's threshold.
     browser.find_element(By.ID, "explorer-reset").click()
     assert _figures(browser) == start and int(slider.get_attribute("value")) == data["model_index"]
