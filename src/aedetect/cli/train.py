@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import time
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +19,8 @@ from aedetect.cli.common import (
     user_errors,
     uses_idle_cpus,
 )
-from aedetect.cli.inputs import DATASET_PREFIX, read_input
+from aedetect.cli.inputs import DATASET_PREFIX
+from aedetect.cli.training_data import TrainingData
 
 
 def _load_config(path: Path | None) -> dict:
@@ -60,13 +60,6 @@ def _detector_kwargs(config: dict, overrides: dict) -> dict:
 
 
 DATA_PANEL = "Data"
-#: Column names that usually hold labels (compared in lower case, '-' and ' ' read as '_').
-LABEL_NAMES = frozenset(
-    (
-        "label labels class target y anomaly anomalies is_anomaly anomalous outlier is_outlier fraud is_fraud "
-        "attack is_attack malicious ground_truth truth"
-    ).split()
-)
 
 
 def _option(help: str, *declarations: str, default: str | None = None) -> Any:
@@ -145,7 +138,7 @@ def train(
     model = detector if ensemble is None else _ensemble(detector, ensemble)  # clones detector as set up below
     check_output(output, inputs=[data, config, labels_file], directory=True)
     use_data_dir(data_dir)
-    source = _Source(
+    source = TrainingData(
         data,
         label_column,
         normal,
@@ -183,88 +176,6 @@ def train(
     _print_summary(model, frame, labels, seconds, output)
 
 
-@dataclass
-class _Source:
-    """Where the training data comes from and how to read it (the data options, merged with the config)."""
-
-    data: str
-    label_column: str | None
-    normal: Any
-    anomaly: Any
-    features: list[str] | None
-    drop: list[str]
-    labels_file: str | None
-    window: int | None
-    stride: int
-    timestamp_column: str | None
-    values: list[str] | None
-    check_label_like: bool = True
-
-    def read(self, detector) -> tuple[Any, Any, dict[str, Any]]:
-        """Features, 0/1 labels (or None) and what the model folder keeps about the data."""
-        import pandas as pd
-
-        from aedetect.data.inputs import is_image_source, read_images, read_windows
-
-        meta: dict[str, Any] = {}
-        if self.window is not None:
-            series = read_windows(
-                self.data,
-                self.window,
-                self.stride,
-                self.timestamp_column,
-                self.values,
-                self.label_column,
-                self.normal,
-                self.anomaly,
-            )
-            frame, labels = series.windows, series.window_labels
-            if detector.architecture == "auto":
-                detector.set_params(architecture="conv1d")
-            meta = {
-                "window": int(self.window),
-                "stride": int(self.stride),
-                "timestamp_column": self.timestamp_column,
-                "values": series.value_columns,
-            }
-        elif not self.data.startswith(DATASET_PREFIX) and is_image_source(self.data):
-            images = read_images(self.data, self.labels_file, self.normal, self.anomaly)
-            frame, labels = images.images, images.labels
-        else:
-            frame, labels, _ = read_input(self.data, self.label_column, self.normal, self.anomaly, self.drop)
-            if self.label_column is None and self.check_label_like and not self.data.startswith(DATASET_PREFIX):
-                refuse_label_like_column(frame)
-        if self.features and isinstance(frame, pd.DataFrame):
-            from aedetect.data.io import select_features
-
-            frame = select_features(frame, self.features)
-        if self.data.startswith(DATASET_PREFIX):
-            from aedetect.data.datasets import DATASETS
-
-            dataset = DATASETS[self.data[len(DATASET_PREFIX) :]]
-            if dataset.categorical and not detector.categorical_features:
-                detector.set_params(categorical_features=list(dataset.categorical))
-        return frame, labels, meta
-
-
-def refuse_label_like_column(frame) -> None:
-    """Refuse to train on a column that looks like a label (its name, and exactly two values) unless
-    the user says which it is: training on it would learn the label as a feature, and the anomalies."""
-    for column in frame.columns:
-        name = str(column).strip().lower().replace("-", "_").replace(" ", "_")
-        if name not in LABEL_NAMES:
-            continue
-        found = frame[column].dropna().unique()
-        if len(found) == 2:
-            shown = ", ".join(
-                repr(value.item() if hasattr(value, "item") else value) for value in sorted(found, key=str)
-            )
-            raise ValueError(
-                f"Column {column!r} looks like a label (two values: {shown}): give --label-column {column} to "
-                f"train on its normal rows only, or --no-label-column to keep it as a feature."
-            )
-
-
 def _print_summary(model, frame, labels, seconds: float, output: Path) -> None:
     """What was trained, and on labelled data the scores the fit already holds (no second scoring pass)."""
     n_normal = len(frame) if labels is None else int((labels == 0).sum())
@@ -291,7 +202,7 @@ def _print_summary(model, frame, labels, seconds: float, output: Path) -> None:
         console.print(line, highlight=False, markup=False)
 
 
-def _train_job(model, source: _Source, output: Path, ensemble: int | None) -> None:
+def _train_job(model, source: TrainingData, output: Path, ensemble: int | None) -> None:
     """One process of a job: read this process's share of the table, train with the others (see
     :func:`aedetect.distributed.fit_distributed`); the first process saves the model and prints."""
     from aedetect.data.io import select_features
