@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from aedetect.report import figures as plots
+from aedetect.report import explanation_figures, score_figures, style
 
 RNG = np.random.default_rng(0)
 LABELS = np.r_[np.zeros(190), np.ones(10)].astype(np.int64)
@@ -29,16 +29,16 @@ HISTORY = {
 }
 
 FIGURES = {
-    "training_history": lambda: plots.training_history(HISTORY, best_epoch=3, loss_name="mse"),
-    "score_distribution": lambda: plots.score_distribution(SCORES, THRESHOLD, LABELS),
-    "score_distribution_unlabelled": lambda: plots.score_distribution(SCORES, THRESHOLD),
-    "roc_pr_curves": lambda: plots.roc_pr_curves(LABELS, SCORES, THRESHOLD),
-    "threshold_metrics": lambda: plots.threshold_metrics(LABELS, SCORES, THRESHOLD),
-    "confusion_matrix": lambda: plots.confusion_matrix([[180, 10], [2, 8]], THRESHOLD),
-    "top_anomaly_features": lambda: plots.top_anomaly_features(ERRORS, SCORES, THRESHOLD),
-    "feature_error_summary": lambda: plots.feature_error_summary(ERRORS, SCORES, THRESHOLD),
-    "latent_space": lambda: plots.latent_space(RNG.normal(size=(200, 3)), SCORES, THRESHOLD, LABELS),
-    "latent_space_unlabelled": lambda: plots.latent_space(RNG.normal(size=(200, 3)), SCORES, THRESHOLD),
+    "training_history": lambda: score_figures.training_history(HISTORY, best_epoch=3, loss_name="mse"),
+    "score_distribution": lambda: score_figures.score_distribution(SCORES, THRESHOLD, LABELS),
+    "score_distribution_unlabelled": lambda: score_figures.score_distribution(SCORES, THRESHOLD),
+    "roc_pr_curves": lambda: score_figures.roc_pr_curves(LABELS, SCORES, THRESHOLD),
+    "threshold_metrics": lambda: score_figures.threshold_metrics(LABELS, SCORES, THRESHOLD),
+    "confusion_matrix": lambda: score_figures.confusion_matrix([[180, 10], [2, 8]], THRESHOLD),
+    "top_anomaly_features": lambda: explanation_figures.top_anomaly_features(ERRORS, SCORES, THRESHOLD),
+    "feature_error_summary": lambda: explanation_figures.feature_error_summary(ERRORS, SCORES, THRESHOLD),
+    "latent_space": lambda: explanation_figures.latent_space(RNG.normal(size=(200, 3)), SCORES, THRESHOLD, LABELS),
+    "latent_space_unlabelled": lambda: explanation_figures.latent_space(RNG.normal(size=(200, 3)), SCORES, THRESHOLD),
 }
 
 
@@ -106,7 +106,7 @@ def test_figures_leave_pyplot_and_global_settings_alone():
 
 
 def test_curves_show_the_same_areas_as_scikit_learn():
-    figure = plots.roc_pr_curves(LABELS, SCORES, THRESHOLD)
+    figure = score_figures.roc_pr_curves(LABELS, SCORES, THRESHOLD)
     legends = " ".join(t.get_text() for ax in figure.axes for t in ax.get_legend().get_texts())
     assert f"AUC = {roc_auc_score(LABELS, SCORES):.3f}" in legends
     assert f"= {average_precision_score(LABELS, SCORES):.3f}" in legends
@@ -114,25 +114,25 @@ def test_curves_show_the_same_areas_as_scikit_learn():
 
 
 def test_score_distribution_states_the_share_flagged_and_uses_log_counts_when_imbalanced():
-    figure = plots.score_distribution(SCORES, THRESHOLD, LABELS)
+    figure = score_figures.score_distribution(SCORES, THRESHOLD, LABELS)
     ax = figure.axes[0]
     legend = [t.get_text() for t in figure.legends[0].get_texts()]
     share = (SCORES > THRESHOLD).mean()
     assert any(f"{share:.2%} of rows flagged" in text for text in legend)
     assert any(text.startswith("normal (190") for text in legend) and any("anomaly (10" in t for t in legend)
     assert ax.get_yscale() == "log"  # 5 % anomalies
-    balanced = plots.score_distribution(SCORES, THRESHOLD, np.arange(200) % 2)
+    balanced = score_figures.score_distribution(SCORES, THRESHOLD, np.arange(200) % 2)
     assert balanced.axes[0].get_yscale() == "linear"
 
 
 def test_confusion_matrix_prints_counts_and_shares():
-    figure = plots.confusion_matrix([[180, 10], [2, 8]], THRESHOLD)
+    figure = score_figures.confusion_matrix([[180, 10], [2, 8]], THRESHOLD)
     ax = figure.axes[0]
     assert [t.get_text() for t in ax.texts] == ["180\n(94.7%)", "10\n(5.3%)", "2\n(20.0%)", "8\n(80.0%)"]
     figure.canvas.draw()
     cell_width = ax.get_window_extent().width / 2
     assert all(t.get_window_extent().width < 0.9 * cell_width for t in ax.texts)  # each count fits its cell
-    wide = plots.confusion_matrix([[1_234_567, 0], [0, 1_234_567]], THRESHOLD)
+    wide = score_figures.confusion_matrix([[1_234_567, 0], [0, 1_234_567]], THRESHOLD)
     wide.canvas.draw()
     assert all(
         t.get_window_extent().width < 0.9 * wide.axes[0].get_window_extent().width / 2 for t in wide.axes[0].texts
@@ -140,28 +140,28 @@ def test_confusion_matrix_prints_counts_and_shares():
 
 
 def test_feature_figures_name_the_feature_that_drives_the_anomalies():
-    top = plots.top_anomaly_features(ERRORS, SCORES, THRESHOLD, top_k=4)
+    top = explanation_figures.top_anomaly_features(ERRORS, SCORES, THRESHOLD, top_k=4)
     panels = [ax for ax in top.axes if ax.get_visible()]
     assert len(panels) == 4
     assert all(ax.get_yticklabels()[-1].get_text() == "feature_2" for ax in panels)  # largest bar on top
-    summary = plots.feature_error_summary(ERRORS, SCORES, THRESHOLD)
+    summary = explanation_figures.feature_error_summary(ERRORS, SCORES, THRESHOLD)
     assert summary.axes[0].get_yticklabels()[-1].get_text() == "feature_2"
 
 
 def test_feature_figures_explain_the_highest_scores_when_nothing_is_flagged():
-    top = plots.top_anomaly_features(ERRORS, SCORES, threshold=1e9)
+    top = explanation_figures.top_anomaly_features(ERRORS, SCORES, threshold=1e9)
     assert "none is flagged" in top._suptitle.get_text()
-    summary = plots.feature_error_summary(ERRORS, SCORES, threshold=1e9)
+    summary = explanation_figures.feature_error_summary(ERRORS, SCORES, threshold=1e9)
     assert "top 1 % of scores" in summary.axes[0].get_title()
 
 
 def test_latent_space_samples_large_data_but_keeps_every_anomaly():
-    n = plots.MAX_POINTS + 3000
+    n = explanation_figures.MAX_POINTS + 3000
     labels = np.zeros(n, dtype=np.int64)
     labels[:25] = 1
-    figure = plots.latent_space(RNG.normal(size=(n, 4)), RNG.random(n), 0.99, labels)
+    figure = explanation_figures.latent_space(RNG.normal(size=(n, 4)), RNG.random(n), 0.99, labels)
     normal, anomaly = figure.axes[0].collections
-    assert len(anomaly.get_offsets()) == 25 and len(normal.get_offsets()) == plots.MAX_POINTS
+    assert len(anomaly.get_offsets()) == 25 and len(normal.get_offsets()) == explanation_figures.MAX_POINTS
     assert "rows shown" in figure.axes[0].get_title()
     assert "% of latent variance" in figure.axes[0].get_xlabel()
 
@@ -172,7 +172,7 @@ def test_latent_space_samples_each_group_to_at_most_max_points(normal, anomalous
     # "Cannot take a larger sample than population".
     labels = np.r_[np.zeros(normal), np.ones(anomalous)].astype(np.int64)
     n = labels.size
-    figure = plots.latent_space(RNG.normal(size=(n, 3)), RNG.random(n), 0.5, labels, max_points=50)
+    figure = explanation_figures.latent_space(RNG.normal(size=(n, 3)), RNG.random(n), 0.5, labels, max_points=50)
     drawn = [len(points.get_offsets()) for points in figure.axes[0].collections]
     assert tuple(drawn) == shown
     title = figure.axes[0].get_title()
@@ -183,14 +183,14 @@ def test_latent_space_samples_each_group_to_at_most_max_points(normal, anomalous
 
 def test_latent_space_needs_two_rows():
     with pytest.raises(ValueError, match="needs at least 2 rows; got 1"):
-        plots.latent_space(np.zeros((1, 2)), np.zeros(1), 0.5)
+        explanation_figures.latent_space(np.zeros((1, 2)), np.zeros(1), 0.5)
 
 
 def test_names_with_dollar_signs_are_drawn_as_written():
     errors = pd.DataFrame(RNG.random((6, 3)), columns=[r"$\frac$", "price $ in $ usd", "$x$"])
     for figure in (
-        plots.feature_error_summary(errors, np.arange(6.0), 2.5),
-        plots.top_anomaly_features(errors, np.arange(6.0), 2.5),
+        explanation_figures.feature_error_summary(errors, np.arange(6.0), 2.5),
+        explanation_figures.top_anomaly_features(errors, np.arange(6.0), 2.5),
     ):
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg")  # mathtext failed on "\frac" when the ticks were drawn
@@ -198,12 +198,12 @@ def test_names_with_dollar_signs_are_drawn_as_written():
 
 
 def test_latent_space_of_a_one_dimensional_code_uses_the_score_as_second_axis():
-    figure = plots.latent_space(RNG.normal(size=(200, 1)), SCORES, THRESHOLD)
-    assert figure.axes[0].get_ylabel() == plots.SCORE_LABEL
+    figure = explanation_figures.latent_space(RNG.normal(size=(200, 1)), SCORES, THRESHOLD)
+    assert figure.axes[0].get_ylabel() == style.SCORE_LABEL
 
 
 def test_training_history_marks_the_best_epoch_and_shows_every_metric():
-    figure = plots.training_history(HISTORY, best_epoch=3, loss_name="mse")
+    figure = score_figures.training_history(HISTORY, best_epoch=3, loss_name="mse")
     titles = [ax.get_title() for ax in figure.axes if ax.get_visible()]
     assert titles == ["loss (mse)", "mae"]
     legend = [t.get_text() for t in figure.legends[0].get_texts()]

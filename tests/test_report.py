@@ -453,11 +453,11 @@ def test_small_and_odd_data_give_a_full_report(case, detector, quick_png):
 def test_identical_codes_do_not_claim_a_variance_share(detector):
     import warnings
 
-    from aedetect.report import figures as plots
+    from aedetect.report import explanation_figures
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # sklearn's 0 / 0 variance share used to warn here
-        figure = plots.latent_space(np.ones((6, 2)), np.arange(6.0), 2.5)
+        figure = explanation_figures.latent_space(np.ones((6, 2)), np.arange(6.0), 2.5)
     assert "the codes do not vary" in figure.axes[0].get_xlabel()
 
 

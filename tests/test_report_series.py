@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+import matplotlib.dates
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,8 +16,7 @@ from aedetect import AutoencoderDetector
 from aedetect.data.inputs import read_windows
 from aedetect.data.windows import point_scores
 from aedetect.evaluation import evaluate
-from aedetect.report import explorer
-from aedetect.report import figures as plots
+from aedetect.report import explanation_figures, explorer
 from aedetect.report import page as report
 
 torch.set_num_threads(1)
@@ -62,7 +62,7 @@ def test_a_series_report_is_per_time_point_with_the_numbers_of_evaluate(series_c
     assert all(re.match(r"window from timestamp 2024-01-0\d \d\d:\d\d:\d\d \(", t) for t in titles), titles
     value_ax, score_ax = figures["series-scores"].axes[:2]
     assert score_ax.get_xlabel() == "timestamp"
-    first, last = (plots.matplotlib.dates.num2date(x).replace(tzinfo=None) for x in score_ax.get_xlim())
+    first, last = (matplotlib.dates.num2date(x).replace(tzinfo=None) for x in score_ax.get_xlim())
     assert first <= pd.Timestamp("2024-01-01") and last >= pd.Timestamp("2024-01-01") + pd.Timedelta("2995min")
     # The explorer's table names time points by their timestamps.
     state = json.loads(re.search(r'id="explorer-data">(.*?)</script>', page).group(1))
@@ -93,13 +93,13 @@ def test_the_explorer_embeds_counts_that_give_evaluate_exactly(series_case):
 def test_top_anomaly_panels_name_the_position_or_id_and_the_label():
     errors = pd.DataFrame(np.eye(4), columns=list("abcd"))
     scores = np.array([1.0, 5.0, 2.0, 9.0])
-    figure = plots.top_anomaly_features(errors, scores, 1.5, labels=np.array([0, 1, 0, 0]))
+    figure = explanation_figures.top_anomaly_features(errors, scores, 1.5, labels=np.array([0, 1, 0, 0]))
     assert [ax.get_title() for ax in figure.axes if ax.get_visible()] == [
         "position 3, labelled normal: score 9",
         "position 1, labelled anomaly: score 5",
         "position 2, labelled normal: score 2",
     ]
-    named = plots.top_anomaly_features(errors, scores, 4.0, row_name="id", names=["w", "x", "y", "z"])
+    named = explanation_figures.top_anomaly_features(errors, scores, 4.0, row_name="id", names=["w", "x", "y", "z"])
     assert [ax.get_title() for ax in named.axes if ax.get_visible()] == ["id z: score 9", "id x: score 5"]
 
 
@@ -107,12 +107,12 @@ def test_latent_axes_are_not_squashed_by_a_few_extreme_codes():
     rng = np.random.default_rng(0)
     codes = rng.normal(size=(500, 2))
     codes[:3] = [[400.0, 0.0], [0.0, -300.0], [250.0, 250.0]]
-    figure = plots.latent_space(codes, rng.random(500), 0.99)
+    figure = explanation_figures.latent_space(codes, rng.random(500), 0.99)
     ax = figure.axes[0]
     assert ax.get_xlim()[1] < 10 and ax.get_ylim()[0] > -10
     assert "3 points beyond the 1st-99th percentile drawn at the edge" in ax.get_title()
     # Without extreme codes nothing is clipped and the title says nothing.
-    plain = plots.latent_space(rng.normal(size=(500, 2)), rng.random(500), 0.99).axes[0]
+    plain = explanation_figures.latent_space(rng.normal(size=(500, 2)), rng.random(500), 0.99).axes[0]
     assert "beyond" not in plain.get_title()
 
 

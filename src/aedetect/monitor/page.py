@@ -13,28 +13,22 @@ import html
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from aedetect.data.io import atomic_write
 from aedetect.monitor.checks import CheckResult
 from aedetect.monitor.drift import DriftReport, Observed
-from aedetect.report.figures import ANOMALY, NORMAL, SCORE_LABEL, score_distribution, styled
 from aedetect.report.page import figure_png
+from aedetect.report.score_figures import score_distribution
+from aedetect.report.style import ANOMALY, NORMAL, SCORE_LABEL, new_figure, styled
 
 TOP_FEATURES = 12
-
-
-def _figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
 
 
 @styled
 def score_curves(recent: np.ndarray, calibration: np.ndarray, threshold: float) -> Figure:
     """Cumulative share of recent and held-out normal scores: the KS distance is the widest gap."""
-    figure = _figure(7.6, 3.6)
+    figure = new_figure(7.6, 3.6)
     ax = figure.subplots()
     for values, colour, name in ((calibration, NORMAL, "held-out normal rows"), (recent, ANOMALY, "new rows")):
         ordered = np.sort(values)
@@ -57,7 +51,7 @@ def score_curves(recent: np.ndarray, calibration: np.ndarray, threshold: float) 
 def feature_bars(check: CheckResult, label: str) -> Figure:
     """The features that moved most in a per-feature check."""
     shown = check.features[:TOP_FEATURES][::-1]
-    figure = _figure(7.6, 0.32 * len(shown) + 1.4)
+    figure = new_figure(7.6, 0.32 * len(shown) + 1.4)
     ax = figure.subplots()
     values = [f.change if label.startswith("mean") else f.statistic for f in shown]
     colours = [ANOMALY if f.p_value == f.p_value and f.p_value < 0.01 else NORMAL for f in shown]

@@ -3,9 +3,9 @@
 The page embeds every figure as a base64 PNG, so it opens from disk with no network; everything taken
 from the data or the model (the source's name, the module structure, labels of classes) is HTML-escaped,
 and a Content-Security-Policy lets the page load nothing and run no script. Which figures
-exist is decided by :data:`FIGURES`, a list of :class:`FigureSpec`: a figure is one function in
-:mod:`aedetect.report.figures` plus one entry here that says what data it needs. A figure whose needs the data
-do not meet (no labels, say) is left out, and the page says why.
+exist is decided by :data:`FIGURES`, a list of :class:`FigureSpec`: a figure is one function in a figure
+module (:mod:`aedetect.report.score_figures`, say) plus one entry here that says what data it needs. A
+figure whose needs the data do not meet (no labels, say) is left out, and the page says why.
 
 Examples
 --------
@@ -37,9 +37,9 @@ from aedetect.batch.core import RowScoringCore, ScoredRows
 from aedetect.data.io import atomic_write, check_output_folder
 from aedetect.diagnostics import Diagnosis, diagnose
 from aedetect.evaluation import Evaluation, ThresholdMeaning, evaluate
-from aedetect.report import explorer
-from aedetect.report import figures as plots
+from aedetect.report import explanation_figures, explorer, score_figures
 from aedetect.report import sample_figures as sample_plots
+from aedetect.report.style import spans_decades
 
 #: What a missing requirement means, in the page's words.
 REQUIREMENTS = {
@@ -196,7 +196,7 @@ class ReportData:
             self.detector.threshold_rule_.to_spec(),
             getattr(self.detector, "calibration_scores_", None),
             self.labels if "labels" in self.available else None,
-            log=plots._log_x(scores),
+            log=spans_decades(scores),
             rows={
                 "name": heading,
                 "names": None if names is None else [_name(v) for v in names],
@@ -282,7 +282,7 @@ def _name(value):
 def _top_anomalies(data: ReportData) -> Figure:
     heading, names = data.row_names
     frame = data.feature_errors[0]
-    return plots.top_anomaly_features(
+    return explanation_figures.top_anomaly_features(
         frame,
         data.scores,
         data.threshold,
@@ -299,34 +299,36 @@ FIGURES: list[FigureSpec] = [
         "Training history",
         "Loss and tracked metrics per epoch on training and held-out validation rows; the dashed line "
         "marks the epoch whose weights were kept.",
-        lambda d: plots.training_history(d.detector.history_.values, d.detector.history_.best_epoch, d.detector.loss),
+        lambda d: score_figures.training_history(
+            d.detector.history_.values, d.detector.history_.best_epoch, d.detector.loss
+        ),
         frozenset({"history"}),
     ),
     FigureSpec(
         "score-distribution",
         "Score distribution",
         "How anomaly scores are spread; rows to the right of the threshold are flagged.",
-        lambda d: plots.score_distribution(d.scores, d.threshold, _labels_if_any(d)),
+        lambda d: score_figures.score_distribution(d.scores, d.threshold, _labels_if_any(d)),
     ),
     FigureSpec(
         "roc-pr-curves",
         "ROC and precision-recall curves",
         "Threshold-free ranking quality; the dot is the operating point of the current threshold.",
-        lambda d: plots.roc_pr_curves(d.labels, d.scores, d.threshold),
+        lambda d: score_figures.roc_pr_curves(d.labels, d.scores, d.threshold),
         frozenset({"labels"}),
     ),
     FigureSpec(
         "threshold-metrics",
         "Precision, recall and F1 against the threshold",
         "What moving the threshold would trade: fewer false alarms against more missed anomalies.",
-        lambda d: plots.threshold_metrics(d.labels, d.scores, d.threshold),
+        lambda d: score_figures.threshold_metrics(d.labels, d.scores, d.threshold),
         frozenset({"labels"}),
     ),
     FigureSpec(
         "confusion-matrix",
         "Confusion matrix",
         "Counts of rows by true class and flag at the current threshold.",
-        lambda d: plots.confusion_matrix(d.evaluation.confusion_matrix, d.threshold),
+        lambda d: score_figures.confusion_matrix(d.evaluation.confusion_matrix, d.threshold),
         frozenset({"labels"}),
     ),
     FigureSpec(
@@ -342,7 +344,9 @@ FIGURES: list[FigureSpec] = [
         "feature-error-summary",
         "Per-feature reconstruction error",
         "Mean per-feature error of flagged rows against the other rows: the features that drive the flags.",
-        lambda d: plots.feature_error_summary(*d.feature_errors[:1], d.scores, d.threshold, unit=d.feature_errors[1]),
+        lambda d: explanation_figures.feature_error_summary(
+            *d.feature_errors[:1], d.scores, d.threshold, unit=d.feature_errors[1]
+        ),
         frozenset({"table", "feature-errors"}),
     ),
     FigureSpec(
@@ -383,7 +387,7 @@ FIGURES: list[FigureSpec] = [
         "The latent codes (one per row, image or window) projected to two dimensions with PCA. The axes span "
         "the 1st to 99th percentile of the points with a margin, so a few extreme codes do not squash the rest; "
         "points beyond are drawn at the edge and counted in the title.",
-        lambda d: plots.latent_space(d.codes, d.window_scores, d.threshold, _window_labels_if_any(d)),
+        lambda d: explanation_figures.latent_space(d.codes, d.window_scores, d.threshold, _window_labels_if_any(d)),
         frozenset({"rows", "codes"}),
     ),
 ]

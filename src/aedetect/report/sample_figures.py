@@ -1,6 +1,7 @@
 """Figures of images and series: originals against reconstructions, and where the error is.
 
-Like :mod:`aedetect.report.figures`, plain arrays in and a matplotlib Figure out, under the same house style.
+Like :mod:`aedetect.report.score_figures`, plain arrays in and a matplotlib Figure out, under the house style
+of :mod:`aedetect.report.style`.
 
 Examples
 --------
@@ -17,12 +18,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from aedetect.report.figures import _CYCLE, ANOMALY, NORMAL, _figure, _short, _top_rows, styled
+from aedetect.report.explanation_figures import top_rows
+from aedetect.report.style import ANOMALY, CYCLE, NORMAL, new_figure, short_label, styled
 
 
 def _picks(scores: np.ndarray, threshold: float, per_side: int) -> list[tuple[int, str]]:
     """The highest-scoring samples (flagged first) and the most typical ones, for comparison."""
-    top, flagged = _top_rows(scores, threshold, per_side)
+    top, flagged = top_rows(scores, threshold, per_side)
     typical = [int(i) for i in np.argsort(scores, kind="stable") if int(i) not in set(top.tolist())][:per_side]
     tag = "flagged" if flagged else "top"
     return [(int(i), tag) for i in top] + [(i, "typical") for i in typical]
@@ -43,7 +45,7 @@ def reconstruction_grid(originals, reconstructions, error_maps, scores, threshol
     """Rows of original | reconstruction | error map, for the top-scoring and the most typical images."""
     scores = np.asarray(scores, dtype=float)
     picks = _picks(scores, threshold, per_side)
-    figure = _figure(6.6, 2.0 * len(picks) + 0.4, "Originals, reconstructions and where the error is")
+    figure = new_figure(6.6, 2.0 * len(picks) + 0.4, "Originals, reconstructions and where the error is")
     axes = figure.subplots(len(picks), 3, squeeze=False)
     vmax = float(np.quantile(np.asarray(error_maps)[[i for i, _ in picks]], 0.995)) or 1.0
     low = float(np.min([np.min(originals[i]) for i, _ in picks]))
@@ -79,7 +81,7 @@ def window_reconstructions(
     """
     scores = np.asarray(scores, dtype=float)
     picks = _picks(scores, threshold, per_side)
-    figure = _figure(7.5, 1.9 * len(picks) + 0.6, "Windows: series against reconstruction")
+    figure = new_figure(7.5, 1.9 * len(picks) + 0.6, "Windows: series against reconstruction")
     axes = figure.subplots(len(picks), 1, squeeze=False)[:, 0]
     steps = np.arange(np.asarray(originals).shape[1])
     for ax, (index, tag) in zip(axes, picks, strict=True):
@@ -121,10 +123,10 @@ def series_scores(times, values, scores, threshold: float, labels=None, time_nam
     values = pd.DataFrame(values).reset_index(drop=True)
     scores = np.asarray(scores, dtype=float)
     flagged = scores > threshold
-    figure = _figure(10.0, 5.4, "The series and its anomaly scores over time")
+    figure = new_figure(10.0, 5.4, "The series and its anomaly scores over time")
     value_ax, score_ax = figure.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     for number, column in enumerate(values.columns[:6]):
-        value_ax.plot(times, values[column], linewidth=0.9, label=_short(str(column)), color=_CYCLE[number % 7])
+        value_ax.plot(times, values[column], linewidth=0.9, label=short_label(str(column)), color=CYCLE[number % 7])
     if flagged.any():
         first = values.columns[0]
         value_ax.scatter(
