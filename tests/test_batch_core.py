@@ -102,7 +102,7 @@ def test_json_records_without_the_id_get_a_null_id(detector, rows):
 # -- explanations: one rule for the service and the report -------------------------------------------
 @pytest.mark.parametrize("score", ["standardized", "reconstruction"])
 def test_contributions_are_errors_over_their_normal_level_unless_the_score_is_reconstruction(normal_frame, score):
-    from aedetect.report.page import ReportData
+    from aedetect.report.data import ReportData
 
     fitted = AutoencoderDetector(**FAST, score=score).fit(normal_frame)
     frame = outlier_rows(6)
@@ -123,7 +123,7 @@ def test_contributions_are_errors_over_their_normal_level_unless_the_score_is_re
 def test_the_service_and_the_report_flag_by_the_same_rule_as_files(detector, rows, tmp_path):
     from fastapi.testclient import TestClient
 
-    from aedetect.report.page import ReportData
+    from aedetect.report.data import ReportData
     from aedetect.serve.app import ServedModel, create_app
 
     features = rows[list("abcd")]

@@ -21,17 +21,19 @@ import aedetect.data.io
 from aedetect import AutoencoderDetector
 from aedetect.cli import app
 from aedetect.evaluation import evaluate
+from aedetect.report import figure_specs
 from aedetect.report import page as report
+from aedetect.report.data import ReportData
 
 torch.set_num_threads(1)
 SMALL = dict(hidden_dims=[8], latent_dim=2, epochs=12, batch_size=32, random_state=0, device="cpu")
-LABEL_FIGURES = {spec.name for spec in report.FIGURES if "labels" in spec.requires}
+LABEL_FIGURES = {spec.name for spec in figure_specs.FIGURES if "labels" in spec.requires}
 
 
 def table_figures() -> list:
     """The figures of a table's report (image and series models have their own), read at call time
     because some tests replace the registry."""
-    return [spec for spec in report.FIGURES if not spec.requires & {"image", "series"}]
+    return [spec for spec in figure_specs.FIGURES if not spec.requires & {"image", "series"}]
 
 
 TINY_PNG = bytes.fromhex(
@@ -81,8 +83,8 @@ def quick_png(monkeypatch):
 @pytest.fixture
 def quick_cli(monkeypatch, quick_png):
     """Command-line tests check the plumbing: two figures are enough."""
-    two = [spec for spec in report.FIGURES if spec.name in ("score-distribution", "roc-pr-curves")]
-    monkeypatch.setattr(report, "FIGURES", two)
+    two = [spec for spec in figure_specs.FIGURES if spec.name in ("score-distribution", "roc-pr-curves")]
+    monkeypatch.setattr(figure_specs, "FIGURES", two)
 
 
 def _values(page: str, attribute: str) -> dict[str, str]:
@@ -192,9 +194,11 @@ def test_bad_labels_are_rejected(detector, test_data):
 
 def test_a_new_figure_is_one_registry_entry(detector, test_data, monkeypatch):
     frame, labels = test_data
-    extra = report.FigureSpec("image-grid", "Image grid", "Needs images.", lambda data: None, frozenset({"images"}))
-    monkeypatch.setattr(report, "FIGURES", [*report.FIGURES, extra])
-    figures, skipped = report.build_figures(report.ReportData(detector, frame, labels))
+    extra = figure_specs.FigureSpec(
+        "image-grid", "Image grid", "Needs images.", lambda data: None, frozenset({"images"})
+    )
+    monkeypatch.setattr(figure_specs, "FIGURES", [*figure_specs.FIGURES, extra])
+    figures, skipped = figure_specs.build_figures(ReportData(detector, frame, labels))
     assert "image-grid" not in figures and [spec.name for spec, _ in skipped] == ["image-grid"]
     assert skipped[0][1] == "it needs images"
 
@@ -388,7 +392,7 @@ HOSTILE_NAMES = [f"a{IMG}", f"b{SCRIPT}", 'c" onmouseover="alert(3)', r"d $\frac
 
 def test_text_from_the_data_is_escaped_and_nothing_can_run(tmp_path, quick_png, monkeypatch):
     named = ("score-distribution", "top-anomaly-features", "feature-error-summary")  # the figures with names
-    monkeypatch.setattr(report, "FIGURES", [spec for spec in report.FIGURES if spec.name in named])
+    monkeypatch.setattr(figure_specs, "FIGURES", [spec for spec in figure_specs.FIGURES if spec.name in named])
     model = hostile_detector(HOSTILE_NAMES)
     frame = _rows(40, 1).set_axis(HOSTILE_NAMES, axis=1)
     labels = np.r_[np.zeros(36), np.ones(4)].astype(np.int64)
@@ -415,7 +419,7 @@ def test_latent_space_of_more_than_max_points_rows_with_fewer_normal_rows(detect
     # 4,100 rows, 3,000 of them normal: the old sample asked for 4,000 normal rows and failed.
     frame = pd.concat([_rows(3000, 11), _rows(1100, 12, shift=4.0)], ignore_index=True)
     labels = np.r_[np.zeros(3000), np.ones(1100)].astype(np.int64)
-    figures, skipped = report.build_figures(report.ReportData(detector, frame, labels))
+    figures, skipped = figure_specs.build_figures(ReportData(detector, frame, labels))
     assert "latent-space" in figures and skipped == []
     normal, anomaly = figures["latent-space"].axes[0].collections[:2]
     assert len(normal.get_offsets()) == 3000 and len(anomaly.get_offsets()) == 1100

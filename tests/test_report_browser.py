@@ -18,6 +18,7 @@ import torch
 
 from aedetect import AutoencoderDetector
 from aedetect.evaluation import evaluate
+from aedetect.report import figure_specs
 from aedetect.report import page as report
 from aedetect.thresholds import parse_threshold
 
@@ -110,7 +111,7 @@ def test_report_renders_offline_with_every_figure_loaded(browser, pages):
         " height: i.getBoundingClientRect().height}))"
     )
     assert [image["alt"] for image in images] == [
-        spec.title for spec in report.FIGURES if not spec.requires & report.DATA_KINDS - {"table"}
+        spec.title for spec in figure_specs.FIGURES if not spec.requires & figure_specs.DATA_KINDS - {"table"}
     ]
     for image in images:
         assert image["complete"] and image["natural"] > 0, image
@@ -140,7 +141,7 @@ def test_unlabelled_report_says_why_figures_are_missing(browser, pages):
     note = browser.execute_script("return document.getElementById('no-labels').innerText")
     assert "no labels" in note
     left_out = browser.execute_script("return document.getElementById('left-out').innerText")
-    for spec in report.FIGURES:
+    for spec in figure_specs.FIGURES:
         assert (spec.title in left_out) == ("labels" in spec.requires)
     loaded = browser.execute_script("return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
     assert loaded and _severe(browser) == []

@@ -16,8 +16,9 @@ from aedetect import AutoencoderDetector
 from aedetect.data.inputs import read_windows
 from aedetect.data.windows import point_scores
 from aedetect.evaluation import evaluate
-from aedetect.report import explanation_figures, explorer
+from aedetect.report import explanation_figures, explorer, figure_specs
 from aedetect.report import page as report
+from aedetect.report.data import report_data
 
 torch.set_num_threads(1)
 WINDOW = 20
@@ -47,12 +48,12 @@ def series_case(tmp_path_factory):
 def test_a_series_report_is_per_time_point_with_the_numbers_of_evaluate(series_case, monkeypatch):
     monkeypatch.setattr(report, "figure_png", lambda figure: b"")
     detector, series = series_case
-    data = report.report_data(detector, series.windows, series.point_labels, "series.csv", series)
+    data = report_data(detector, series.windows, series.point_labels, "series.csv", series)
     points = point_scores(detector.decision_function(series.windows), len(series.table), WINDOW, 1)
     expected = evaluate(series.point_labels, points, detector.threshold_)
     assert data.evaluation.roc_auc == expected.roc_auc and data.evaluation.n_rows == 600
     assert data.unit == "time points"
-    figures, _ = report.build_figures(data)
+    figures, _ = figure_specs.build_figures(data)
     page = report._render(data, figures, {name: report.figure_png(f) for name, f in figures.items()}, [])
     assert re.search(r'data-metric="roc_auc" data-value="([^"]+)"', page).group(1) == repr(expected.roc_auc)
     assert 'id="data-rows" data-value="600"' in page and "600 time points" in page
@@ -117,7 +118,7 @@ def test_latent_axes_are_not_squashed_by_a_few_extreme_codes():
 
 
 def test_warnings_and_the_meaning_of_the_threshold_are_on_the_page(series_case, monkeypatch):
-    monkeypatch.setattr(report, "FIGURES", [])
+    monkeypatch.setattr(figure_specs, "FIGURES", [])
     detector, series = series_case
     drifted = series.windows + 2.0  # the level moved: most normal points are flagged
     page = report.render_report(detector, drifted, series.point_labels, "drifted.csv", series)
