@@ -188,7 +188,7 @@ def test_bad_labels_are_rejected(detector, test_data):
     frame, labels = test_data
     with pytest.raises(ValueError, match="y has 3 labels but X has 160 rows"):
         report.render_report(detector, frame, labels[:3])
-    with pytest.raises(ValueError, match="0 \\(normal\\) or 1 \\(anomaly\\)"):
+    with pytest.raises(ValueError, match=r"0 \(normal\) or 1 \(anomaly\); found \['2'\]"):
         report.render_report(detector, frame, labels * 2)
 
 

@@ -15,6 +15,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from aedetect._validation import check_labels
 from aedetect.batch.core import RowScoringCore, ScoredRows
 from aedetect.diagnostics import Diagnosis, diagnose
 from aedetect.evaluation import Evaluation, ThresholdMeaning, evaluate
@@ -231,18 +232,7 @@ def report_data(detector, X, y=None, source: str = "data", series=None) -> Repor
         meta = getattr(detector, "metadata_", None) or {}
         points = series_points(series, meta.get("timestamp_column"))
     rows = len(X) if points is None else points.n_points
-    return ReportData(detector, X, _check_y(y, rows), source, points)
-
-
-def _check_y(y, n_rows: int) -> np.ndarray | None:
-    if y is None:
-        return None
-    labels = np.asarray(y).ravel()
-    if labels.shape[0] != n_rows:
-        raise ValueError(f"y has {labels.shape[0]} labels but X has {n_rows} rows; give one label per row.")
-    if not np.isin(labels, (0, 1)).all():
-        raise ValueError("Labels must be 0 (normal) or 1 (anomaly); map them to 0/1 first.")
-    return labels.astype(np.int64)
+    return ReportData(detector, X, None if y is None else check_labels(y, rows), source, points)
 
 
 __all__ = ["ReportData", "SeriesPoints", "report_data", "series_points"]
