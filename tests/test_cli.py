@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -464,6 +465,12 @@ def test_demo_on_a_tiny_stand_in_dataset(runner, tmp_path, monkeypatch, labelled
     result = invoke(runner, "demo", "-o", tmp_path / "demo" / "model")
     assert result.exit_code == 0, result.output
     assert "test split: 124 rows" in result.stdout and "model saved to" in result.stdout
+    # The threshold, with what it means: the share of held-out normal rows above it, precision and recall.
+    assert re.search(
+        r"threshold false_alarm_rate:0.01 = \S+: flags \S+% of held-out normal rows \(\d+ of \d+\); "
+        r"on 124 labelled rows precision \d\.\d{3}, recall \d\.\d{3}",
+        result.stdout,
+    ), result.stdout
     detector = load(tmp_path / "demo" / "model")
     assert detector.n_features_in_ == 4 and detector.history_.stopped_epoch <= 5
 
