@@ -173,10 +173,10 @@ def train(
         **meta,
     }
     model.save(output, metadata=metadata)
-    _print_summary(model, frame, labels, seconds, output)
+    _print_summary(model, frame, labels, seconds, output, source)
 
 
-def _print_summary(model, frame, labels, seconds: float, output: Path) -> None:
+def _print_summary(model, frame, labels, seconds: float, output: Path, source: TrainingData) -> None:
     """What was trained, and on labelled data the scores the fit already holds (no second scoring pass)."""
     n_normal = len(frame) if labels is None else int((labels == 0).sum())
     unit, width = {"table": ("rows", "columns"), "image": ("images", "pixel values"), "series": ("windows", "values")}[
@@ -187,17 +187,18 @@ def _print_summary(model, frame, labels, seconds: float, output: Path) -> None:
         f"({_epochs(model)}); saved to {output}",
         highlight=False,
     )
+    scores, labels, unit = source.scored(model, labels)
     if labels is not None and 0 < labels.sum() < len(labels):
         from aedetect.evaluation import evaluate as evaluate_scores
 
         print_evaluation(
-            evaluate_scores(labels, model.decision_scores_, model.threshold_),
-            "on the training table (optimistic: normal rows were trained on)",
+            evaluate_scores(labels, scores, model.threshold_),
+            f"on the training data, {len(scores)} {unit} (optimistic: normal {unit} were trained on)",
         )
     from aedetect.diagnostics import summary_lines
 
     # What the threshold means in rows, then any warning (training cut short, a misfiring threshold).
-    for line in summary_lines(model, model.decision_scores_, labels):
+    for line in summary_lines(model, scores, labels):
         console.print(line, highlight=False, markup=False)
 
 
