@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -163,6 +164,34 @@ def test_bad_config_files(runner, labelled_csv, tmp_path, text, fragment):
 def test_missing_config_file(runner, labelled_csv, tmp_path):
     result = invoke(runner, "train", labelled_csv, "-o", tmp_path / "m", "--config", tmp_path / "none.toml")
     assert_one_line_error(result, "Config file", "does not exist")
+
+
+def test_train_summarises_a_series_per_time_point_with_the_numbers_of_evaluate(runner, tmp_path):
+    rng = np.random.default_rng(0)
+    values = np.sin(np.arange(400) / 4.0) + 0.3 * rng.normal(size=400)
+    labels = np.zeros(400, dtype=int)
+    for start in (120, 260, 330):
+        values[start : start + 3] += 1.5
+        labels[start : start + 3] = 1
+    stamps = pd.date_range("2024-01-01", periods=400, freq="h")
+    data = write_csv(tmp_path, "series.csv", pd.DataFrame({"timestamp": stamps, "value": values, "label": labels}))
+    trained = invoke(
+        runner, "train", data, "--window", "16", "--timestamp-column", "timestamp", "--label-column", "label",
+        "-o", tmp_path / "m", *TINY,
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    assert "on the training data, 400 time points" in trained.stdout
+    evaluated = invoke(runner, "evaluate", tmp_path / "m", data)
+    assert evaluated.exit_code == 0, evaluated.output
+
+    def numbers(text: str) -> list[str]:
+        """The metrics row, the confusion matrix and what the threshold means, as printed."""
+        lines = text.splitlines()
+        row = lines[next(i for i, line in enumerate(lines) if "ROC-AUC" in line) + 2]
+        return [row, *(line for line in lines if line.startswith(("confusion matrix", "threshold ")))]
+
+    assert "on 400 labelled rows precision" in numbers(evaluated.stdout)[-1]
+    assert numbers(trained.stdout) == numbers(evaluated.stdout)
 
 
 # -- train: bad input ends in one line, exit code 2, and no model --------------------------------------
@@ -424,6 +453,22 @@ def test_evaluate_errors(runner, model_dir, labelled_csv, tmp_path):
     assert_one_line_error(result, "does not exist; create it first")
 
 
+def test_report_names_rows_by_an_id_column(runner, model_dir, labelled_csv, tmp_path, monkeypatch):
+    import aedetect.report.page
+
+    monkeypatch.setattr(aedetect.report.page, "figure_png", lambda figure: b"")
+    frame = pd.read_csv(labelled_csv).assign(id=lambda f: [f"tx-{i + 100}" for i in range(len(f))])
+    data = write_csv(tmp_path, "ids.csv", frame)
+    result = invoke(runner, "report", model_dir, data, "-o", tmp_path / "r.html", "--id-column", "id")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r.html").read_text()
+    top = int(np.argmax(load(model_dir).decision_function(frame[["a", "b", "c", "d"]])))
+    assert '"table":{"name":"id","rows":[["' + frame["id"][top] + '",' in page
+    assert_one_line_error(
+        invoke(runner, "report", model_dir, data, "-o", tmp_path / "s.html", "--id-column", "key"), "'key'", "columns"
+    )
+
+
 # -- datasets and demo ------------------------------------------------------------------------------
 
 
@@ -464,6 +509,12 @@ def test_demo_on_a_tiny_stand_in_dataset(runner, tmp_path, monkeypatch, labelled
     result = invoke(runner, "demo", "-o", tmp_path / "demo" / "model")
     assert result.exit_code == 0, result.output
     assert "test split: 124 rows" in result.stdout and "model saved to" in result.stdout
+    # The threshold, with what it means: the share of held-out normal rows above it, precision and recall.
+    assert re.search(
+        r"threshold false_alarm_rate:0.01 = \S+: flags \S+% of held-out normal rows \(\d+ of \d+\); "
+        r"on 124 labelled rows precision \d\.\d{3}, recall \d\.\d{3}",
+        result.stdout,
+    ), result.stdout
     detector = load(tmp_path / "demo" / "model")
     assert detector.n_features_in_ == 4 and detector.history_.stopped_epoch <= 5
 

@@ -38,13 +38,77 @@ def _imported(*argv: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "argv",
-    [("--help",), ("score", "--help"), ("score",), ("evaluate", "--bogus"), ("nope",)],
-    ids=["help", "score-help", "missing-argument", "unknown-option", "unknown-command"],
+    [
+        ("--help",),
+        ("score", "--help"),
+        ("score",),
+        ("evaluate", "--bogus"),
+        ("nope",),
+        ("train",),
+        ("train", "data.csv", "--latent-dim", "many"),
+        ("train", "data.csv", "--bogus"),
+    ],
+    ids=[
+        "help",
+        "score-help",
+        "missing-argument",
+        "unknown-option",
+        "unknown-command",
+        "train-missing-argument",
+        "train-bad-value",
+        "train-unknown-option",
+    ],
 )
 def test_help_and_argument_errors_import_no_heavy_library(argv):
     imported = _imported(*argv)
     assert "typer" in imported
     assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+
+
+def test_train_help_lists_the_declared_options_without_importing_torch():
+    """What ``train --help`` loads, read from ``sys.modules`` after the command has answered."""
+    code = (
+        "import sys, runpy\n"
+        "sys.argv = ['aedetect', 'train', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('aedetect', run_name='__main__', alter_sys=True)\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0, done.code\n"
+        "print('MODULES', ' '.join(sorted(sys.modules)))\n"
+    )
+    done = _run("-c", code)
+    assert done.returncode == 0, done.stderr
+    help_text, _, modules = done.stdout.rpartition("MODULES ")
+    assert "--latent-dim" in help_text and "--activation" in help_text
+    loaded = set(modules.split())
+    assert "aedetect.parameters" in loaded
+    assert not {name for name in loaded if name.split(".")[0] in HEAVY}
+
+
+def test_the_declared_choices_are_the_registries():
+    """The declaration names its choices as data (so that help needs no PyTorch); they are the registries'."""
+    from aedetect import kinds, thresholds
+    from aedetect.models import dense
+    from aedetect.parameters import choices
+    from aedetect.preprocessing import tables
+    from aedetect.training import loop, variants
+
+    registries = {
+        "ARCHITECTURES": ("auto", *kinds.KIND_OF_ARCHITECTURE),
+        "ACTIVATIONS": dense.ACTIVATIONS,
+        "NORMALIZATIONS": dense.NORMALIZATIONS,
+        "OUTPUT_ACTIVATIONS": dense.OUTPUT_ACTIVATIONS,
+        "SCALERS": tables.SCALERS,
+        "IMPUTES": tables.IMPUTES,
+        "OPTIMIZERS": loop.OPTIMIZERS,
+        "LOSSES": loop.LOSSES,
+        "METRICS": loop.METRICS,
+        "VARIANTS": variants.VARIANTS,
+        "NOISES": variants.NOISES,
+        "THRESHOLD_RULES": thresholds.RULES,
+    }
+    for name, registry in registries.items():
+        assert getattr(choices, name) == tuple(registry), name
 
 
 def _commands() -> dict:

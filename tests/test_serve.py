@@ -220,3 +220,4 @@ def test_serve_command_runs_real_uvicorn_and_stops_cleanly(models, tmp_path, pro
         output = process.communicate(timeout=30)[0]
     assert process.returncode == 0, output
     assert "serving fraud on http://127.0.0.1" in output and "Traceback" not in output
+    assert "fraud: threshold false_alarm_rate:0.01 = " in output and "of held-out normal rows" in output

@@ -190,14 +190,21 @@ def test_a_slow_stream_is_scored_before_its_batch_fills(detector):
     assert not worker.is_alive()
 
 
-def test_cli_scores_standard_input(model_dir, table):
+def test_cli_scores_standard_input(model_dir, detector, table):
     runner = CliRunner()
     text = "\n".join(json.dumps(r) for r in table.to_dict(orient="records")) + "\n"
     result = runner.invoke(app, ["score", str(model_dir), "-", "--only-anomalies", "--id-column", "id"], input=text)
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert rows and all(set(r) == {"id", "score", "is_anomaly"} and r["is_anomaly"] == 1 for r in rows)
-    assert "flagged" in result.stderr
+    # The summary on standard error: what was flagged, at which threshold, and what that threshold means.
+    calibration = detector.calibration_scores_
+    above = int((calibration > detector.threshold_).sum())
+    assert result.stderr.strip().endswith(
+        f"scored {len(table)} records: {len(rows)} flagged ({len(rows) / len(table):.2%}) at threshold "
+        f"{detector.threshold_:.6g} ({100 * above / calibration.size:.3g}% of held-out normal rows lie above it "
+        f"({above:,} of {calibration.size:,}))"
+    ), result.stderr
     refused = runner.invoke(app, ["score", str(model_dir), "-", "-o", "x.csv"], input=text)
     assert refused.exit_code == 2 and "standard output" in refused.stderr
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -100,6 +100,9 @@ def validate_params(owner: str, params: dict[str, Any], constraints: dict[str, I
 
 def check_labels(y, n_rows: int) -> np.ndarray:
     """``y`` as int64 0/1 labels, one per row (1 = anomaly); a clear ValueError otherwise."""
+    import numpy as np  # here, so that the parameter declaration (and the command line's help) needs neither
+    import pandas as pd
+
     labels = np.asarray(y).ravel()
     if labels.shape[0] != n_rows:
         raise ValueError(f"y has {labels.shape[0]} labels but X has {n_rows} rows; give one label per row.")

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 console = Console(soft_wrap=True)
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # a line per message, whatever the width (logs, pipes)
 
 #: Errors a user can cause (bad values, missing or unreadable files, a model that is not fitted, a broken
 #: TOML file: all subclasses of these); anything else is a bug and keeps its traceback.
@@ -32,7 +32,7 @@ def user_errors(command):
         except USER_ERRORS as error:
             message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
             message = " ".join(message.split()) or type(error).__name__
-            errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+            errors.print(f"[bold red]error:[/] {message}", highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -74,7 +74,7 @@ def uses_idle_cpus(command):
 
 def warn(message: str) -> None:
     """One warning line on stderr."""
-    errors.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[yellow]warning:[/] {message}", highlight=False)
 
 
 def split_list(value: str | None) -> list[str] | None:

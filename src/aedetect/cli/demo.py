@@ -51,15 +51,14 @@ def demo(
     started = time.perf_counter()
     detector.fit(X_train, y_train)
     seconds = time.perf_counter() - started
-    from aedetect.evaluation import ThresholdMeaning
-
-    console.print(
-        f"trained in {seconds:.1f} s ({detector.history_.stopped_epoch} epochs); "
-        + ThresholdMeaning.of(detector).describe(),  # the threshold and the share of held-out normal rows above it
-        highlight=False,
-    )
+    console.print(f"trained in {seconds:.1f} s ({detector.history_.stopped_epoch} epochs)", highlight=False)
     scores = detector.decision_function(X_test)
     print_evaluation(evaluate_scores(y_test, scores, detector.threshold_), f"test split: {len(X_test)} rows")
+    from aedetect.diagnostics import summary_lines
+
+    # What the threshold means (held-out normal rows; precision and recall on the test split), as evaluate says it.
+    for line in summary_lines(detector, scores, y_test):
+        console.print(line, highlight=False, markup=False)
     tutorial = np.percentile(scores, 98)
     top = evaluate_scores(y_test, scores, tutorial)
     console.print(

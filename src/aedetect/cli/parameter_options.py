@@ -5,8 +5,9 @@ choices and the default: a parameter added to the declaration appears on the com
 change here. The option's type follows the parameter's constraints (an int, a float, an on/off flag,
 a comma-separated list, or text that the detector checks).
 
-The declaration imports the registries it checks against (and so PyTorch), so the options are built
-when ``train`` itself is run or asked for help, never for ``aedetect --help`` or another command.
+The options are built when ``train`` itself is run or asked for help, never for ``aedetect --help`` or
+another command; the declaration names its choices as data, so even ``train --help`` imports neither
+PyTorch nor NumPy.
 """
 
 from __future__ import annotations
@@ -26,16 +27,15 @@ PANEL = "Model and training (see AutoencoderDetector)"
 def _kind(parameter) -> str:
     """``int``, ``float``, ``bool``, ``ints`` (a list of integers), ``texts`` (a list) or ``text``."""
     from aedetect import _validation as v
+    from aedetect.parameters.checks import TYPE_NAMES
 
     for rule in parameter.constraints:
         if isinstance(rule, v.Interval):
             return rule.kind.__name__
-    if any(rule.accepts(True) for rule in parameter.constraints):
-        return "bool"
-    if any(rule.accepts([1]) for rule in parameter.constraints):
-        return "ints"
-    if any(getattr(rule, "description", "").startswith("a list of") for rule in parameter.constraints):
-        return "texts"
+    names = {TYPE_NAMES.get(rule) for rule in parameter.constraints}
+    for name, kind in (("bool", "bool"), ("list of int", "ints"), ("list of str", "texts")):
+        if name in names:
+            return kind
     return "text"
 
 

@@ -23,6 +23,9 @@ def report(
     normal_label: Annotated[str | None, typer.Option(help="Value meaning normal (default: as in training).")] = None,
     anomaly_label: Annotated[str | None, typer.Option(help="Value meaning anomaly; '*' = every other value.")] = None,
     drop: Annotated[str | None, typer.Option(help="Comma-separated columns that are not features.")] = None,
+    id_column: Annotated[
+        str | None, typer.Option(help="Column that names the rows on the page (default: 0-based positions).")
+    ] = None,
     labels_file: Annotated[
         str | None, typer.Option("--labels", help="Labels for IDX images (an IDX labels file).")
     ] = None,
@@ -45,6 +48,8 @@ def report(
     meta = getattr(detector, "metadata_", {}) or {}
     normal = normal_label if normal_label is not None else meta.get("normal_label", 0)
     anomaly = label_value(anomaly_label) if anomaly_label is not None else meta.get("anomaly_label", 1)
+    if id_column is not None and detector.data_kind_ != "table":
+        raise ValueError("--id-column names table rows; images are named by their files, series by their times.")
     if detector.data_kind_ != "table":
         loaded = model_input(
             detector, data, label_column or meta.get("label_column"), normal, anomaly, labels_file=labels_file
@@ -56,7 +61,14 @@ def report(
         frame, labels, _ = read_input(data, label_column, normal, anomaly)
         if labels is None and label_column is None and meta.get("label_column") in frame.columns:
             frame, labels = split_labels(frame, meta["label_column"], normal, anomaly)
-        features, series = scoring_frame(detector, frame, split_list(drop) or []), None
+        features, series = scoring_frame(detector, frame, [*(split_list(drop) or []), *filter(None, [id_column])]), None
+        if id_column is not None:  # the page names each row by its id (and says which column it is)
+            if id_column not in frame.columns:
+                raise ValueError(
+                    f"--id-column {id_column!r} is not a column of {data}; columns: {list(frame.columns)}."
+                )
+            features.index = frame[id_column].rename(id_column).to_numpy()
+            features.index.name = id_column
         unit = "rows"
     apply_threshold(detector, threshold, features, labels)  # a series: best_f1 on its windows, as evaluate does
     if series is not None:

@@ -116,12 +116,18 @@ def score(
         rows, flagged = summary.rows, summary.flagged
     else:
         rows, flagged = _score_in_memory(detector, data, output, id_column, drop_list, only_anomalies)
+    console.print(f"{_flagged(detector, rows, 'rows', flagged)}; wrote {output}", highlight=False)
+
+
+def _flagged(detector, count: int, unit: str, flagged: int) -> str:
+    """How many were flagged, at which threshold, and what it means: the share of held-out normal rows
+    above it (the false alarms to expect on normal rows)."""
     from aedetect.evaluation import ThresholdMeaning
 
-    console.print(
-        f"scored {rows} rows: {flagged} flagged ({flagged / max(rows, 1):.2%}) at threshold "
-        f"{detector.threshold_:.6g} ({ThresholdMeaning.of(detector).held_out_note()}); wrote {output}",
-        highlight=False,
+    meaning = ThresholdMeaning.of(detector)
+    return (
+        f"scored {count} {unit}: {flagged} flagged ({flagged / max(count, 1):.2%}) at threshold "
+        f"{meaning.threshold:.6g} ({meaning.held_out_note()})"
     )
 
 
@@ -135,14 +141,8 @@ def _score_samples(detector, data: str, output: Path, only_anomalies: bool) -> N
     core = RowScoringCore(detector, only_anomalies=only_anomalies)
     scored = core.flag(loaded.scores(detector))
     write_table(core.output(loaded.table, scored), output)
-    from aedetect.evaluation import ThresholdMeaning
-
-    console.print(
-        f"scored {len(scored.scores)} {'images' if detector.data_kind_ == 'image' else 'time points'}: "
-        f"{scored.flagged} flagged ({scored.flags.mean():.2%}) at threshold {core.threshold:.6g} "
-        f"({ThresholdMeaning.of(detector).held_out_note()}); wrote {output}",
-        highlight=False,
-    )
+    unit = "images" if detector.data_kind_ == "image" else "time points"
+    console.print(f"{_flagged(detector, len(scored.scores), unit, scored.flagged)}; wrote {output}", highlight=False)
 
 
 def _score_in_memory(detector, data: str, output: Path, id_column, drop_list, only_anomalies) -> tuple[int, int]:
@@ -207,7 +207,4 @@ def _score_stdin(
     finally:
         if monitor is not None:
             monitor.close()
-    errors.print(
-        f"scored {summary.rows} records: {summary.flagged} flagged at threshold {summary.threshold:.6g}",
-        highlight=False,
-    )
+    errors.print(_flagged(detector, summary.rows, "records", summary.flagged), highlight=False)

@@ -38,4 +38,8 @@ def serve(
         f"serving {', '.join(served)} on http://{host}:{port} (docs at /docs){'; API key required' if api_key else ''}",
         highlight=False,
     )
+    from aedetect.evaluation import ThresholdMeaning
+
+    for name, model in served.items():  # what each model's default threshold flags
+        errors.print(f"{name}: {ThresholdMeaning.of(model.detector).describe()}", highlight=False, markup=False)
     run_server(served, host, port, api_key, allow_unauthenticated, max_rows, int(max_body_mb * (1 << 20)))

@@ -173,10 +173,10 @@ def train(
         **meta,
     }
     model.save(output, metadata=metadata)
-    _print_summary(model, frame, labels, seconds, output)
+    _print_summary(model, frame, labels, seconds, output, source)
 
 
-def _print_summary(model, frame, labels, seconds: float, output: Path) -> None:
+def _print_summary(model, frame, labels, seconds: float, output: Path, source: TrainingData) -> None:
     """What was trained, and on labelled data the scores the fit already holds (no second scoring pass)."""
     n_normal = len(frame) if labels is None else int((labels == 0).sum())
     unit, width = {"table": ("rows", "columns"), "image": ("images", "pixel values"), "series": ("windows", "values")}[
@@ -184,21 +184,21 @@ def _print_summary(model, frame, labels, seconds: float, output: Path) -> None:
     ]
     console.print(
         f"trained on {n_normal} normal {unit} x {model.n_features_in_} {width} in {seconds:.1f} s "
-        f"({_epochs(model)}); "
-        f"threshold {model.threshold_rule_.to_spec()} = {model.threshold_:.6g}; saved to {output}",
+        f"({_epochs(model)}); saved to {output}",
         highlight=False,
     )
+    scores, labels, unit = source.scored(model, labels)
     if labels is not None and 0 < labels.sum() < len(labels):
         from aedetect.evaluation import evaluate as evaluate_scores
 
         print_evaluation(
-            evaluate_scores(labels, model.decision_scores_, model.threshold_),
-            "on the training table (optimistic: normal rows were trained on)",
+            evaluate_scores(labels, scores, model.threshold_),
+            f"on the training data, {len(scores)} {unit} (optimistic: normal {unit} were trained on)",
         )
     from aedetect.diagnostics import summary_lines
 
     # What the threshold means in rows, then any warning (training cut short, a misfiring threshold).
-    for line in summary_lines(model, model.decision_scores_, labels):
+    for line in summary_lines(model, scores, labels):
         console.print(line, highlight=False, markup=False)
 
 
@@ -231,20 +231,24 @@ def _train_job(model, source: TrainingData, output: Path, ensemble: int | None) 
     n_normal = group.sum([len(frame) if labels is None else int((labels == 0).sum())])[0]
     if group.rank != 0:
         return
-    model.metadata_ = {
+    metadata = {
         "source": source.data,
         "label_column": source.label_column,
         "drop": source.drop,
         "normal_label": str(source.normal),
         "anomaly_label": None if source.anomaly is None else str(source.anomaly),
     }
-    model.save(output)
+    model.save(output, metadata=metadata)
     console.print(
         f"trained on {int(n_normal)} normal rows x {model.n_features_in_} columns in {seconds:.1f} s on "
-        f"{group.size} processes ({_epochs(model)}); threshold {model.threshold_rule_.to_spec()} = "
-        f"{model.threshold_:.6g}; saved to {output}",
+        f"{group.size} processes ({_epochs(model)}); saved to {output}",
         highlight=False,
     )
+    from aedetect.diagnostics import summary_lines
+
+    # What the threshold means in held-out rows (gathered from every process), then any warning.
+    for line in summary_lines(model):
+        console.print(line, highlight=False, markup=False)
 
 
 def _ensemble(detector, n_members: int):

@@ -3,7 +3,7 @@ is read, with the check that a column named like a label is not trained on by mi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aedetect.cli.inputs import DATASET_PREFIX, read_input
@@ -33,6 +33,7 @@ class TrainingData:
     timestamp_column: str | None
     values: list[str] | None
     check_label_like: bool = True
+    series: Any = field(default=None, init=False, repr=False)  # a windowed series, once read
 
     def read(self, detector) -> tuple[Any, Any, dict[str, Any]]:
         """Features, 0/1 labels (or None) and what the model folder keeps about the data."""
@@ -53,6 +54,7 @@ class TrainingData:
                 self.anomaly,
             )
             frame, labels = series.windows, series.window_labels
+            self.series = series
             if detector.architecture == "auto":
                 detector.set_params(architecture="conv1d")
             meta = {
@@ -79,6 +81,18 @@ class TrainingData:
             if dataset.categorical and not detector.categorical_features:
                 detector.set_params(categorical_features=list(dataset.categorical))
         return frame, labels, meta
+
+    def scored(self, model, labels) -> tuple[Any, Any, str]:
+        """The scores the fit already holds (no second scoring pass) with their labels, in the unit that
+        ``score`` and ``evaluate`` use: for a windowed series, each time point's score from the windows
+        that cover it and the time points' labels."""
+        if self.series is None:
+            return model.decision_scores_, labels, "rows"
+        from aedetect.data.windows import point_scores
+
+        series = self.series
+        scores = point_scores(model.decision_scores_, len(series.table), series.window, series.stride)
+        return scores, series.point_labels, "time points"
 
 
 def refuse_label_like_column(frame) -> None:

@@ -5,26 +5,19 @@ uniform message, scikit-learn's style), a one-line help, the details that the de
 adds to it and the ``aedetect train`` option that sets it. The detector's docstring section
 "Parameters" is generated from this table (:func:`numpydoc_parameters`); its ``__init__`` signature
 and the command line's options are checked against it by the tests (``tests/test_architecture.py``).
+The names that string parameters accept are data (:mod:`.choices`), so that the declaration imports
+neither PyTorch nor NumPy and ``aedetect train --help`` answers at once.
 """
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass
 from typing import Any
 
 from aedetect import _validation as v
-from aedetect.models.dense import ACTIVATIONS, NORMALIZATIONS, OUTPUT_ACTIVATIONS
-from aedetect.preprocessing.tables import IMPUTES, SCALERS
-from aedetect.thresholds import RULES, ThresholdRule, parse_threshold
-from aedetect.training.loop import LOSSES, METRICS, OPTIMIZERS
-from aedetect.training.variants import NOISES, VARIANTS
-
-#: Networks; "auto" picks one from the data's kind (see :mod:`aedetect.kinds`).
-ARCHITECTURES = ("auto", "dense", "conv2d", "conv1d", "lstm")
-#: Scores that every variant offers; the variational variant adds "negative_elbo".
-SCORES = ("reconstruction", "standardized", "latent_mahalanobis", "latent_knn")
-ALL_SCORES = (*SCORES, "negative_elbo")
+from aedetect.parameters import choices
+from aedetect.parameters.checks import BOOL, DEVICE, INT_LIST, METRICS, STR_LIST, THRESHOLD
+from aedetect.parameters.choices import ALL_SCORES, ARCHITECTURES, SCORES
 
 
 @dataclass(frozen=True)
@@ -43,24 +36,6 @@ class Parameter:
         return self.option or self.name
 
 
-def _is_threshold(value) -> bool:
-    return isinstance(value, ThresholdRule) or parse_threshold(value) is not None
-
-
-_INT_LIST = v.Check(lambda x: len(x) >= 1 and all(int(h) == h >= 1 for h in x), "a list of ints >= 1")
-_STR_LIST = v.Check(lambda x: all(isinstance(c, str) for c in x), "a list of str")
-_BOOL = v.Check(lambda x: isinstance(x, bool), "a bool")
-_METRICS = v.Check(
-    lambda x: not isinstance(x, str) and all(m in METRICS for m in x),
-    "a list of names among {" + ", ".join(METRICS) + "}",
-)
-_THRESHOLD = v.Check(
-    _is_threshold, "a threshold rule or a str like 'false_alarm_rate:0.01' (rules: " + ", ".join(RULES) + ")"
-)
-_DEVICE = v.Check(
-    lambda d: isinstance(d, str) and (d in ("auto", "cpu") or d.startswith("cuda")), "'auto', 'cpu' or 'cuda[:N]'"
-)
-
 PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "architecture",
@@ -75,7 +50,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "hidden_dims",
         None,
-        (v.NONE, _INT_LIST),
+        (v.NONE, INT_LIST),
         "Encoder widths: dense units, conv channels or LSTM sizes (None: adapts to the data).",
         details="Mirrored by the decoder: units of each dense layer, channels of each stride-2 convolution block "
         "(so the list's length is the depth), or hidden sizes of the stacked LSTMs (see "
@@ -88,20 +63,20 @@ PARAMETERS: tuple[Parameter, ...] = (
         "Latent code size (None: adapts to the data).",
         details="Adapted: about three quarters of a table's width; 1/16 of an image's or window's values, 8 to 64.",
     ),
-    Parameter("activation", "relu", (v.Options(tuple(ACTIVATIONS)),), "Activation of the hidden layers."),
+    Parameter("activation", "relu", (v.Options(choices.ACTIVATIONS),), "Activation of the hidden layers."),
     Parameter("dropout", 0.0, (v.Interval(float, 0, 1, closed="left"),), "Dropout after each hidden layer."),
-    Parameter("normalization", "none", (v.Options(NORMALIZATIONS),), "Normalisation of the hidden layers."),
+    Parameter("normalization", "none", (v.Options(choices.NORMALIZATIONS),), "Normalisation of the hidden layers."),
     Parameter(
         "output_activation",
         "linear",
-        (v.Options(OUTPUT_ACTIVATIONS),),
+        (v.Options(choices.OUTPUT_ACTIVATIONS),),
         "Activation of the output (sigmoid needs scaler='minmax').",
         details='``"sigmoid"`` gives outputs in [0, 1], which only ``scaler="minmax"`` inputs match.',
     ),
     Parameter(
         "rotation_head",
         True,
-        (_BOOL,),
+        (BOOL,),
         "Square images: also learn an image's quarter turn and score how badly it is read.",
         details="Other inputs ignore it. The encoder also learns to tell which of four quarter turns an image was "
         "given, and the latent scores add how badly it reads the turns of the scored image (for the normal "
@@ -112,14 +87,16 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "scaler",
         "auto",
-        (v.Options(("auto", *SCALERS)),),
+        (v.Options(("auto", *choices.SCALERS)),),
         "Scaling fitted on normal rows (auto: minmax for images, standard otherwise).",
         details='Per column for tables, per channel for images and series. For images ``"auto"`` scales pixels '
         "to [0, 1]; the range is stored with the model.",
     ),
-    Parameter("categorical_features", None, (v.NONE, _STR_LIST), "Columns to one-hot encode.", option="categorical"),
-    Parameter("impute", "none", (v.Options(IMPUTES),), "Missing values: rejected (none), or the median or mean."),
-    Parameter("optimizer", "adam", (v.Options(tuple(OPTIMIZERS)),), "The optimizer."),
+    Parameter("categorical_features", None, (v.NONE, STR_LIST), "Columns to one-hot encode.", option="categorical"),
+    Parameter(
+        "impute", "none", (v.Options(choices.IMPUTES),), "Missing values: rejected (none), or the median or mean."
+    ),
+    Parameter("optimizer", "adam", (v.Options(choices.OPTIMIZERS),), "The optimizer."),
     Parameter(
         "learning_rate",
         None,
@@ -128,13 +105,15 @@ PARAMETERS: tuple[Parameter, ...] = (
         details="Adapted: 1e-3 at 64 rows per batch, growing with the batch size's square root.",
     ),
     Parameter("weight_decay", 0.0, (v.Interval(float, 0, None),), "L2 weight decay."),
-    Parameter("loss", "mse", (v.Options(LOSSES),), "Training loss, also the element-wise error that scores use."),
+    Parameter(
+        "loss", "mse", (v.Options(choices.LOSSES),), "Training loss, also the element-wise error that scores use."
+    ),
     Parameter(
         "metrics",
         ("mae",),
-        (_METRICS,),
+        (METRICS,),
         "Extra measures tracked per epoch on training and validation rows.",
-        details="Names among " + ", ".join(f"``{name}``" for name in METRICS) + ".",
+        details="Names among " + ", ".join(f"``{name}``" for name in choices.METRICS) + ".",
     ),
     Parameter(
         "epochs",
@@ -181,7 +160,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "variant",
         "plain",
-        (v.Options(VARIANTS),),
+        (v.Options(choices.VARIANTS),),
         "The autoencoder: plain, denoising, sparse or variational.",
         details='Each works with every architecture (see :mod:`aedetect.training.variants`). ``"denoising"``: '
         "trained to reconstruct the clean row from a corrupted one (``noise``, ``noise_level``). "
@@ -189,7 +168,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         "Gaussian latent space trained on the evidence lower bound, with the KL term weighted by ``beta``; "
         "scores use the posterior mean, so the same input always gets the same score.",
     ),
-    Parameter("noise", "gaussian", (v.Options(NOISES),), "Denoising: gaussian noise or masking."),
+    Parameter("noise", "gaussian", (v.Options(choices.NOISES),), "Denoising: gaussian noise or masking."),
     Parameter(
         "noise_level",
         0.1,
@@ -230,7 +209,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "threshold",
         "false_alarm_rate:0.01",
-        (_THRESHOLD,),
+        (THRESHOLD,),
         "Threshold rule fitted on held-out normal scores, e.g. false_alarm_rate:0.01.",
         details='Also ``"percentile:99"``, ``"contamination:0.02"``, ``"mean_std:3"``, ``"iqr:3"``, '
         '``"fixed:0.5"``, ``"best_f1"`` or a rule object (see :mod:`aedetect.thresholds`).',
@@ -245,55 +224,27 @@ PARAMETERS: tuple[Parameter, ...] = (
         "the same model. ``None`` draws a fresh seed at each fit (recorded in ``random_state_``), so fits are "
         "not reproducible.",
     ),
-    Parameter("device", "auto", (_DEVICE,), "auto (CUDA when present), cpu or cuda[:N]."),
-    Parameter("verbose", False, (_BOOL,), "Show a progress bar during training.", option="quiet"),
+    Parameter("device", "auto", (DEVICE,), "auto (CUDA when present), cpu or cuda[:N]."),
+    Parameter("verbose", False, (BOOL,), "Show a progress bar during training.", option="quiet"),
 )
 #: Constraints by parameter name, as :func:`aedetect._validation.validate_params` takes them.
 CONSTRAINTS = {parameter.name: list(parameter.constraints) for parameter in PARAMETERS}
 DEFAULTS = {parameter.name: parameter.default for parameter in PARAMETERS}
 
 
-#: How the docstring names the type that a constraint accepts (Options and Interval name themselves).
-_TYPE_NAMES = {
-    _INT_LIST: "list of int",
-    _STR_LIST: "list of str",
-    _BOOL: "bool",
-    _METRICS: "list of str",
-    _THRESHOLD: "str or ThresholdRule",
-    _DEVICE: "str",
-}
-
-
-def _doc_type(parameter: Parameter) -> str:
-    """numpydoc's type line, scikit-learn's way: what the constraints accept, then the default."""
-    names = []
-    for rule in parameter.constraints:
-        if rule is v.NONE:
-            names.append("None")
-        elif isinstance(rule, v.Options):
-            names.append("{" + ", ".join(f'"{value}"' for value in rule.values) + "}")
-        elif isinstance(rule, v.Interval):
-            names.append(rule.describe().split(" ", 1)[1])  # "an int >= 1" -> "int >= 1"
-        else:
-            names.append(_TYPE_NAMES[rule])
-    return " or ".join(names[1:] + names[:1] if names[0] == "None" else names) + f", default={parameter.default!r}"
-
-
 def numpydoc_parameters(indent: str = "    ", width: int = 100) -> str:
-    """The numpydoc section "Parameters" of the declared parameters: each one's type (from its
-    constraints), its help and its details, as a class docstring indented by ``indent`` holds it."""
-    lines = [f"{indent}Parameters", f"{indent}----------"]
-    for parameter in PARAMETERS:
-        lines.append(f"{indent}{parameter.name} : {_doc_type(parameter)}")
-        text = parameter.help + (" " + parameter.details if parameter.details else "")
-        lines += textwrap.wrap(text, width, initial_indent=indent * 2, subsequent_indent=indent * 2)
-    return "\n".join(lines) + "\n"
+    """The numpydoc section "Parameters" of the declared parameters (see :mod:`.docstring`)."""
+    from aedetect.parameters import docstring
+
+    return docstring.numpydoc_parameters(PARAMETERS, indent, width)
 
 
 def validate(owner: str, params: dict[str, Any]) -> None:
     """Raise :class:`~aedetect._validation.InvalidParameterError` for the first invalid parameter."""
     threshold = params["threshold"]
     if isinstance(threshold, str):  # the rule's own message names its valid range
+        from aedetect.thresholds import parse_threshold
+
         try:
             parse_threshold(threshold)
         except ValueError as error:
