@@ -281,10 +281,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         key = (self.score, self.loss)
         cached = getattr(self, "_scorer_cache", None)
         if cached is None or cached[0] != key:
-            statistics = ScoreStatistics(
-                **{name: getattr(self, f"{name}_") for name in ScoreStatistics.__annotations__}
-            )
-            scorer = row_scorer(self.model_, statistics, self.score, self.loss, self.trim_fraction)
+            scorer = row_scorer(self.model_, ScoreStatistics.of(self), self.score, self.loss, self.trim_fraction)
             self._scorer_cache = cached = (key, scorer.to(self.device_))
         return cached[1]
 

@@ -47,6 +47,11 @@ class ScoreStatistics:
     latent_precision: np.ndarray
     score_scales: np.ndarray
 
+    @classmethod
+    def of(cls, fitted) -> ScoreStatistics:
+        """The statistics that a fitted detector holds, as its attributes of these names with ``_``."""
+        return cls(**{name: getattr(fitted, f"{name}_") for name in cls.__annotations__})
+
 
 def neighbour_rank(n_reference: int, trim_fraction: float) -> int:
     """Rank of the nearest reference code that ``latent_knn`` measures the distance to.
