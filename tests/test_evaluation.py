@@ -69,3 +69,5 @@ def test_bad_labels():
         evaluate([0, 1], [0.1, 0.2, 0.3], 0.5)
     with pytest.raises(ValueError, match=r"0 \(normal\) or 1 \(anomaly\)"):
         evaluate([0, 2], [0.1, 0.2], 0.5)
+    with pytest.raises(ValueError, match=r"found \['0.5'\]"):  # not truncated to 0
+        evaluate([0, 0.5], [0.1, 0.2], 0.5)

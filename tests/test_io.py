@@ -14,15 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aedetect.data.io import (
-    WRITABLE,
-    atomic_write,
-    check_output,
-    read_table,
-    select_features,
-    split_labels,
-    write_table,
-)
+from aedetect.data.io import WRITABLE, read_table, select_features, split_labels, write_table
+from aedetect.data.outputs import atomic_write, check_output
 
 
 @pytest.fixture
@@ -236,7 +229,7 @@ def test_temporary_files_of_writers_that_died_are_removed(table, tmp_path):
 def test_sigterm_during_a_write_removes_the_temporary_file(tmp_path):
     script = (
         "import os, signal, sys\n"
-        "from aedetect.data.io import atomic_write\n"
+        "from aedetect.data.outputs import atomic_write\n"
         "def write(temporary):\n"
         "    open(temporary, 'w').write('partial')\n"
         "    os.kill(os.getpid(), signal.SIGTERM)\n"

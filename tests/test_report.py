@@ -17,7 +17,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-import aedetect.data.io
+import aedetect.data.outputs
 from aedetect import AutoencoderDetector
 from aedetect.cli import app
 from aedetect.evaluation import evaluate
@@ -226,7 +226,7 @@ def _deny_writes(monkeypatch):
     public = {name: getattr(os, name) for name in dir(os) if not name.startswith("_")}
     fake_os = types.SimpleNamespace(**public)
     fake_os.access = lambda path, mode: False
-    monkeypatch.setattr(aedetect.data.io, "os", fake_os)
+    monkeypatch.setattr(aedetect.data.outputs, "os", fake_os)
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes to read-only folders")

@@ -14,32 +14,32 @@ import torch
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import NotFittedError
 
-from aedetect._validation import InvalidParameterError, check_labels
+from aedetect._validation import check_labels
 from aedetect.kinds import TABLE, data_kind
 from aedetect.models import build_model
 from aedetect.parameters import numpydoc_parameters, validate
 from aedetect.partitions import Group, row_hash
-from aedetect.persistence.detector_state import detector_state, fitted_attributes
-from aedetect.persistence.folder import ModelFolder, reading, write_model
-from aedetect.persistence.storage import ModelFileError
+from aedetect.persistence.detector_state import detector_state, rebuild
+from aedetect.persistence.folder import ModelFolder, write_model
 from aedetect.preprocessing.arrays import DEFAULT_SCALER
 from aedetect.preprocessing.inputs import fit_preprocessor, scoring_matrix, training_data
-from aedetect.preprocessing.tables import InvalidValueError
+from aedetect.scoring.calibration import calibration_scores, table_drift_reference
 from aedetect.scoring.forward import forward_pass
-from aedetect.scoring.reference import DriftReference, fit_drift_reference
-from aedetect.scoring.scorer import RowScorer, score_matrix
-from aedetect.scoring.statistics import LATENT_WEIGHT, ScoreStatistics, fit_score_statistics, neighbour_rank
+from aedetect.scoring.scorer import RowScorer, check_finite, score_matrix
+from aedetect.scoring.statistics import (
+    ScoreStatistics,
+    feature_contributions,
+    fit_score_statistics,
+    neighbour_rank,
+    row_scorer,
+)
 from aedetect.thresholds import ThresholdRule, fresh_rule
 from aedetect.training.distributed import Sharding, synchronised_batch_norm
-from aedetect.training.loop import History, TrainingConfig, resolve_device, train
+from aedetect.training.loop import History, resolve_device, train
 from aedetect.training.progress import train_with_progress
-from aedetect.training.sizing import LEARNING_RATE_FACTOR, default_schedule, network_config
-from aedetect.training.split import held_out_split
-from aedetect.training.variants import Variant, negative_elbo
-
-# Fewest normal rows (images, windows) that fit takes: one row has no spread for the scaler and the
-# latent scale, no neighbour for the kNN distance and no variation for the threshold rule to measure.
-MIN_NORMAL_ROWS = 2
+from aedetect.training.sizing import default_schedule, network_config, training_config
+from aedetect.training.split import held_out_split, normal_rows, shared_seed
+from aedetect.training.variants import negative_elbo
 
 
 class AutoencoderDetector(OutlierMixin, BaseEstimator):
@@ -136,9 +136,6 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     def _validate_params(self) -> None:
         validate(type(self).__name__, self.get_params(deep=False))
 
-    def _variant(self) -> Variant:
-        return Variant(self.variant, self.noise, float(self.noise_level), float(self.sparsity_weight), float(self.beta))
-
     def fit(self, X, y=None) -> AutoencoderDetector:
         """Train on the normal rows of ``X`` (all rows, or those with ``y == 0``).
 
@@ -168,30 +165,19 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             )
         data = training_data(X, self.data_kind_)
         labels = None if y is None else check_labels(y, len(data))
-        normal_rows = np.arange(len(data)) if labels is None else np.flatnonzero(labels == 0)
-        n_normal = int(group.sum([len(normal_rows)])[0])
-        if n_normal == 0:
-            raise ValueError("There are zero normal rows to train on (every label is 1); give normal data.")
-        if n_normal < MIN_NORMAL_ROWS:
-            raise ValueError(
-                f"Training needs at least {MIN_NORMAL_ROWS} normal rows; got {n_normal}. One row has no "
-                "spread to scale by and no neighbour to compare with; give more normal data."
-            )
+        normal = normal_rows(labels, len(data), group)
         if isinstance(X, pd.DataFrame):
             self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         self.n_features_in_ = int(np.prod(data.shape[1:]))
-        seed = self.random_state
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-        self.random_state_ = int(group.gather_objects(seed)[0])  # the first process's draw, for all
+        self.random_state_ = shared_seed(self.random_state, group)
 
         keys = np.arange(len(data)) if row_keys is None else np.asarray(row_keys)
         held_out, train_part = held_out_split(
-            len(normal_rows), self.validation_fraction, self.random_state_, keys=keys[normal_rows], group=group
+            len(normal), self.validation_fraction, self.random_state_, keys=keys[normal], group=group
         )
-        val_rows, train_rows = normal_rows[held_out], normal_rows[train_part]
+        val_rows, train_rows = normal[held_out], normal[train_part]
         # Rows are checked and transformed in the user's order (an error names the user's row) and
         # picked from the one transformed matrix.
         self.preprocessor_ = fit_preprocessor(
@@ -214,43 +200,20 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.device_ = resolve_device(self.device)
         torch.manual_seed(self.random_state_)
         self.model_ = build_model(self.model_kind_, self.model_config_.to_dict())[1].to(self.device_)
-        batch, epochs, learning_rate = default_schedule(int(group.sum([len(train_matrix)])[0]))
+        schedule = default_schedule(int(group.sum([len(train_matrix)])[0]))
         base_kind = getattr(self.model_config_, "base_kind", self.model_kind_)
-        config = TrainingConfig(
-            optimizer=self.optimizer,
-            learning_rate=float(
-                self.learning_rate
-                if self.learning_rate is not None
-                else learning_rate * LEARNING_RATE_FACTOR.get(base_kind, 1.0)
-            ),
-            weight_decay=float(self.weight_decay),
-            loss=self.loss,
-            metrics=tuple(self.metrics),
-            epochs=int(self.epochs if self.epochs is not None else epochs),
-            batch_size=int(self.batch_size if self.batch_size is not None else batch),
-            patience=int(self.patience),
-            trim_fraction=float(self.trim_fraction),
-            seed=self.random_state_,
-            variant=self._variant(),
-        )
+        config = training_config(self.get_params(deep=False), schedule, base_kind, self.random_state_)
         self.history_ = self._train(train_matrix, val_matrix, config, group)
         self._fit_after_network(train_matrix, val_matrix, keys[train_rows], keys[val_rows], group)
-        rows_held_out = val_matrix if val_matrix is not None and len(val_matrix) else train_matrix
-        reference = None if group.distributed else self._drift_reference(data, train_rows, rows_held_out)
-        self.drift_reference_ = reference
+        self.drift_reference_ = None  # tables only, and one process (the monitor's deciles are not merged)
+        if not group.distributed and self.data_kind_ == TABLE:
+            held = val_matrix if val_matrix is not None and len(val_matrix) else train_matrix
+            self.drift_reference_ = table_drift_reference(
+                self.model_, self.preprocessor_, data, train_rows, held, self.loss, self.device_
+            )
         self.decision_scores_ = self._scores_of_matrix(matrix)
         self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
         return self
-
-    def _drift_reference(self, data, train_rows, held_out) -> DriftReference | None:
-        """Deciles of the training rows' numeric inputs and of the held-out rows' per-feature errors
-        (tables only): what :mod:`aedetect.monitor` checks new rows against."""
-        if self.data_kind_ != TABLE:
-            return None
-        numeric = list(self.preprocessor_.numeric_columns_)
-        inputs = data.iloc[train_rows][numeric].to_numpy(dtype=np.float64, na_value=np.nan)
-        errors = forward_pass(self.model_, held_out, self.loss, self.device_)["errors"]
-        return fit_drift_reference(inputs, errors)
 
     def _fit_after_network(self, train_matrix, val_matrix, train_keys, val_keys, group: Group) -> None:
         """Score statistics and threshold for the whole data (all processes' rows): the threshold rule is
@@ -268,11 +231,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             train_hashes=row_hash(train_keys, self.random_state_),
         )
         self._set_statistics(statistics)
-        n_val = int(group.sum([0 if val_matrix is None else len(val_matrix)])[0])
-        held_out, keys = (val_matrix, val_keys) if n_val else (train_matrix, train_keys)
-        scores = self._scores_of_matrix(held_out) if held_out is not None and len(held_out) else np.empty(0)
-        keys = group.gather(np.asarray(keys))
-        self.calibration_scores_ = group.gather(scores)[np.argsort(keys, kind="stable")]
+        self.calibration_scores_ = calibration_scores(
+            self._scores_of_matrix, train_matrix, val_matrix, train_keys, val_keys, group
+        )
         self.threshold_rule_ = fresh_rule(self.threshold)
         self.threshold_rule_.fit(self.calibration_scores_)
         self.threshold_ = self.threshold_rule_.threshold_
@@ -320,38 +281,15 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         key = (self.score, self.loss)
         cached = getattr(self, "_scorer_cache", None)
         if cached is None or cached[0] != key:
-            scorer = RowScorer(
-                self.model_,
-                self.score,
-                self.loss,
-                self.feature_error_means_,
-                self.score_scales_,
-                self.latent_scale_,
-                self.latent_reference_,
-                self.latent_mean_,
-                self.latent_precision_,
-                latent_weight=LATENT_WEIGHT,
-                neighbours=self.n_neighbours_,
-            )
+            scorer = row_scorer(self.model_, ScoreStatistics.of(self), self.score, self.loss, self.trim_fraction)
             self._scorer_cache = cached = (key, scorer.to(self.device_))
         return cached[1]
 
     def _scores_of_matrix(self, matrix: np.ndarray) -> np.ndarray:
         if self.score == "negative_elbo":
             out = forward_pass(self.model_, matrix, self.loss, self.device_, keep=("errors", "kl"))
-            scores = negative_elbo(out["errors"], out["kl"])
-        else:
-            scores = score_matrix(self._scorer(), matrix, self.device_)
-        if not np.isfinite(scores).all():  # the inputs passed their checks but the network overflowed
-            row = int(np.flatnonzero(~np.isfinite(scores))[0])
-            unit = "data row" if self.data_kind_ == TABLE else "sample"
-            raise InvalidValueError(
-                "The score{where} is not finite: the network overflowed on its values; check that they are in the "
-                "units the model was trained on.",
-                row,
-                unit,
-            )
-        return scores
+            return check_finite(negative_elbo(out["errors"], out["kl"]), self.data_kind_)
+        return check_finite(score_matrix(self._scorer(), matrix, self.device_), self.data_kind_)
 
     def decision_function(self, X) -> np.ndarray:
         """Anomaly score of each row: higher = more anomalous (see the ``score`` parameter)."""
@@ -387,10 +325,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         score: its error relative to its level on normal rows (``feature_error_means_``), or the
         error itself (the same array) when ``score="reconstruction"``. Both ``(rows, features)``."""
         errors = self.feature_errors(X).to_numpy(dtype=np.float64)
-        if self.score == "reconstruction":
-            return errors, errors
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return errors, errors / self.feature_error_means_
+        return errors, feature_contributions(errors, self.score, self.feature_error_means_)
 
     def error_maps(self, X) -> np.ndarray:
         """Reconstruction error at each pixel (images, ``(n, height, width)``) or time step (series,
@@ -454,17 +389,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     @classmethod
     def _from_state(cls, folder: ModelFolder) -> AutoencoderDetector:
         """Rebuild a detector from a model folder that :meth:`save` wrote; checks every shape and value."""
-        with reading(folder):
-            detector = cls(**folder.manifest["params"])
-            try:
-                detector._validate_params()
-            except InvalidParameterError as error:
-                raise ModelFileError(
-                    f"The model at {folder.where} has an invalid parameter: {error} Re-train or restore the model."
-                ) from None
-            for name, value in fitted_attributes(folder, detector.device).items():
-                setattr(detector, name, value)
-        return detector
+        return rebuild(cls, folder)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

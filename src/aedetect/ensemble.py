@@ -1,9 +1,9 @@
 """EnsembleDetector: several autoencoders with different seeds, their standardised scores averaged.
 
-Saved as a directory: ``ensemble.json`` (parameters, each member's score mean and spread, the
-threshold rule, the calibration scores, the ``metadata_`` the command line keeps) and one model
-directory per member (``member_0``, ...), each the usual JSON + safetensors; :func:`aedetect.load`
-reads either kind, never unpickling.
+Saved as a directory: ``ensemble.json`` and one model directory per member (see
+:mod:`aedetect.persistence.ensemble_state`); :func:`aedetect.load` reads either kind, never
+unpickling. How the members' scores and per-feature values combine lives in
+:mod:`aedetect.scoring.members`.
 
 An ensemble offers what the command line, the service, file and stream scoring and the report use
 on a detector (``data_kind_``, ``preprocessor_``, ``feature_names_in_``, ``feature_names_out_``,
@@ -14,8 +14,6 @@ own); ONNX export refuses it.
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,23 +22,13 @@ from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.exceptions import NotFittedError
 
 from aedetect import _validation as v
-from aedetect._validation import InvalidParameterError, check_labels
-from aedetect._version import __version__
+from aedetect._validation import check_labels
 from aedetect.detector import AutoencoderDetector
-from aedetect.persistence.folder import check_threshold, json_params, read_model
-from aedetect.persistence.storage import (
-    ENSEMBLE_FILE,
-    ModelFileError,
-    check_member_name,
-    read_manifest,
-    seal,
-    staged_directory,
-)
-from aedetect.thresholds import RULES, ThresholdRule, fresh_rule, parse_threshold, rule_from_dict
+from aedetect.persistence.ensemble_state import rebuild_ensemble, write_ensemble
+from aedetect.scoring.members import mean_by_name, standardised_mean
+from aedetect.scoring.statistics import feature_contributions
+from aedetect.thresholds import RULES, ThresholdRule, fresh_rule, parse_threshold
 from aedetect.training.split import held_out_split
-
-FORMAT = "aedetect-ensemble"
-FORMAT_VERSION = 1
 
 _CONSTRAINTS = {
     "detector": [v.NONE, v.Check(lambda d: isinstance(d, AutoencoderDetector), "an AutoencoderDetector")],
@@ -58,43 +46,6 @@ _CONSTRAINTS = {
 
 def _rows(X, rows: np.ndarray):
     return X.iloc[rows] if isinstance(X, pd.DataFrame) else np.asarray(X)[rows]
-
-
-def _mean_by_name(blocks: list[tuple[list[str], np.ndarray]]) -> tuple[list[str], np.ndarray]:
-    """The mean over members of per-feature values (last axis), matched by feature name.
-
-    Members fit their one-hot encoding on their own training rows, so a rare category may be a
-    feature of some members only; it is averaged over the members that have it.
-    """
-    names = list(dict.fromkeys(name for member_names, _ in blocks for name in member_names))
-    where = {name: i for i, name in enumerate(names)}
-    total = np.zeros((*blocks[0][1].shape[:-1], len(names)), dtype=np.float64)
-    count = np.zeros(len(names))
-    for member_names, values in blocks:
-        columns = [where[name] for name in member_names]
-        total[..., columns] += values
-        count[columns] += 1
-    return names, total / count
-
-
-def _disagreement(members: list) -> str | None:
-    """What the members disagree on (they must share data kind, columns and score), or None."""
-    first = members[0]
-    checks = {
-        "data kind": lambda m: m.data_kind_,
-        "columns": lambda m: (  # tables only; images and series have sample_shape_ instead
-            list(getattr(m.preprocessor_, "columns_", [])),
-            list(getattr(m.preprocessor_, "sample_shape_", [])),
-            list(getattr(m.preprocessor_, "categorical_features", [])),
-        ),
-        "feature names": lambda m: list(getattr(m, "feature_names_in_", [])),
-        "number of features": lambda m: m.n_features_in_,
-        "score": lambda m: m.score,
-    }
-    for what, value in checks.items():
-        if any(value(m) != value(first) for m in members[1:]):
-            return what
-    return None
 
 
 class EnsembleDetector(OutlierMixin, BaseEstimator):
@@ -177,7 +128,7 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
         return self
 
     def _combine(self, raw: np.ndarray) -> np.ndarray:
-        return ((raw - self.member_means_[:, None]) / self.member_stds_[:, None]).mean(axis=0)
+        return standardised_mean(raw, self.member_means_, self.member_stds_)
 
     def _set_rule(self, rule: ThresholdRule) -> None:
         self.threshold_rule_ = rule
@@ -236,14 +187,14 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
     def feature_error_means_(self) -> np.ndarray:
         """The normal level of each feature's error: the mean over members of each member's level."""
         self._check_fitted()
-        return _mean_by_name(
+        return mean_by_name(
             [(m.feature_names_out_, np.asarray(m.feature_error_means_, dtype=np.float64)) for m in self.members_]
         )[1]
 
     def feature_errors(self, X) -> pd.DataFrame:
         """Reconstruction error of each feature of each row: the mean over members of their errors."""
         self._check_fitted()
-        names, errors = _mean_by_name(
+        names, errors = mean_by_name(
             [(m.feature_names_out_, m.feature_errors(X).to_numpy(dtype=np.float64)) for m in self.members_]
         )
         return pd.DataFrame(errors, columns=names, index=X.index if isinstance(X, pd.DataFrame) else None)
@@ -256,10 +207,7 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
         explanations both read them this way.
         """
         errors = self.feature_errors(X).to_numpy(dtype=np.float64)
-        if self.score == "reconstruction":
-            return errors, errors
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return errors, errors / self.feature_error_means_
+        return errors, feature_contributions(errors, self.score, self.feature_error_means_)
 
     def score_samples(self, X) -> np.ndarray:
         """scikit-learn's convention: higher = more normal (the negated anomaly score)."""
@@ -287,26 +235,7 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
         self._check_fitted()
         if metadata is not None:
             self.metadata_ = dict(metadata)
-        with staged_directory(path) as staging:
-            for i, member in enumerate(self.members_):
-                member.save(staging / f"member_{i}")
-            params = json_params(self.get_params(deep=False))
-            params["detector"] = json_params(self.members_[0].get_params(deep=False))
-            manifest = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "aedetect_version": __version__,
-                "params": params,
-                "members": [f"member_{i}" for i in range(len(self.members_))],
-                "member_means": self.member_means_.tolist(),
-                "member_stds": self.member_stds_.tolist(),
-                "threshold": self.threshold_rule_.to_dict(),
-                "calibration_scores": self.calibration_scores_.tolist(),
-                "n_features_in": int(self.n_features_in_),
-                "metadata": getattr(self, "metadata_", {}),
-                "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            }
-            (staging / ENSEMBLE_FILE).write_text(json.dumps(seal(manifest), indent=2))
+        write_ensemble(path, self)
 
 
 def load_ensemble(path) -> EnsembleDetector:
@@ -315,72 +244,7 @@ def load_ensemble(path) -> EnsembleDetector:
     Members must be plain sub-folders of the ensemble folder (no ``..``, no absolute path, no link),
     each an ordinary model directory; scales and the threshold must be finite.
     """
-    directory = Path(path)
-    where = repr(str(directory))
-    manifest = read_manifest(directory / ENSEMBLE_FILE, FORMAT)
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(
-            f"{where} holds an ensemble of format {manifest.get('format')!r} version "
-            f"{manifest.get('format_version')!r}; this aedetect reads {FORMAT!r} version {FORMAT_VERSION}."
-        )
-    try:
-        names = manifest["members"]
-        if not isinstance(names, list) or not names:
-            raise ModelFileError(
-                f"The ensemble at {where} has no members ({ENSEMBLE_FILE} lists none); re-train or restore it."
-            )
-        folders = [check_member_name(directory, name) for name in names]
-        if len(set(names)) != len(names):
-            raise ModelFileError(f"The ensemble at {where} lists a member twice; re-train or restore it.")
-        params = dict(manifest["params"])
-        params["detector"] = AutoencoderDetector(**params["detector"])
-        ensemble = EnsembleDetector(**params)
-        try:
-            ensemble._validate_params()
-        except InvalidParameterError as error:
-            raise ModelFileError(
-                f"The ensemble at {where} has an invalid parameter: {error} Re-train or restore it."
-            ) from None
-        ensemble.member_means_ = np.asarray(manifest["member_means"], dtype=np.float64)
-        ensemble.member_stds_ = np.asarray(manifest["member_stds"], dtype=np.float64)
-        ensemble.calibration_scores_ = np.asarray(manifest["calibration_scores"], dtype=np.float64)
-        for name, value, shape in (
-            ("member_means", ensemble.member_means_, (len(names),)),
-            ("member_stds", ensemble.member_stds_, (len(names),)),
-            ("calibration_scores", ensemble.calibration_scores_, None),
-        ):
-            if (value.shape != shape if shape else value.ndim != 1 or not len(value)) or not np.isfinite(value).all():
-                raise ModelFileError(
-                    f"The ensemble at {where} is inconsistent: {name} must hold "
-                    f"{shape[0] if shape else 'one or more'} finite numbers; re-train or restore it."
-                )
-        if not (ensemble.member_stds_ > 0).all():
-            raise ModelFileError(
-                f"The ensemble at {where} has a zero or negative member_stds (scores divide by "
-                "it); re-train or restore it."
-            )
-        ensemble.n_features_in_ = int(manifest["n_features_in"])
-        rule = rule_from_dict(manifest["threshold"])
-        check_threshold(directory, manifest["threshold"], rule)
-        ensemble._set_rule(rule)
-        ensemble.metadata_ = manifest.get("metadata") or {}
-        if not isinstance(ensemble.metadata_, dict):
-            raise ModelFileError(f"The ensemble at {where} has metadata that is not a mapping; re-train or restore it.")
-        ensemble.members_ = [AutoencoderDetector._from_state(read_model(folder)) for folder in folders]
-        disagreement = _disagreement(ensemble.members_)
-        if disagreement is not None or ensemble.members_[0].n_features_in_ != ensemble.n_features_in_:
-            raise ModelFileError(
-                f"The ensemble at {where} is inconsistent: its members disagree on their "
-                f"{disagreement or 'number of features'}; re-train or restore it."
-            )
-    except ModelFileError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise ModelFileError(
-            f"The ensemble at {where} is damaged or inconsistent ({type(error).__name__}: "
-            f"{(str(error).splitlines() or [''])[0][:200]}); re-train or restore it."
-        ) from None
-    return ensemble
+    return rebuild_ensemble(EnsembleDetector, AutoencoderDetector, Path(path))
 
 
 __all__ = ["EnsembleDetector", "load_ensemble"]

@@ -32,6 +32,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from aedetect._validation import check_labels
+
 
 @dataclass
 class Evaluation:
@@ -71,12 +73,11 @@ def precision_at_n(y_true, scores, n: int | None = None) -> float | None:
 
 def evaluate(y_true, scores, threshold: float) -> Evaluation:
     """Evaluate ``scores`` (higher = more anomalous) flagged above ``threshold`` against ``y_true``."""
-    y_true = np.asarray(y_true).astype(np.int64).ravel()
+    y_true = np.asarray(y_true).ravel()
     scores = np.asarray(scores, dtype=np.float64).ravel()
     if y_true.shape != scores.shape:
         raise ValueError(f"Got {y_true.size} labels for {scores.size} scores; give one label per row.")
-    if not np.isin(y_true, (0, 1)).all():
-        raise ValueError("Labels must be 0 (normal) or 1 (anomaly).")
+    y_true = check_labels(y_true, scores.size)
     predicted = (scores > threshold).astype(np.int64)
     both = 0 < y_true.sum() < y_true.size
     normals = y_true == 0

@@ -2,8 +2,9 @@
 
 :func:`detector_state` reads a fitted detector's attributes into what :func:`~aedetect.persistence.folder.write_model`
 writes; :func:`fitted_attributes` turns a checked :class:`~aedetect.persistence.folder.ModelFolder` back
-into the fitted attributes, checking every shape and value on the way. Neither imports the detector:
-it calls them (``save``, ``_from_state``), and the folder format below knows no estimator at all.
+into the fitted attributes, checking every shape and value on the way, and :func:`rebuild` makes a
+detector of them. None imports the detector: it calls them (``save``, ``_from_state``, passing its
+class), and the folder format below knows no estimator at all.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aedetect._validation import InvalidParameterError
 from aedetect.kinds import TABLE
 from aedetect.persistence.folder import (
     ModelFolder,
@@ -22,7 +24,9 @@ from aedetect.persistence.folder import (
     check_threshold,
     check_values,
     json_params,
+    reading,
 )
+from aedetect.persistence.storage import ModelFileError
 from aedetect.preprocessing.arrays import ArrayPreprocessor
 from aedetect.preprocessing.tables import TablePreprocessor
 from aedetect.scoring.reference import N_BINS, DriftReference
@@ -124,6 +128,22 @@ def fitted_attributes(folder: ModelFolder, device: str) -> dict[str, Any]:
     return fitted
 
 
+def rebuild(estimator: type, folder: ModelFolder):
+    """A detector of class ``estimator`` rebuilt from a model folder that its ``save`` wrote: its
+    parameters checked, then its fitted attributes (see :func:`fitted_attributes`)."""
+    with reading(folder):
+        detector = estimator(**folder.manifest["params"])
+        try:
+            detector._validate_params()
+        except InvalidParameterError as error:
+            raise ModelFileError(
+                f"The model at {folder.where} has an invalid parameter: {error} Re-train or restore the model."
+            ) from None
+        for name, value in fitted_attributes(folder, detector.device).items():
+            setattr(detector, name, value)
+    return detector
+
+
 def _drift_reference(folder: ModelFolder, tensors, preprocessor, n_values: int) -> DriftReference | None:
     """The drift reference, or None for a model saved before it existed (or an image or series model)."""
     arrays = {name[len("stats.") :]: t.numpy() for name, t in tensors.items() if name.startswith("stats.drift_")}
@@ -141,4 +161,4 @@ def _drift_reference(folder: ModelFolder, tensors, preprocessor, n_values: int) 
     return DriftReference.from_arrays(arrays)
 
 
-__all__ = ["STATISTICS", "POSITIVE_STATISTICS", "detector_state", "fitted_attributes"]
+__all__ = ["STATISTICS", "POSITIVE_STATISTICS", "detector_state", "fitted_attributes", "rebuild"]

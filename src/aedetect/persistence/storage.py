@@ -212,7 +212,7 @@ def _ours(parent: Path, name: str, suffix: str) -> Iterator[tuple[Path, int | No
 
 def _running(pid: int | None) -> bool:
     """Whether the process that named a folder may still be writing it (None: unknown, only age can tell)."""
-    from aedetect.data.io import _running as running  # one rule for outputs and models
+    from aedetect.data.outputs import _running as running  # one rule for outputs and models
 
     return pid is not None and (os.name != "posix" or running(pid))
 
@@ -293,7 +293,7 @@ def _replace(staging: Path, target: Path) -> None:
 def staged_directory(path) -> Iterator[Path]:
     """A fresh temporary folder beside ``path``, swapped in for ``path`` when the block ends without an
     error and removed when it raises. Only a saved model (or an empty folder) is ever replaced."""
-    from aedetect.data.io import _removed_on_termination
+    from aedetect.data.outputs import _removed_on_termination
 
     target = check_save_target(path)
     remove_abandoned(target)

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from aedetect.kinds import TABLE, DataKind
+from aedetect.preprocessing.tables import InvalidValueError
 from aedetect.scoring.forward import padded_batches
 from aedetect.training.loop import ELEMENTWISE
 
@@ -200,4 +202,19 @@ def score_matrix(
     return scores
 
 
-__all__ = ["RowScorer", "LatentKnn", "score_matrix"]
+def check_finite(scores: np.ndarray, data_kind: DataKind) -> np.ndarray:
+    """``scores``, or an :class:`~aedetect.preprocessing.tables.InvalidValueError` naming the first row
+    whose score is not finite: its inputs passed their checks but the network overflowed on them."""
+    if not np.isfinite(scores).all():
+        row = int(np.flatnonzero(~np.isfinite(scores))[0])
+        unit = "data row" if data_kind == TABLE else "sample"
+        raise InvalidValueError(
+            "The score{where} is not finite: the network overflowed on its values; check that they are in the "
+            "units the model was trained on.",
+            row,
+            unit,
+        )
+    return scores
+
+
+__all__ = ["RowScorer", "LatentKnn", "score_matrix", "check_finite"]

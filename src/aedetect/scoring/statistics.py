@@ -17,7 +17,7 @@ from torch import nn
 from aedetect.kinds import IMAGE, SERIES, TABLE, DataKind
 from aedetect.partitions import Group, row_hash
 from aedetect.scoring.forward import forward_pass
-from aedetect.scoring.scorer import LatentKnn
+from aedetect.scoring.scorer import LatentKnn, RowScorer
 
 # The tuned numbers below are backed by the runs in benchmarks/results/tuning.md.
 #: Normal codes kept as kNN references, per data kind: tables keep few so that the default score stays
@@ -46,6 +46,11 @@ class ScoreStatistics:
     latent_mean: np.ndarray
     latent_precision: np.ndarray
     score_scales: np.ndarray
+
+    @classmethod
+    def of(cls, fitted) -> ScoreStatistics:
+        """The statistics that a fitted detector holds, as its attributes of these names with ``_``."""
+        return cls(**{name: getattr(fitted, f"{name}_") for name in cls.__annotations__})
 
 
 def neighbour_rank(n_reference: int, trim_fraction: float) -> int:
@@ -136,6 +141,33 @@ def fit_score_statistics(
     )
 
 
+def row_scorer(model: nn.Module, statistics: ScoreStatistics, score: str, loss: str, trim_fraction: float) -> RowScorer:
+    """The network and the fitted statistics as one :class:`~aedetect.scoring.scorer.RowScorer` (what
+    scores rows in memory, and what ONNX export traces)."""
+    return RowScorer(
+        model,
+        score,
+        loss,
+        statistics.feature_error_means,
+        statistics.score_scales,
+        statistics.latent_scale,
+        statistics.latent_reference,
+        statistics.latent_mean,
+        statistics.latent_precision,
+        latent_weight=LATENT_WEIGHT,
+        neighbours=neighbour_rank(len(statistics.latent_reference), trim_fraction),
+    )
+
+
+def feature_contributions(errors: np.ndarray, score: str, feature_error_means: np.ndarray) -> np.ndarray:
+    """Each feature's part in a row's score: its error relative to its level on normal rows, or the
+    error itself (the same array) when ``score="reconstruction"``, whose score is the plain mean."""
+    if score == "reconstruction":
+        return errors
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return errors / feature_error_means
+
+
 def _forward(model: nn.Module, matrix: np.ndarray, loss: str, device: torch.device) -> dict[str, np.ndarray]:
     """Errors and codes of ``matrix``'s rows, with the right widths when this process holds none."""
     if len(matrix):
@@ -173,4 +205,12 @@ def rotation_nll(model: nn.Module, matrix: np.ndarray, device: torch.device) -> 
     return np.concatenate(parts)
 
 
-__all__ = ["ScoreStatistics", "fit_score_statistics", "neighbour_rank", "KNN_REFERENCE_ROWS", "LATENT_WEIGHT"]
+__all__ = [
+    "ScoreStatistics",
+    "fit_score_statistics",
+    "neighbour_rank",
+    "row_scorer",
+    "feature_contributions",
+    "KNN_REFERENCE_ROWS",
+    "LATENT_WEIGHT",
+]

@@ -15,7 +15,8 @@ from torch import nn
 
 from aedetect.kinds import DEFAULT_ARCHITECTURE, TABLE, DataKind
 from aedetect.models import MODELS
-from aedetect.training.loop import History
+from aedetect.training.loop import History, TrainingConfig
+from aedetect.training.variants import Variant
 
 #: Batches of about 1/16 of the rows, at least 300 optimizer steps in all and at least 20 epochs.
 #: Tables get a larger epoch budget for early stopping to use: enough epochs to see about a million
@@ -81,6 +82,39 @@ def default_schedule(n_rows: int, data_kind: DataKind | None = None) -> tuple[in
         wanted = SCHEDULE["min_steps"] / max(1, int(np.ceil(n_rows / batch)))
     epochs = int(np.clip(np.ceil(wanted), SCHEDULE["min_epochs"], SCHEDULE["max_epochs"]))
     return batch, epochs, float(1e-3 * np.sqrt(batch / 64))
+
+
+def training_config(
+    params: dict[str, Any], schedule: tuple[int, int, float], base_kind: str, seed: int
+) -> TrainingConfig:
+    """The training settings from the detector's parameters: ``batch_size``, ``epochs`` and
+    ``learning_rate`` left ``None`` take their value from ``schedule`` (what :func:`default_schedule`
+    gives for the training rows; the learning rate times :data:`LEARNING_RATE_FACTOR` of the
+    network's ``base_kind``)."""
+    batch, epochs, learning_rate = schedule
+    return TrainingConfig(
+        optimizer=params["optimizer"],
+        learning_rate=float(
+            params["learning_rate"]
+            if params["learning_rate"] is not None
+            else learning_rate * LEARNING_RATE_FACTOR.get(base_kind, 1.0)
+        ),
+        weight_decay=float(params["weight_decay"]),
+        loss=params["loss"],
+        metrics=tuple(params["metrics"]),
+        epochs=int(params["epochs"] if params["epochs"] is not None else epochs),
+        batch_size=int(params["batch_size"] if params["batch_size"] is not None else batch),
+        patience=int(params["patience"]),
+        trim_fraction=float(params["trim_fraction"]),
+        seed=seed,
+        variant=Variant(
+            params["variant"],
+            params["noise"],
+            float(params["noise_level"]),
+            float(params["sparsity_weight"]),
+            float(params["beta"]),
+        ),
+    )
 
 
 def rotation_head_supported(history: History, n_held_out: int) -> bool:
@@ -163,6 +197,7 @@ def network_config(
 
 __all__ = [
     "network_config",
+    "training_config",
     "default_architecture",
     "default_network",
     "default_schedule",

@@ -1,4 +1,5 @@
-"""The held-out split: which normal rows the network never trains on (early stopping, the threshold)."""
+"""Which rows train: the normal rows, the seed that every process draws with, and the held-out split
+(the normal rows the network never trains on: early stopping, the threshold)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,39 @@ import numpy as np
 
 from aedetect.partitions import Group, row_hash
 
+# Fewest normal rows (images, windows) that fit takes: one row has no spread for the scaler and the
+# latent scale, no neighbour for the kNN distance and no variation for the threshold rule to measure.
+MIN_NORMAL_ROWS = 2
 #: Fewer normal rows than this hold nothing out: a handful of rows cannot spare any for validation.
 MIN_ROWS_TO_HOLD_OUT = 20
+
+
+def normal_rows(labels: np.ndarray | None, n_rows: int, group: Group | None = None) -> np.ndarray:
+    """Positions of the normal rows: all ``n_rows`` rows without ``labels``, else those labelled 0.
+
+    Raises ``ValueError`` when the rows of all processes of ``group`` hold fewer than
+    :data:`MIN_NORMAL_ROWS` normal rows.
+    """
+    group = group or Group()
+    rows = np.arange(n_rows) if labels is None else np.flatnonzero(labels == 0)
+    n_normal = int(group.sum([len(rows)])[0])
+    if n_normal == 0:
+        raise ValueError("There are zero normal rows to train on (every label is 1); give normal data.")
+    if n_normal < MIN_NORMAL_ROWS:
+        raise ValueError(
+            f"Training needs at least {MIN_NORMAL_ROWS} normal rows; got {n_normal}. One row has no "
+            "spread to scale by and no neighbour to compare with; give more normal data."
+        )
+    return rows
+
+
+def shared_seed(random_state: int | None, group: Group | None = None) -> int:
+    """``random_state``, or a fresh draw when it is ``None``: the first process's, for all processes."""
+    group = group or Group()
+    seed = random_state
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    return int(group.gather_objects(seed)[0])
 
 
 def held_out_split(
@@ -29,4 +61,4 @@ def held_out_split(
     return np.flatnonzero(held), np.flatnonzero(~held)
 
 
-__all__ = ["MIN_ROWS_TO_HOLD_OUT", "held_out_split"]
+__all__ = ["MIN_NORMAL_ROWS", "MIN_ROWS_TO_HOLD_OUT", "normal_rows", "shared_seed", "held_out_split"]
