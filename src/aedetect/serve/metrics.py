@@ -77,20 +77,38 @@ class ServiceMetrics:
         self.flagged = Counter("aedetect_rows_flagged", "Rows flagged as anomalies.", ["model"], registry=self.registry)
         self.scores = _ScoreHistogram()
         self.registry.register(self.scores)
+        self._per_model: dict[str, tuple] = {}  # each model's and each answer's series, looked up once
+        self._per_answer: dict[tuple, tuple] = {}
 
     def scored(self, model: str, scored, threshold: float) -> None:
         """Count a request's scored rows, its flagged rows and their scores."""
-        self.rows.labels(model).inc(len(scored.scores))
-        self.flagged.labels(model).inc(scored.flagged)
+        counters = self._per_model.get(model)
+        if counters is None:  # labels() takes a lock and builds a key: once per model, not per request
+            counters = self._per_model[model] = (self.rows.labels(model), self.flagged.labels(model))
+        counters[0].inc(len(scored.scores))
+        counters[1].inc(scored.flagged)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ratios = np.asarray(scored.scores, dtype=np.float64) / threshold if threshold > 0 else scored.scores
-        self.scores.observe(model, np.nan_to_num(np.asarray(ratios, dtype=np.float64), posinf=np.inf))
+        ratios = np.asarray(ratios, dtype=np.float64)
+        if np.isnan(ratios).any():  # scores are finite; NaN only from a NaN in what was passed here
+            ratios = np.nan_to_num(ratios, posinf=np.inf)
+        self.scores.observe(model, ratios)
 
     def answered(self, endpoint: str, model: str, status: int, seconds: float) -> None:
-        self.requests.labels(endpoint, model, str(status)).inc()
-        if status >= 400:
-            self.errors.labels(endpoint, model, str(status)).inc()
-        self.latency.labels(endpoint, model).observe(seconds)
+        key = (endpoint, model, status)  # few keys: route templates, served models' names, statuses
+        series = self._per_answer.get(key)
+        if series is None:
+            labels = (endpoint, model, str(status))
+            errors = self.errors.labels(*labels) if status >= 400 else None
+            series = self._per_answer[key] = (
+                self.requests.labels(*labels),
+                errors,
+                self.latency.labels(endpoint, model),
+            )
+        series[0].inc()
+        if series[1] is not None:
+            series[1].inc()
+        series[2].observe(seconds)
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
