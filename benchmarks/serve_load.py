@@ -117,6 +117,7 @@ def load(url: str, path: str, body: bytes, media: str, n_rows: int, clients: int
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
+    load_average = os.getloadavg()[0]  # the machine is shared: how busy it was when this run started
     start_at = time.monotonic() + warmup
     stop_at = start_at + seconds
 
@@ -149,6 +150,7 @@ def load(url: str, path: str, body: bytes, media: str, n_rows: int, clients: int
         "p99_ms": float(np.percentile(ms, 99)) if len(ms) else float("nan"),
         "requests": len(ms),
         "errors": errors[0],
+        "load_average": load_average,
     }
 
 
@@ -221,6 +223,12 @@ def main() -> None:
                     )
             for name in commands:
                 table.append(summary(name, f"{n_rows:,} row(s), JSON records", args.clients, runs[name]))
+            paired = [
+                a["requests_per_second"] / t["requests_per_second"]
+                for a, t in zip(runs["aedetect serve"], runs["trivial FastAPI app"], strict=True)
+            ]
+            shown = ", ".join(f"{r:.2f}x" for r in paired)
+            table[-1]["note"] = f"paired ratios {shown} (median {statistics.median(paired):.2f}x)"
         url = f"http://127.0.0.1:{ports['aedetect serve']}"
         body = arrow_body(args.bulk_rows)
         probe = httpx.post(f"{url}/score/bulk", content=body, headers={"content-type": ARROW}, timeout=300)
@@ -244,6 +252,7 @@ def main() -> None:
                 "p99_ms": float("nan"),
                 "requests": args.stall_trials,
                 "errors": stall["errors"],
+                "load_average": f"{os.getloadavg()[0]:.1f}",
                 "note": f"the four 10,000-row requests took {stall['four_big_ms']:.0f} ms (median)",
             }
         )
@@ -261,6 +270,8 @@ def summary(system: str, request: str, clients: int, runs: list[dict]) -> dict:
         row[key] = round(statistics.median(r[key] for r in runs), 2)
     row["requests"] = sum(r["requests"] for r in runs)
     row["errors"] = sum(r["errors"] for r in runs)
+    loads = [r["load_average"] for r in runs]
+    row["load_average"] = f"{min(loads):.1f}-{max(loads):.1f}" if len(loads) > 1 else f"{loads[0]:.1f}"
     row["note"] = ""
     print(row, flush=True)
     return row
@@ -278,13 +289,13 @@ def write_tables(args: argparse.Namespace, table: list[dict]) -> None:
         writer.writeheader()
         writer.writerows(table)
     lines = [
-        "| request | system | clients | requests/s | rows/s | p50 ms | p99 ms | requests | errors | note |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| request | system | clients | requests/s | rows/s | p50 ms | p99 ms | requests | errors | load average | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {r['request']} | {r['system']} | {r['clients']} | {fmt(r['requests_per_second'], ',.1f')} "
         f"| {fmt(r['rows_per_second'], ',.0f')} | {fmt(r['p50_ms'], '.1f')} | {fmt(r['p99_ms'], '.1f')} "
-        f"| {r['requests']} | {r['errors']} | {r['note']} |"
+        f"| {r['requests']} | {r['errors']} | {r['load_average']} | {r['note']} |"
         for r in table
     ]
     ratios = []
@@ -300,7 +311,9 @@ def write_tables(args: argparse.Namespace, table: list[dict]) -> None:
         + "\n".join(lines)
         + "\n\n"
         + "".join(f"- {ratio}\n" for ratio in ratios)
-        + f"\nMedians over {args.repeats} runs of {args.seconds:g} s each (the two apps take turns); errors summed. "
+        + f"\nMedians over {args.repeats} runs of {args.seconds:g} s each (the two apps take turns; a paired ratio "
+        "compares the two runs taken one after the other); errors summed; load average: the machine's 1-minute "
+        "load average at the start of the runs (lowest-highest). "
         f"Command: `{command.strip()}`; {datetime.now(UTC):%Y-%m-%d}; {platform.machine()}, {os.cpu_count()} cores "
         f"(clients and servers share them), Python {platform.python_version()}.\n"
     )

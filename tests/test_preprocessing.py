@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
-from aedetect.preprocessing.tables import TablePreprocessor, as_frame
+from aedetect.preprocessing.tables import TablePreprocessor
+from aedetect.preprocessing.values import as_frame
 
 
 @pytest.fixture
@@ -161,3 +162,83 @@ def test_tables_longer_than_one_scaling_block_scale_every_row_alike():
     prep = TablePreprocessor().fit(frame)
     expected = ((rows.astype(np.float64) - np.asarray(prep.offset_)) / np.asarray(prep.scale_)).astype(np.float32)
     np.testing.assert_array_equal(prep.transform(frame), expected)
+
+
+def _bits(matrix: np.ndarray) -> np.ndarray:
+    """The float32 matrix's bit patterns: equal bits, not merely equal values (0.0 and -0.0 differ)."""
+    return np.ascontiguousarray(matrix, dtype=np.float32).view(np.uint32)
+
+
+@pytest.mark.parametrize("impute", ["none", "median", "mean"])
+@pytest.mark.parametrize("scaler", ["standard", "robust", "minmax", "none"])
+def test_a_numeric_matrix_transforms_bit_for_bit_as_the_same_table(impute, scaler):
+    rng = np.random.default_rng(11)
+    columns = ["a", "b", "c", "d"]
+    train = pd.DataFrame(rng.normal(size=(200, 4)) * [1.0, 1e3, 1e-3, 7.0] + [0.0, 5.0, -2.0, 1e4], columns=columns)
+    prep = TablePreprocessor(scaler=scaler, impute=impute).fit(train)
+    rows = rng.normal(size=(40, 4)) * [1.0, 1e3, 1e-3, 7.0]
+    rows[0] = -0.0
+    if impute != "none":  # holes go through the same filling
+        rows[3, 1], rows[5, 2] = np.nan, np.inf
+    expected = prep.transform(pd.DataFrame(rows, columns=columns))
+    np.testing.assert_array_equal(_bits(prep.transform_numeric(rows)), _bits(expected))
+    integers = np.arange(160).reshape(40, 4)  # integers and booleans: as a DataFrame of them reads them
+    np.testing.assert_array_equal(
+        _bits(prep.transform_numeric(integers.astype(np.float64))),
+        _bits(prep.transform(pd.DataFrame(integers, columns=columns))),
+    )
+
+
+def test_a_numeric_matrix_is_refused_with_the_same_message_as_the_table(mixed):
+    prep = TablePreprocessor().fit(mixed[["size", "count"]])
+    rows = np.array([[1.0, 2.0], [np.nan, 1.0]])
+    with pytest.raises(ValueError) as from_table:
+        prep.transform(pd.DataFrame(rows, columns=["size", "count"]))
+    with pytest.raises(ValueError) as from_matrix:
+        prep.transform_numeric(rows)
+    assert str(from_matrix.value) == str(from_table.value) and "data row 2" in str(from_table.value)
+    with pytest.raises(ValueError, match=r"2 numeric columns; got shape \(2, 3\)"):
+        prep.transform_numeric(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="categorical"):
+        TablePreprocessor(categorical_features=["colour"]).fit(mixed[["size", "colour"]]).transform_numeric(rows)
+
+
+def test_a_non_numeric_column_is_named_whatever_the_other_columns_hold(mixed):
+    prep = TablePreprocessor(categorical_features=["colour"]).fit(mixed)
+    frame = mixed.assign(count=mixed["count"].astype(str), size=mixed["size"].astype("float32"))
+    with pytest.raises(ValueError, match=r"Column 'count' is not numeric \('1' in data row 1\)"):
+        prep.transform(frame)
+
+
+@pytest.mark.parametrize(
+    "as_given",
+    [
+        lambda frame: frame.to_numpy(),
+        lambda frame: frame.to_numpy(dtype=np.float32),
+        lambda frame: np.rint(frame.to_numpy()).astype(np.int64),
+        lambda frame: frame.to_numpy() > 0,
+    ],
+    ids=["float64", "float32", "int64", "bool"],
+)
+def test_a_detector_scores_a_matrix_of_numbers_bit_for_bit_as_the_same_table(fitted, fresh_normals, as_given):
+    matrix = as_given(fresh_normals.iloc[:37])
+    table = pd.DataFrame(matrix, columns=fresh_normals.columns)
+    np.testing.assert_array_equal(
+        fitted.decision_function(matrix).view(np.uint64), fitted.decision_function(table).view(np.uint64)
+    )
+
+
+def test_a_matrix_for_a_model_with_categorical_features_goes_through_a_table(normal_frame):
+    from conftest import FAST
+
+    from aedetect import AutoencoderDetector
+
+    # A numeric categorical column: the matrix is all numbers, but its codes must be one-hot encoded.
+    frame = normal_frame.assign(kind=np.where(normal_frame["a"] > 0, 1.0, 2.0))
+    detector = AutoencoderDetector(**{**FAST, "epochs": 2}, categorical_features=["kind"]).fit(frame)
+    probe = frame.iloc[:9].copy()
+    probe.loc[probe.index[2], "kind"] = 7.0  # unseen in fit: all zeros
+    np.testing.assert_array_equal(
+        detector.decision_function(probe.to_numpy()).view(np.uint64),
+        detector.decision_function(probe).view(np.uint64),
+    )

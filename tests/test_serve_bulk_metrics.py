@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -162,6 +165,59 @@ def test_worker_factory_reads_models_and_key_from_the_environment(detector, tmp_
     monkeypatch.delenv("AEDETECT_MODELS")
     with pytest.raises(ValueError, match="Set AEDETECT_MODELS"):
         app_from_environment()
+
+
+_WORKER = """
+import json, os, sys
+from fastapi.testclient import TestClient
+from aedetect.serve.app import app_from_environment
+from aedetect.serve.metrics import multiprocess_directory
+
+rows, show = json.loads(sys.argv[1]), sys.argv[2] == "show"
+directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory + "-missing"
+try:
+    multiprocess_directory()
+except ValueError as error:
+    print("refused:", error)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+with TestClient(app_from_environment()) as http:
+    assert http.post("/score", json={"records": rows}).status_code == 200
+    print(http.get("/metrics").text if show else "")
+"""
+
+
+def test_worker_processes_count_together_in_multiprocess_mode(detector, probe, tmp_path):
+    detector.save(tmp_path / "m")
+    (tmp_path / "metrics").mkdir()
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "AEDETECT_MODELS": f"main={tmp_path / 'm'}",
+        "OMP_NUM_THREADS": "1",
+    }
+    parts = [probe.iloc[:3], probe.iloc[-2:]]  # two workers, each scoring its own rows
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", _WORKER, part.to_json(orient="records"), "show" if i else ""],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+        for i, part in enumerate(parts)
+    ]
+    assert "refused: PROMETHEUS_MULTIPROC_DIR=" in outputs[0] and "create it (empty)" in outputs[0]
+    got = samples(outputs[1].split("\n", 1)[1])
+    ok = tuple(sorted({"endpoint": "/score", "model": "main", "status": "200"}.items()))
+    assert got[("aedetect_requests_total", ok)] == 2  # one request in each process, summed
+    assert got[("aedetect_rows_scored_total", (("model", "main"),))] == 5
+    flagged = int(detector.predict(pd.concat(parts)).sum())
+    assert got[("aedetect_rows_flagged_total", (("model", "main"),))] == flagged
+    assert got[("aedetect_score_to_threshold_count", (("model", "main"),))] == 5
+    at_one = got[("aedetect_score_to_threshold_bucket", (("le", "1.0"), ("model", "main")))]
+    assert 5 - at_one == flagged
 
 
 def test_small_requests_that_arrive_together_share_a_batch_and_keep_their_own_answers(detector, probe):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from aedetect.preprocessing.tables import check_unique_columns, name_list
+from aedetect.preprocessing.values import check_unique_columns, name_list
 from aedetect.thresholds import FixedThreshold, ThresholdRule, parse_threshold
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from aedetect.preprocessing.tables import FLOAT32_MAX, SCALED_LIMIT, InvalidValueError
+from aedetect.preprocessing.values import FLOAT32_MAX, SCALED_LIMIT, InvalidValueError
 
 DataKind = Literal["image", "series"]
 ARRAY_SCALERS = ("standard", "robust", "minmax", "none")

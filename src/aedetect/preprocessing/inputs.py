@@ -10,7 +10,11 @@ import pandas as pd
 
 from aedetect.kinds import TABLE, DataKind
 from aedetect.preprocessing.arrays import DEFAULT_SCALER, ArrayPreprocessor, sample_array
-from aedetect.preprocessing.tables import TablePreprocessor, as_frame, check_unique_columns, name_list
+from aedetect.preprocessing.tables import TablePreprocessor
+from aedetect.preprocessing.values import as_frame, check_unique_columns, name_list
+
+#: Array dtype kinds that a DataFrame holds as numbers: booleans, signed and unsigned integers, floats.
+_NUMBERS = "biuf"
 
 
 def training_data(X, kind: DataKind) -> pd.DataFrame | np.ndarray:
@@ -52,9 +56,11 @@ def fit_preprocessor(
 
 def check_feature_names(frame: pd.DataFrame, expected: Sequence[str]) -> None:
     """The frame's columns are ``expected``, in order; else one ValueError naming what differs."""
-    check_unique_columns(frame.columns)
     names = [str(c) for c in frame.columns]
     expected = list(expected)
+    if names == expected:  # the names seen in fit are unique, so these are too
+        return
+    check_unique_columns(names)
     if names != expected:
         missing = [c for c in expected if c not in names]
         extra = [c for c in names if c not in expected]
@@ -86,7 +92,8 @@ def scoring_matrix(
                 f"X has {frame.shape[1]} features, but {owner} was fitted with "
                 f"{n_features_in} features; score data with the training columns."
             )
-        frame = frame.set_axis(preprocessor.columns_, axis=1)
+        if frame.columns.tolist() != preprocessor.columns_:  # names that are not str, such as 0, 1, ...
+            frame = frame.set_axis(preprocessor.columns_, axis=1)
     else:
         array = np.asarray(X)
         if array.ndim == 2 and array.shape[1] != n_features_in:
@@ -94,6 +101,9 @@ def scoring_matrix(
                 f"X has {array.shape[1]} features, but {owner} was fitted with "
                 f"{n_features_in} features; score data with the training columns."
             )
+        if array.ndim == 2 and array.dtype.kind in _NUMBERS and not preprocessor.categorical_features:
+            # A matrix of numbers: scaled as it is, the same float32 matrix as through a DataFrame.
+            return preprocessor.transform_numeric(array.astype(np.float64, copy=False))
         frame = as_frame(array, preprocessor.columns_)
     return preprocessor.transform(frame)
 

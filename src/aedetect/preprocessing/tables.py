@@ -14,6 +14,14 @@ import pandas as pd
 from sklearn.preprocessing import RobustScaler
 
 from aedetect.partitions import Group
+from aedetect.preprocessing.values import (
+    SCALED_LIMIT,
+    InvalidValueError,
+    check_in_range,
+    check_unique_columns,
+    name_list,
+    not_numeric_error,
+)
 
 Scaler = Literal["standard", "robust", "minmax", "none"]
 Impute = Literal["none", "median", "mean"]
@@ -23,132 +31,15 @@ IMPUTES = ("none", "median", "mean")
 
 #: Rows scaled at a time by :meth:`TablePreprocessor.transform`.
 _BLOCK_ROWS = 8192
-#: The network computes in float32: a value beyond this cannot even be given to it.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-#: Largest scaled input (in training spreads from the training centre) that a model scores. Scores
-#: square reconstruction errors and divide them by normal error levels (as small as 1e-8): an input of
-#: 1e12 scores about 1e24 with the default networks, far inside float32, where from about 1e19 the
-#: score overflows to inf and then NaN. A value 1e12 spreads out is a unit or parsing error, not data.
-SCALED_LIMIT = 1e12
 #: Rows that the robust scaler's quartiles and the median imputation come from: the training rows with
 #: the smallest row hashes (every row of a smaller table), so that any size of data and any partitioning
 #: of it over processes give the same sample, held in memory at once.
 QUANTILE_SAMPLE_ROWS = 100_000
 
 
-class InvalidValueError(ValueError):
-    """A cell the model cannot take, at position ``row`` (0-based) of the table or array it was given.
-
-    The message names a table's row as "data row N", counted from 1 with any header not counted, so
-    that a file's N-th row below its header is data row N; an array's sample by its 0-based index, as
-    NumPy counts. :meth:`shifted` renumbers it for a table that was a chunk of a larger one;
-    :meth:`without_row` leaves the row out (a stream names its line instead).
-    """
-
-    def __init__(self, template: str, row: int | None, unit: str = "data row") -> None:
-        self.template, self.row, self.unit = template, row, unit
-        number = None if row is None else row + 1 if unit == "data row" else row
-        where = "" if row is None else f" in {unit} {number}"
-        super().__init__(template.replace("{where}", where))  # not format(): names may hold braces
-
-    def shifted(self, offset: int) -> InvalidValueError:
-        return InvalidValueError(self.template, None if self.row is None else self.row + offset, self.unit)
-
-    def without_row(self) -> InvalidValueError:
-        return InvalidValueError(self.template, None, self.unit)
-
-
-def name_list(names: Sequence, limit: int = 5) -> str:
-    """``names`` for a message: the first ``limit`` of them, and how many more there are."""
-    names = list(names)
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return f"{names[:limit]}{more}"
-
-
-def check_unique_columns(columns: Sequence, what: str = "X") -> None:
-    """Refuse duplicated column names (after ``str``): a column must be found by its name."""
-    seen = pd.Index([str(c) for c in columns])
-    duplicated = seen[seen.duplicated()].unique().tolist()
-    if duplicated:
-        raise ValueError(f"{what} has duplicated column names {name_list(duplicated)}; give each column its own name.")
-
-
-def check_in_range(numeric: np.ndarray, columns: Sequence[str], allow_missing: bool = False) -> None:
-    """Raise :class:`InvalidValueError` for the first NaN, infinite or beyond-float32 cell of ``numeric``.
-
-    With ``allow_missing`` (imputation), NaN and infinite cells are holes to fill and pass; finite
-    values beyond float32 never do (they are not missing, they are wrong).
-    """
-    with np.errstate(invalid="ignore"):
-        bad = ~(np.abs(numeric) <= FLOAT32_MAX)
-    if allow_missing:
-        bad &= np.isfinite(numeric)
-    if not bad.any():
-        return
-    rows, cols = np.nonzero(bad)
-    column, value = columns[cols[0]], numeric[rows[0], cols[0]]
-    if np.isfinite(value):
-        raise InvalidValueError(
-            f"Column {column!r} holds {value:g}{{where}}, beyond the float32 range (magnitude up to {FLOAT32_MAX:.3g}) "
-            "that the model computes in; fix the value or rescale the column (e.g. change its units).",
-            int(rows[0]),
-        )
-    count = int((~np.isfinite(numeric[:, cols[0]])).sum())
-    kind = "NaN" if np.isnan(value) else "infinite"
-    raise InvalidValueError(
-        f"Column {column!r} has {count} NaN or infinite value(s) (first: {kind}{{where}}); clean them or choose "
-        "an imputation (impute='median' / --impute median).",
-        int(rows[0]),
-    )
-
-
-def as_frame(X, feature_names: Sequence[str] | None = None) -> pd.DataFrame:
-    """Turn a DataFrame, a 2-D array or a list of rows into a DataFrame (arrays get ``x0, x1, ...``)."""
-    if isinstance(X, pd.DataFrame):
-        return X
-    try:
-        array = np.asarray(X)
-    except ValueError:  # numpy's "inhomogeneous shape": rows of different lengths
-        lengths = sorted({len(row) for row in X if hasattr(row, "__len__")})
-        raise ValueError(
-            f"Every row must have the same number of values; got rows of {lengths[0]} and {lengths[-1]} values. "
-            "Give a rectangular table."
-        ) from None
-    if array.ndim == 1:
-        raise ValueError(
-            f"Expected a 2-D table (rows x features); got a 1-D array of {array.shape[0]} values. "
-            "Reshape it with X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one row."
-        )
-    if array.ndim != 2:
-        raise ValueError(f"Expected a 2-D table (rows x features); got an array of shape {array.shape}.")
-    names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(array.shape[1])]
-    return pd.DataFrame(array, columns=names, copy=False)  # read only: no need to copy a large array
-
-
-def _is_number(value) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError, OverflowError):
-        return False
-    return True
-
-
-def _not_numeric(column: str, values: pd.Series) -> ValueError:
-    """Name the first value of a non-numeric column that is not a number, and its row."""
-    present = values.notna().to_numpy()
-    try:
-        numbers = pd.to_numeric(values, errors="coerce").notna().to_numpy()
-    except (TypeError, ValueError, OverflowError):  # lists, integers beyond a float: cell by cell
-        numbers = np.array([_is_number(value) for value in values], dtype=bool)
-    bad = np.flatnonzero(present & ~numbers)
-    row = int(bad[0]) if len(bad) else (int(np.flatnonzero(present)[0]) if present.any() else None)
-    shown = "" if row is None else repr(values.iloc[row])
-    example = "" if row is None else f"{shown if len(shown) <= 40 else shown[:37] + '...'}{{where}}"
-    return InvalidValueError(
-        f"Column {column!r} is not numeric ({example or 'no values'}); declare it categorical (categorical_features "
-        f"/ --categorical {column}) or leave it out of the features.",
-        row,
-    )
+def _is_numeric(dtype) -> bool:
+    """A column of this dtype holds numbers (or booleans, taken as 0 and 1)."""
+    return pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
 
 
 class TablePreprocessor:
@@ -273,14 +164,19 @@ class TablePreprocessor:
 
     # -- transforming --------------------------------------------------------------------------
     def _numeric(self, frame: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndarray:
+        """The numeric ``columns`` of ``frame`` as one float64 matrix (missing values as NaN)."""
         columns = self.numeric_columns_ if columns is None else columns
-        for column in columns:
-            values = frame[column]
-            if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
-                raise _not_numeric(column, values)
         if not columns:
             return np.empty((len(frame), 0), dtype=np.float64)
-        return frame[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+        # The frame itself when it holds just these columns in order: no per-request copy to select them.
+        selected = frame if frame.columns.tolist() == list(columns) else frame[columns]
+        # One check per distinct dtype, not one Series per column (a 1-row request has 32 columns, 1 dtype).
+        dtypes = selected.dtypes.tolist()
+        numeric = {dtype: _is_numeric(dtype) for dtype in set(dtypes)}
+        if not all(numeric.values()):
+            column = next(c for c, dtype in zip(columns, dtypes, strict=True) if not numeric[dtype])
+            raise not_numeric_error(column, frame[column])
+        return selected.to_numpy(dtype=np.float64, na_value=np.nan)
 
     def _fill(self, numeric: np.ndarray) -> np.ndarray:
         holes = ~np.isfinite(numeric)
@@ -301,7 +197,37 @@ class TablePreprocessor:
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Return a float32 matrix with ``len(feature_names_out_)`` columns."""
         self.check_columns(frame)
-        numeric = self._numeric(frame)
+        scaled = self._scaled(self._numeric(frame))
+        if not self.categorical_features:
+            return scaled
+        parts = [scaled]
+        for column in self.categorical_features:
+            categories = self.categories_[column]
+            # get_indexer gives -1 for categories unseen in fit (pd.Categorical is deprecating that).
+            codes = pd.Index(categories).get_indexer(frame[column].astype(str))
+            one_hot = np.zeros((len(frame), len(categories)), dtype=np.float32)
+            known = codes >= 0
+            one_hot[np.nonzero(known)[0], codes[known]] = 1.0
+            parts.append(one_hot)
+        return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
+
+    def transform_numeric(self, numeric: np.ndarray) -> np.ndarray:
+        """:meth:`transform` of a table given as one float64 matrix of its columns, in training order.
+
+        For a preprocessor without categorical features: the same float32 matrix as ``transform`` of
+        the DataFrame holding these values, without building one (the service's 1-row requests).
+        """
+        if self.categorical_features:
+            raise ValueError("transform_numeric takes numeric columns only; this table has categorical features.")
+        numeric = np.asarray(numeric, dtype=np.float64)
+        if numeric.ndim != 2 or numeric.shape[1] != len(self.numeric_columns_):
+            raise ValueError(
+                f"Expected a matrix of {len(self.numeric_columns_)} numeric columns; got shape {numeric.shape}."
+            )
+        return self._scaled(numeric)
+
+    def _scaled(self, numeric: np.ndarray) -> np.ndarray:
+        """The numeric columns filled (with imputation), scaled and checked, as float32."""
         if self.fill_values_ is not None:
             numeric = self._fill(numeric)
         offset, scale = np.asarray(self.offset_), np.asarray(self.scale_)
@@ -313,18 +239,7 @@ class TablePreprocessor:
             if not (np.abs(block) <= SCALED_LIMIT).all():
                 self._refuse(numeric, start + _BLOCK_ROWS)
             scaled[start : start + _BLOCK_ROWS] = block
-        parts = [scaled]
-        if not self.categorical_features:
-            return parts[0]
-        for column in self.categorical_features:
-            categories = self.categories_[column]
-            # get_indexer gives -1 for categories unseen in fit (pd.Categorical is deprecating that).
-            codes = pd.Index(categories).get_indexer(frame[column].astype(str))
-            one_hot = np.zeros((len(frame), len(categories)), dtype=np.float32)
-            known = codes >= 0
-            one_hot[np.nonzero(known)[0], codes[known]] = 1.0
-            parts.append(one_hot)
-        return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
+        return scaled
 
     def _refuse(self, numeric: np.ndarray, stop: int) -> None:
         """Raise for the first cell of ``numeric[:stop]`` that is missing, beyond float32 or too far out."""

@@ -190,7 +190,9 @@ def score_matrix(
     output array, so memory beyond the input is one batch's activations. A row's score does not
     depend on the batch it is computed in.
     """
-    scorer.eval()
+    # eval() sets every module's mode, costly next to a 1-row call: only when one is in training mode.
+    if any(module.training for module in scorer.modules()):
+        scorer.eval()
     if batch_size is None:
         batch_size = SCORER_BATCH.get(scorer.score, SCORER_BATCH["default"])
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)

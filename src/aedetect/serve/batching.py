@@ -30,14 +30,18 @@ MAX_BATCH_ROWS = 1024
 @dataclass
 class _Waiting:
     core: RowScoringCore
-    features: pd.DataFrame
+    features: np.ndarray | pd.DataFrame
     result: ScoredRows | None = None
     error: BaseException | None = None
     done: bool = field(default=False)
 
 
 class SmallRequestBatcher:
-    """Scores the features of small requests, batching those that arrive while a batch is scored."""
+    """Scores the features of small requests, batching those that arrive while a batch is scored.
+
+    Features are what :meth:`RowScoringCore.score_features` takes: a matrix of the model's columns
+    (batched with matrices) or a DataFrame (batched with DataFrames).
+    """
 
     def __init__(self, max_rows: int = MAX_BATCH_ROWS) -> None:
         self.max_rows = max_rows
@@ -46,8 +50,8 @@ class SmallRequestBatcher:
         self.busy = False
 
     def score(self, core: RowScoringCore, features) -> ScoredRows:
-        if not isinstance(features, pd.DataFrame) or len(features) > SMALL_REQUEST_ROWS:
-            return core.score_features(features)  # a large request, or a model fitted on an array
+        if len(features) > SMALL_REQUEST_ROWS:
+            return core.score_features(features)
         mine = _Waiting(core, features)
         with self.changed:
             self.queue.append(mine)
@@ -55,7 +59,7 @@ class SmallRequestBatcher:
                 self.changed.wait()
             if not mine.done:
                 self.busy = True
-                batch = self._take(core)
+                batch = self._take(mine)
         if not mine.done:
             try:
                 self._score(batch)
@@ -67,10 +71,14 @@ class SmallRequestBatcher:
             raise mine.error
         return mine.result
 
-    def _take(self, core: RowScoringCore) -> list[_Waiting]:
-        batch, rest, rows = [], [], 0
+    def _take(self, mine: _Waiting) -> list[_Waiting]:
+        """``mine`` and the waiting requests that can share its batch (same core, same kind of features)."""
+        batch, rest, rows = [mine], [], len(mine.features)
         for waiting in self.queue:
-            if waiting.core is core and (not batch or rows + len(waiting.features) <= self.max_rows):
+            if waiting is mine:
+                continue
+            same = waiting.core is mine.core and type(waiting.features) is type(mine.features)
+            if same and rows + len(waiting.features) <= self.max_rows:
                 batch.append(waiting)
                 rows += len(waiting.features)
             else:
@@ -85,7 +93,11 @@ class SmallRequestBatcher:
             if len(batch) == 1:
                 parts = [core.score_features(batch[0].features)]
             else:
-                scored = core.score_features(pd.concat([w.features for w in batch], ignore_index=True))
+                features = [w.features for w in batch]
+                if isinstance(features[0], pd.DataFrame):
+                    scored = core.score_features(pd.concat(features, ignore_index=True))
+                else:
+                    scored = core.score_features(np.concatenate(features))
                 bounds = np.cumsum([0] + [len(w.features) for w in batch])
                 parts = [ScoredRows(scored.scores[a:b], scored.flags[a:b]) for a, b in pairwise(bounds)]
             for waiting, part in zip(batch, parts, strict=True):

@@ -1,8 +1,8 @@
 """Request bodies to feature tables: strict JSON, read straight into columns where the body allows it.
 
 A body of plain numbers (every record holding every feature once, or one list per feature) goes from
-orjson's parse into one float64 matrix without a Python object per value: no pydantic model, no
-DataFrame built from records. Anything else (text, null, true/false, a missing or unknown feature,
+orjson's parse into one float64 matrix in the model's column order, scored as it is: no pydantic
+model, no DataFrame. Anything else (text, null, true/false, a missing or unknown feature,
 a field of the wrong type) is validated by :class:`~aedetect.serve.schemas.ScoreRequest` and read
 as before, so both paths give the same scores and the same 4xx messages.
 """
@@ -24,14 +24,14 @@ from aedetect.serve.http import strict_json
 from aedetect.serve.schemas import MAX_RULE_CHARS, MAX_TOP_FEATURES, ScoreRequest
 
 _FIELDS = frozenset(ScoreRequest.model_fields)
-_NOT_PLAIN_NUMBERS = (b"true", b"false", b"null")
 
 
 @dataclass
 class Rows:
-    """A request's rows as the model's feature table, with the request's options."""
+    """A request's rows with the request's options: a float64 matrix of the model's columns in
+    training order (a body of plain numbers), or a DataFrame of them (any other body)."""
 
-    frame: pd.DataFrame
+    features: np.ndarray | pd.DataFrame
     threshold: float | str | None
     top_features: int
 
@@ -51,16 +51,11 @@ def parse_json(body: bytes):
         return strict_json(body)
 
 
-def request_rows(
-    body: bytes, columns: list[str], numeric: list[str], max_rows: int, index: pd.Index | None = None
-) -> Rows:
-    """The rows of a JSON scoring request; ``HTTPException`` / ``RequestValidationError`` when refused.
-
-    ``index`` (the model's columns as a pandas Index, made once per model) saves building one per request.
-    """
+def request_rows(body: bytes, columns: list[str], numeric: list[str], max_rows: int) -> Rows:
+    """The rows of a JSON scoring request; ``HTTPException`` / ``RequestValidationError`` when refused."""
     parsed = parse_json(body)
-    if not any(token in body for token in _NOT_PLAIN_NUMBERS) and len(numeric) == len(columns):
-        rows = _plain_numbers(parsed, columns, max_rows, pd.Index(columns) if index is None else index)
+    if len(numeric) == len(columns) and not _may_hold_booleans(body):
+        rows = _plain_numbers(parsed, columns, max_rows)
         if rows is not None:
             return rows
     try:  # read again by Python's rules: orjson turns integers beyond 64 bits into floats
@@ -71,7 +66,16 @@ def request_rows(
     return Rows(_frame(request, columns, numeric, max_rows), request.threshold, request.top_features)
 
 
-def _plain_numbers(parsed, columns: list[str], max_rows: int, index: pd.Index) -> Rows | None:
+def _may_hold_booleans(body: bytes) -> bool:
+    """Whether ``body`` may hold ``true`` or ``false``, which NumPy would read as numbers among numbers.
+
+    (``null`` needs no search: it makes an object array, which :func:`_plain_numbers` refuses.) A
+    search for one byte is a ``memchr``; the 4-byte searches run only when a body holds ``u`` or ``f``.
+    """
+    return (b"u" in body and b"true" in body) or (b"f" in body and b"false" in body)
+
+
+def _plain_numbers(parsed, columns: list[str], max_rows: int) -> Rows | None:
     """The rows of a body of plain numbers, or None for any other body (validated the long way)."""
     if type(parsed) is not dict or not parsed.keys() <= _FIELDS:
         return None
@@ -105,7 +109,7 @@ def _plain_numbers(parsed, columns: list[str], max_rows: int, index: pd.Index) -
         return None
     if matrix.ndim != 2 or matrix.dtype.kind not in "iuf" or not len(matrix):
         return None
-    return Rows(pd.DataFrame(matrix.astype(np.float64, copy=False), columns=index, copy=False), threshold, top)
+    return Rows(matrix.astype(np.float64, copy=False), threshold, top)
 
 
 def _check_count(n_rows: int, max_rows: int) -> None:

@@ -40,7 +40,7 @@ class ServedModel:
         self.saved = dict(saved or {})
         self.thresholds: dict[str, ThresholdRule] = {}
         self._default = RowScoringCore(detector)
-        self.columns = pd.Index(self._default.columns)  # made once: a request's frame reuses it
+        self.columns, self.numeric = self._default.columns, self._default.numeric  # made once, not per request
 
     def info(self) -> dict:
         d = self.detector
@@ -132,11 +132,14 @@ def score_json(
 ) -> Response:
     """Answer a JSON scoring request (``ScoreResponse``); raise a 4xx for anything wrong with it.
     Small requests are scored together with those that arrive at the same time (``batcher``)."""
-    core = served._default
-    rows = request_rows(body, core.columns, core.numeric, max_rows, served.columns)
+    rows = request_rows(body, served.columns, served.numeric, max_rows)
     try:
         core = served.core(rows.threshold)
-        features = core.features(rows.frame)
+        if isinstance(rows.features, pd.DataFrame):
+            features = core.features(rows.features)
+        else:  # plain numbers, read in the model's column order: scored as they are
+            core.check_columns(served.columns)
+            features = rows.features
         with np.errstate(over="ignore"):
             scored = batcher.score(core, features)
         flagged = np.flatnonzero(scored.flags)
