@@ -159,33 +159,17 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.data_kind_ = data_kind(X, self.architecture)
         if group.distributed and self.data_kind_ != TABLE:
             raise ValueError("Training on several processes takes a table; train on images or windows in one process.")
-        if (
-            self.loss == "bce"
-            and (DEFAULT_SCALER[self.data_kind_] if self.scaler == "auto" else self.scaler) != "minmax"
-        ):
-            raise ValueError(
-                "loss='bce' needs inputs in [0, 1]: use scaler='minmax' (and output_activation='sigmoid')."
-            )
+        self._check_loss()
         data = training_data(X, self.data_kind_)
         labels = None if y is None else check_labels(y, len(data))
         normal_rows = np.arange(len(data)) if labels is None else np.flatnonzero(labels == 0)
-        n_normal = int(group.sum([len(normal_rows)])[0])
-        if n_normal == 0:
-            raise ValueError("There are zero normal rows to train on (every label is 1); give normal data.")
-        if n_normal < MIN_NORMAL_ROWS:
-            raise ValueError(
-                f"Training needs at least {MIN_NORMAL_ROWS} normal rows; got {n_normal}. One row has no "
-                "spread to scale by and no neighbour to compare with; give more normal data."
-            )
+        self._check_normal_rows(int(group.sum([len(normal_rows)])[0]))
         if isinstance(X, pd.DataFrame):
             self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         self.n_features_in_ = int(np.prod(data.shape[1:]))
-        seed = self.random_state
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-        self.random_state_ = int(group.gather_objects(seed)[0])  # the first process's draw, for all
+        self._draw_seed(group)
 
         keys = np.arange(len(data)) if row_keys is None else np.asarray(row_keys)
         held_out, train_part = held_out_split(
@@ -208,15 +192,53 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         train_matrix = matrix[train_rows]
         val_matrix = matrix[val_rows] if len(val_rows) else None
         input_shape = None if self.data_kind_ == TABLE else self.preprocessor_.input_shape_
+        config = self._build_network(train_matrix.shape[1], input_shape, int(group.sum([len(train_matrix)])[0]))
+        self.history_ = self._train(train_matrix, val_matrix, config, group)
+        self._fit_after_network(train_matrix, val_matrix, keys[train_rows], keys[val_rows], group)
+        rows_held_out = val_matrix if val_matrix is not None and len(val_matrix) else train_matrix
+        reference = None if group.distributed else self._drift_reference(data, train_rows, rows_held_out)
+        self.drift_reference_ = reference
+        self.decision_scores_ = self._scores_of_matrix(matrix)
+        self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
+        return self
+
+    # The steps of fitting that training from files in chunks (aedetect.streaming) takes as well.
+    def _check_loss(self) -> None:
+        if (
+            self.loss == "bce"
+            and (DEFAULT_SCALER[self.data_kind_] if self.scaler == "auto" else self.scaler) != "minmax"
+        ):
+            raise ValueError(
+                "loss='bce' needs inputs in [0, 1]: use scaler='minmax' (and output_activation='sigmoid')."
+            )
+
+    @staticmethod
+    def _check_normal_rows(n_normal: int) -> None:
+        if n_normal == 0:
+            raise ValueError("There are zero normal rows to train on (every label is 1); give normal data.")
+        if n_normal < MIN_NORMAL_ROWS:
+            raise ValueError(
+                f"Training needs at least {MIN_NORMAL_ROWS} normal rows; got {n_normal}. One row has no "
+                "spread to scale by and no neighbour to compare with; give more normal data."
+            )
+
+    def _draw_seed(self, group: Group) -> None:
+        seed = self.random_state
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+        self.random_state_ = int(group.gather_objects(seed)[0])  # the first process's draw, for all
+
+    def _build_network(self, width: int, input_shape, n_train: int) -> TrainingConfig:
+        """The untrained network for inputs of ``width`` columns, and how to train it on ``n_train`` rows."""
         self.model_kind_, self.model_config_ = network_config(
-            self.get_params(deep=False), self.data_kind_, train_matrix.shape[1], input_shape
+            self.get_params(deep=False), self.data_kind_, width, input_shape
         )
         self.device_ = resolve_device(self.device)
         torch.manual_seed(self.random_state_)
         self.model_ = build_model(self.model_kind_, self.model_config_.to_dict())[1].to(self.device_)
-        batch, epochs, learning_rate = default_schedule(int(group.sum([len(train_matrix)])[0]))
+        batch, epochs, learning_rate = default_schedule(n_train)
         base_kind = getattr(self.model_config_, "base_kind", self.model_kind_)
-        config = TrainingConfig(
+        return TrainingConfig(
             optimizer=self.optimizer,
             learning_rate=float(
                 self.learning_rate
@@ -233,14 +255,6 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             seed=self.random_state_,
             variant=self._variant(),
         )
-        self.history_ = self._train(train_matrix, val_matrix, config, group)
-        self._fit_after_network(train_matrix, val_matrix, keys[train_rows], keys[val_rows], group)
-        rows_held_out = val_matrix if val_matrix is not None and len(val_matrix) else train_matrix
-        reference = None if group.distributed else self._drift_reference(data, train_rows, rows_held_out)
-        self.drift_reference_ = reference
-        self.decision_scores_ = self._scores_of_matrix(matrix)
-        self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
-        return self
 
     def _drift_reference(self, data, train_rows, held_out) -> DriftReference | None:
         """Deciles of the training rows' numeric inputs and of the held-out rows' per-feature errors
