@@ -35,7 +35,7 @@ from aedetect.scoring.statistics import (
 )
 from aedetect.thresholds import ThresholdRule, fresh_rule
 from aedetect.training.distributed import Sharding, synchronised_batch_norm
-from aedetect.training.loop import History, resolve_device, train
+from aedetect.training.loop import History, TrainingConfig, resolve_device, train
 from aedetect.training.progress import train_with_progress
 from aedetect.training.sizing import default_schedule, network_config, training_config
 from aedetect.training.split import held_out_split, normal_rows, shared_seed
@@ -156,13 +156,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.data_kind_ = data_kind(X, self.architecture)
         if group.distributed and self.data_kind_ != TABLE:
             raise ValueError("Training on several processes takes a table; train on images or windows in one process.")
-        if (
-            self.loss == "bce"
-            and (DEFAULT_SCALER[self.data_kind_] if self.scaler == "auto" else self.scaler) != "minmax"
-        ):
-            raise ValueError(
-                "loss='bce' needs inputs in [0, 1]: use scaler='minmax' (and output_activation='sigmoid')."
-            )
+        self._check_loss()
         data = training_data(X, self.data_kind_)
         labels = None if y is None else check_labels(y, len(data))
         normal = normal_rows(labels, len(data), group)
@@ -194,15 +188,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         train_matrix = matrix[train_rows]
         val_matrix = matrix[val_rows] if len(val_rows) else None
         input_shape = None if self.data_kind_ == TABLE else self.preprocessor_.input_shape_
-        self.model_kind_, self.model_config_ = network_config(
-            self.get_params(deep=False), self.data_kind_, train_matrix.shape[1], input_shape
-        )
-        self.device_ = resolve_device(self.device)
-        torch.manual_seed(self.random_state_)
-        self.model_ = build_model(self.model_kind_, self.model_config_.to_dict())[1].to(self.device_)
-        schedule = default_schedule(int(group.sum([len(train_matrix)])[0]))
-        base_kind = getattr(self.model_config_, "base_kind", self.model_kind_)
-        config = training_config(self.get_params(deep=False), schedule, base_kind, self.random_state_)
+        config = self._build_network(train_matrix.shape[1], input_shape, int(group.sum([len(train_matrix)])[0]))
         self.history_ = self._train(train_matrix, val_matrix, config, group)
         self._fit_after_network(train_matrix, val_matrix, keys[train_rows], keys[val_rows], group)
         self.drift_reference_ = None  # tables only, and one process (the monitor's deciles are not merged)
@@ -214,6 +200,28 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.decision_scores_ = self._scores_of_matrix(matrix)
         self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
         return self
+
+    # The steps of fitting that training from Parquet files in chunks (aedetect.streaming) takes too.
+    def _check_loss(self) -> None:
+        if (
+            self.loss == "bce"
+            and (DEFAULT_SCALER[self.data_kind_] if self.scaler == "auto" else self.scaler) != "minmax"
+        ):
+            raise ValueError(
+                "loss='bce' needs inputs in [0, 1]: use scaler='minmax' (and output_activation='sigmoid')."
+            )
+
+    def _build_network(self, width: int, input_shape, n_train: int) -> TrainingConfig:
+        """The untrained network for inputs of ``width`` columns, and how to train it on ``n_train`` rows
+        (of all processes)."""
+        self.model_kind_, self.model_config_ = network_config(
+            self.get_params(deep=False), self.data_kind_, width, input_shape
+        )
+        self.device_ = resolve_device(self.device)
+        torch.manual_seed(self.random_state_)
+        self.model_ = build_model(self.model_kind_, self.model_config_.to_dict())[1].to(self.device_)
+        base_kind = getattr(self.model_config_, "base_kind", self.model_kind_)
+        return training_config(self.get_params(deep=False), default_schedule(n_train), base_kind, self.random_state_)
 
     def _fit_after_network(self, train_matrix, val_matrix, train_keys, val_keys, group: Group) -> None:
         """Score statistics and threshold for the whole data (all processes' rows): the threshold rule is

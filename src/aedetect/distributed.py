@@ -16,9 +16,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from aedetect.data.shards import read_shard
+from aedetect.data.io import split_labels
+from aedetect.data.shards import empty_frame, read_shard
 from aedetect.detector import AutoencoderDetector
 from aedetect.partitions import Group
+from aedetect.streaming import AVAILABLE_SHARE, available_memory, fit_streaming, needs_streaming, parse_memory
 from aedetect.training.distributed import init_from_environment
 
 
@@ -38,6 +40,9 @@ def fit_distributed(
     label_column: str | None = None,
     id_column: str | None = None,
     output=None,
+    max_memory: int | str | None = None,
+    normal_label=0,
+    anomaly_label=1,
 ) -> AutoencoderDetector:
     """Fit ``detector`` on the rows of every process of the job; every process gets the same model.
 
@@ -59,11 +64,18 @@ def fit_distributed(
         of one process on the rows in that order; with keys of an id column the fitted statistics,
         validation rows and threshold still do not depend on the partitioning, the steps do.
     columns, label_column, id_column : optional
-        For a Parquet source: the feature columns (default all but the label and id), a 0/1
-        label column, and a column of row keys.
+        For a Parquet source: the feature columns (default all but the label and id), a label
+        column (``normal_label`` means normal, ``anomaly_label`` an anomaly, ``None`` every other
+        value), and a column of row keys.
     output : path, optional
         Where the first process (rank 0) saves the model folder, in the format of
         :meth:`~aedetect.AutoencoderDetector.save`.
+    max_memory : int or str, optional
+        For a Parquet source: the bytes (or a size such as ``"300MB"``) that this process's rows may
+        take in memory. When its share of the table would take more (16 bytes a cell), every process
+        trains streaming from the files, in chunks, within about this budget
+        (:func:`aedetect.streaming.fit_streaming`: the same fitted statistics, batches of rows in
+        another order; ``decision_scores_`` is not kept). By default, half the memory available.
 
     Returns
     -------
@@ -73,19 +85,31 @@ def fit_distributed(
     group = init_from_environment(detector.device)
     if _is_source(data):
         read = None if columns is None else [*columns, *([label_column] if label_column else [])]
+        budget = parse_memory(max_memory)
+        width = len(empty_frame(data, read).columns) - (label_column is not None) - (id_column is not None)
+        if bool(group.max([needs_streaming(data, width, budget, group)])[0]):  # all, if one needs it
+            fit_streaming(
+                detector,
+                data,
+                max_memory=budget if budget is not None else int(AVAILABLE_SHARE * available_memory()),
+                group=group,
+                columns=read,
+                id_column=id_column,
+                split=lambda frame: split_labels(frame, label_column, normal_label, anomaly_label),
+            )
+            return _saved(detector, output, group)
         shard = read_shard(data, group, read, id_column)
-        data, row_keys = shard.frame, shard.keys
-        if label_column is not None:
-            if label_column not in data.columns:
-                raise ValueError(
-                    f"The label column {label_column!r} is not in the data; columns are {list(data.columns)}."
-                )
-            y = data.pop(label_column).to_numpy()
+        data, y = split_labels(shard.frame, label_column, normal_label, anomaly_label)
+        row_keys = shard.keys
     if row_keys is None:
         counts = group.gather(np.asarray([len(data)], dtype=np.int64))
         first = int(counts[: group.rank].sum())
         row_keys = np.arange(first, first + len(data), dtype=np.int64)
     detector._fit(data, y, group=group, row_keys=np.asarray(row_keys))
+    return _saved(detector, output, group)
+
+
+def _saved(detector: AutoencoderDetector, output, group: Group) -> AutoencoderDetector:
     if output is not None and group.rank == 0:
         detector.save(output)
     if group.distributed:  # the others wait, so that the folder exists when the job ends

@@ -9,6 +9,9 @@ that picks rows or sums over rows is written once here and used the same way on 
   of the rows reproduces (the validation rows, the latent reference codes, the quantile sample).
 - :class:`Group` sums, gathers and takes extremes over the processes of an initialised
   ``torch.distributed`` process group, and is the identity on one process.
+- :class:`PassGroup` does the same over the chunks of a stream as well (data larger than memory):
+  :func:`in_passes` calls a function written for :class:`Group` on every chunk, once per collective
+  operation in it, so that the same code fits on a table in memory and on one read in chunks.
 
 :func:`aedetect.data.shards.read_shard` reads one process's share of a Parquet data set with each
 row's key. This module sits below every other layer, so that preprocessing, training and scoring
@@ -117,4 +120,122 @@ class Group:
         return hashes <= candidates[count - 1]
 
 
-__all__ = ["Group", "row_hash"]
+class _EndOfPass(Exception):
+    """The chunk has given its part of the operation that this pass gathers."""
+
+
+class PassGroup:
+    """A :class:`Group` over the chunks of a stream and the processes of ``group``.
+
+    A function written for :class:`Group` runs on each chunk in turn (see :func:`in_passes`). Its
+    collective operations are answered in order: one already merged over every chunk and process
+    gets the merged answer; the first one not yet merged takes the chunk's part and ends the
+    function's run on that chunk. After each pass over the chunks that operation is merged, so a
+    function with ``k`` collective operations runs in ``k + 1`` passes. Chunks act as processes do:
+    sums in float64 over the chunks, then over the processes; gathers in chunk order, then in rank
+    order (the order of the rows in memory); :meth:`smallest` keeps only the ``count`` smallest
+    hashes of the chunks seen, so the memory held is what the merged answers hold.
+    """
+
+    def __init__(self, group: Group) -> None:
+        self.group = group
+        self.distributed, self.rank, self.size, self.device = group.distributed, group.rank, group.size, group.device
+        self._answers: list[tuple[str, object]] = []
+        self._pending: tuple[str, object] | None = None
+        self._call = 0
+
+    def _start_chunk(self) -> None:
+        self._call = 0
+
+    def _operation(self, kind: str, part, merge_part):
+        """The merged answer of this operation, or take the chunk's ``part`` and end the run."""
+        index, self._call = self._call, self._call + 1
+        if index < len(self._answers):
+            known, answer = self._answers[index]
+            if known != kind:
+                raise RuntimeError(f"The chunks did not make the same operations ({kind} where {known} was).")
+            return answer
+        if self._pending is not None and self._pending[0] != kind:
+            raise RuntimeError(f"The chunks did not make the same operations ({kind} where {self._pending[0]} was).")
+        merged = part if self._pending is None else merge_part(self._pending[1], part)
+        self._pending = (kind, merged)
+        raise _EndOfPass
+
+    def again(self, function, chunk):
+        """``function(chunk, self)`` from the merged answers, once :func:`in_passes` has completed it:
+        no pass, no operation over the processes (what a chunk's rows were given, such as the
+        held-out rows, found again when the chunk is read again)."""
+        self._start_chunk()
+        try:
+            return function(chunk, self)
+        except _EndOfPass:
+            raise RuntimeError("again() runs a function that in_passes completed, with the same operations.") from None
+
+    def _merge(self) -> None:
+        kind, part = self._pending
+        if kind == "gather":
+            answer = self.group.gather(np.concatenate(part) if part else np.empty(0))
+        elif kind == "gather_objects":
+            answer = [value for values in self.group.gather_objects(part) for value in values]
+        elif kind == "smallest":
+            hashes, count = part
+            candidates = np.sort(self.group.gather(hashes))
+            answer = None if len(candidates) < count else candidates[count - 1]
+        else:
+            answer = getattr(self.group, kind)(part)
+        self._answers.append((kind, answer))
+        self._pending = None
+
+    def sum(self, values) -> np.ndarray:
+        return self._operation("sum", np.asarray(values, dtype=np.float64), np.add).copy()
+
+    def max(self, values) -> np.ndarray:
+        return self._operation("max", np.asarray(values, dtype=np.float64), np.maximum).copy()
+
+    def min(self, values) -> np.ndarray:
+        return self._operation("min", np.asarray(values, dtype=np.float64), np.minimum).copy()
+
+    def gather(self, array: np.ndarray) -> np.ndarray:
+        return self._operation("gather", [np.ascontiguousarray(array)], lambda a, b: a + b)
+
+    def gather_objects(self, value) -> list:
+        return self._operation("gather_objects", [value], lambda a, b: a + b)
+
+    def smallest(self, hashes: np.ndarray, count: int) -> np.ndarray:
+        hashes = np.asarray(hashes, dtype=np.uint64)
+        if count <= 0:  # as Group.smallest: no operation
+            return np.zeros(len(hashes), dtype=bool)
+
+        def keep(kept, new):
+            return np.sort(np.concatenate([kept[0], new[0]]))[:count], count
+
+        largest = self._operation("smallest", (np.sort(hashes)[:count], count), keep)
+        return np.ones(len(hashes), dtype=bool) if largest is None else hashes <= largest
+
+
+def in_passes(function, chunks, group: Group | None = None):
+    """``function(chunk, passes)`` on every chunk of ``chunks()``, in passes, until it completes on all.
+
+    ``function`` is written for a :class:`Group` (``passes``, a :class:`PassGroup`, stands for one)
+    and must make the same collective operations on every chunk, as on every process; ``chunks`` is
+    called once per pass and gives the chunks in the same order each time (at least one, empty if
+    need be, on every process). Returns what ``function`` returned on each chunk in the last pass, and
+    the :class:`PassGroup`, whose :meth:`~PassGroup.again` runs ``function`` on a chunk once more.
+    """
+    passes = PassGroup(group or Group())
+    while True:
+        ended, results = False, []
+        for chunk in chunks():
+            passes._start_chunk()
+            try:
+                results.append(function(chunk, passes))
+            except _EndOfPass:
+                ended = True
+        if ended and results:
+            raise RuntimeError("The chunks did not make the same operations (some completed, some did not).")
+        if not ended:
+            return results, passes
+        passes._merge()
+
+
+__all__ = ["Group", "PassGroup", "in_passes", "row_hash"]

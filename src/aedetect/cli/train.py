@@ -110,6 +110,12 @@ def train(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    max_memory: Annotated[
+        str | None,
+        _option(
+            "Parquet DATA: train streaming from the files when the table would take more memory than this (300MB, 2GB)."
+        ),
+    ] = None,
     **parameter_values: Any,
 ) -> None:
     """Train a detector on the normal rows of DATA and save it.
@@ -154,8 +160,8 @@ def train(
     )
     from aedetect.training.distributed import launched
 
-    if launched():  # started by torchrun (or a launcher like it) as one of several processes
-        _train_job(model, source, output, ensemble)
+    if launched() or max_memory is not None:  # one of several processes (torchrun), or a memory budget
+        _train_job(model, source, output, ensemble, max_memory)
         return
     frame, labels, meta = source.read(detector)
     from aedetect.persistence.storage import check_save_target
@@ -202,11 +208,14 @@ def _print_summary(model, frame, labels, seconds: float, output: Path, source: T
         console.print(line, highlight=False, markup=False)
 
 
-def _train_job(model, source: TrainingData, output: Path, ensemble: int | None) -> None:
+def _train_job(model, source: TrainingData, output: Path, ensemble: int | None, max_memory: str | None = None) -> None:
     """One process of a job: read this process's share of the table, train with the others (see
     :func:`aedetect.distributed.fit_distributed`); the first process saves the model and prints."""
+    import glob
+
     from aedetect.data.io import select_features
-    from aedetect.distributed import fit_distributed, read_share
+    from aedetect.data.shards import empty_frame
+    from aedetect.distributed import fit_distributed, is_parquet_source, read_share
     from aedetect.partitions import Group
     from aedetect.persistence.storage import check_save_target
 
@@ -220,15 +229,33 @@ def _train_job(model, source: TrainingData, output: Path, ensemble: int | None) 
             "Training on several processes (torchrun) takes a table (CSV or Parquet) and one detector; "
             "leave out --ensemble, --window, --labels and dataset: sources."
         )
-    frame, labels, keys = read_share(source.data, source.label_column, source.normal, source.anomaly, source.drop)
-    if source.features:
-        frame = select_features(frame, source.features)
-    check_save_target(output)
-    started = time.perf_counter()
-    fit_distributed(model, frame, labels, row_keys=keys)
+    if max_memory is not None:  # the Parquet files, streamed from if they take more than max_memory
+        if not is_parquet_source(source.data):
+            raise ValueError("--max-memory streams from Parquet files; convert the table to Parquet or leave it out.")
+        check_save_target(output)
+        started = time.perf_counter()
+        data = sorted(glob.glob(source.data)) if any(c in source.data for c in "*?[") else source.data
+        shown = [c for c in empty_frame(data).columns if c != source.label_column]
+        fit_distributed(
+            model,
+            data,
+            label_column=source.label_column,
+            normal_label=source.normal,
+            anomaly_label=source.anomaly,
+            columns=source.features or [c for c in shown if c not in source.drop],
+            max_memory=max_memory,
+        )
+        frame, labels = None, None
+    else:
+        frame, labels, keys = read_share(source.data, source.label_column, source.normal, source.anomaly, source.drop)
+        if source.features:
+            frame = select_features(frame, source.features)
+        check_save_target(output)
+        started = time.perf_counter()
+        fit_distributed(model, frame, labels, row_keys=keys)
     seconds = time.perf_counter() - started
     group = Group.job()
-    n_normal = group.sum([len(frame) if labels is None else int((labels == 0).sum())])[0]
+    n_normal = group.sum([0 if frame is None else len(frame) if labels is None else int((labels == 0).sum())])[0]
     if group.rank != 0:
         return
     metadata = {
@@ -240,8 +267,8 @@ def _train_job(model, source: TrainingData, output: Path, ensemble: int | None) 
     }
     model.save(output, metadata=metadata)
     console.print(
-        f"trained on {int(n_normal)} normal rows x {model.n_features_in_} columns in {seconds:.1f} s on "
-        f"{group.size} processes ({_epochs(model)}); saved to {output}",
+        f"trained on {int(n_normal) if frame is not None else 'the'} normal rows x {model.n_features_in_} columns "
+        f"in {seconds:.1f} s on {group.size} processes ({_epochs(model)}); saved to {output}",
         highlight=False,
     )
     from aedetect.diagnostics import summary_lines

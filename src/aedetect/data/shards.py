@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,29 @@ def assign_fragments(row_counts: list[int], size: int) -> list[list[int]]:
     return owners
 
 
+def _share(source, group: Group) -> tuple[list, list[int], np.ndarray]:
+    """Every fragment (sorted by path), this process's fragments and each fragment's first row key."""
+    fragments = _fragments(source)
+    counts = [fragment.count_rows() for fragment in fragments]
+    mine = assign_fragments(counts, group.size)[group.rank]
+    return fragments, mine, np.concatenate([[0], np.cumsum(counts)])
+
+
+def _keys(frame: pd.DataFrame, id_column: str | None, first: int) -> np.ndarray:
+    """Each row's key: its ``id_column`` value (popped from ``frame``) or its position from ``first``."""
+    if id_column is None:
+        return np.arange(first, first + len(frame), dtype=np.int64)
+    if id_column not in frame.columns:
+        raise ValueError(f"The id column {id_column!r} is not in the data; columns are {list(frame.columns)}.")
+    return frame.pop(id_column).to_numpy()
+
+
+def _empty(fragment, columns: list[str] | None) -> pd.DataFrame:
+    """A table without rows with the data set's columns (from the file's schema: no row is read)."""
+    table = fragment.physical_schema.empty_table()
+    return (table if columns is None else table.select(columns)).to_pandas()
+
+
 def read_shard(
     source, group: Group | None = None, columns: list[str] | None = None, id_column: str | None = None
 ) -> Shard:
@@ -54,25 +78,70 @@ def read_shard(
     data set, or its ``id_column`` value (the column is then left out of the frame).
     """
     group = group or Group.job()
-    fragments = _fragments(source)
-    counts = [fragment.count_rows() for fragment in fragments]
-    mine = assign_fragments(counts, group.size)[group.rank]
-    offsets = np.concatenate([[0], np.cumsum(counts)])
+    fragments, mine, offsets = _share(source, group)
     read = None if columns is None else list(columns) + ([id_column] if id_column else [])
     frames = [fragments[i].to_table(columns=read).to_pandas() for i in mine]
     if frames:
         frame = pd.concat(frames, ignore_index=True)
     else:  # this process owns no fragment: an empty table with the data set's columns
-        frame = fragments[0].to_table(columns=read).slice(0, 0).to_pandas()
-    if id_column is not None:
-        if id_column not in frame.columns:
-            raise ValueError(f"The id column {id_column!r} is not in the data; columns are {list(frame.columns)}.")
-        keys = frame.pop(id_column).to_numpy()
+        frame = _empty(fragments[0], read)
+    if id_column is not None or not mine:
+        keys = _keys(frame, id_column, 0)
     else:
-        keys = np.concatenate(
-            [np.arange(offsets[i], offsets[i + 1], dtype=np.int64) for i in mine] or [np.empty(0, np.int64)]
-        )
+        keys = np.concatenate([np.arange(offsets[i], offsets[i + 1], dtype=np.int64) for i in mine])
     return Shard(frame, keys, int(offsets[-1]), [fragments[i].path for i in mine])
 
 
-__all__ = ["Shard", "assign_fragments", "read_shard"]
+def empty_frame(source, columns: list[str] | None = None) -> pd.DataFrame:
+    """The columns of the Parquet data set at ``source`` as a table without rows (no row is read)."""
+    return _empty(_fragments(source)[0], None if columns is None else list(columns))
+
+
+def shard_rows(source, group: Group | None = None) -> int:
+    """Rows of this process's share of the Parquet fragments at ``source`` (from the files' metadata)."""
+    _, mine, offsets = _share(source, group or Group.job())
+    return int(sum(offsets[i + 1] - offsets[i] for i in mine))
+
+
+def iter_shard(
+    source,
+    group: Group | None = None,
+    columns: list[str] | None = None,
+    id_column: str | None = None,
+    batch_rows: int = 65_536,
+) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """This process's share of ``source`` (as :func:`read_shard` reads it) in chunks of at most
+    ``batch_rows`` rows, each with its rows' keys; one empty chunk when the share is empty.
+
+    A file is read a record batch at a time, without reading ahead. Parquet decodes a column chunk
+    of a row group at once, so memory holds about one row group as well: pyarrow writes row groups
+    of up to a million rows by default; ``row_group_size`` of ``pyarrow.parquet.write_table`` (or
+    the writer of Spark, Dask, pandas) sets a smaller one.
+    """
+    import pyarrow.parquet as pq
+
+    group = group or Group.job()
+    fragments, mine, offsets = _share(source, group)
+    read = None if columns is None else list(columns) + ([id_column] if id_column else [])
+    given = 0
+    for index in mine:
+        first = int(offsets[index])
+        fragment = fragments[index]
+        with fragment.filesystem.open_input_file(fragment.path) as handle:
+            batches = pq.ParquetFile(handle, pre_buffer=False).iter_batches(batch_rows, columns=read, use_threads=False)
+            for chunk in _keyed(batches, id_column, first):
+                given += 1
+                yield chunk
+    if not given:
+        frame = _empty(fragments[0], read)
+        yield frame, _keys(frame, id_column, 0)
+
+
+def _keyed(batches, id_column: str | None, first: int) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    for batch in batches:
+        frame = batch.to_pandas()
+        yield frame, _keys(frame, id_column, first)
+        first += len(frame)
+
+
+__all__ = ["Shard", "assign_fragments", "empty_frame", "iter_shard", "read_shard", "shard_rows"]

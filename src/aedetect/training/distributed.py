@@ -174,13 +174,22 @@ class Sharding:
         self, model: nn.Module, x_val: torch.Tensor | None, config: TrainingConfig, variant: Variant
     ) -> dict[str, float]:
         """Validation loss and metrics over the validation rows of all processes."""
-        names = ["loss", *_extra_terms(model, variant), *config.metrics]
-        totals = [0.0] * len(names)
-        if x_val is not None and len(x_val):
+        return evaluate_parts(model, [] if x_val is None else [x_val], config, variant, self.group, self.n_validation)
+
+
+def evaluate_parts(
+    model: nn.Module, parts, config: TrainingConfig, variant: Variant, group: Group, n_validation: int
+) -> dict[str, float]:
+    """Validation loss and metrics over ``parts`` (tensors of validation rows) of all processes of
+    ``group``, ``n_validation`` rows in all: sums of each part's means times its rows."""
+    names = ["loss", *_extra_terms(model, variant), *config.metrics]
+    totals = np.zeros(len(names))
+    for x_val in parts:
+        if len(x_val):
             local = evaluate_batches(model, x_val, config.loss, config.metrics, 4096, variant)
-            totals = [(local[n] ** 2 if n == "rmse" else local[n]) * len(x_val) for n in names]
-        merged = self.group.sum(totals) / max(self.n_validation, 1)
-        return {n: math.sqrt(v) if n == "rmse" else float(v) for n, v in zip(names, merged.tolist(), strict=True)}
+            totals += [(local[n] ** 2 if n == "rmse" else local[n]) * len(x_val) for n in names]
+    merged = group.sum(totals) / max(n_validation, 1)
+    return {n: math.sqrt(v) if n == "rmse" else float(v) for n, v in zip(names, merged.tolist(), strict=True)}
 
 
-__all__ = ["Group", "Sharding", "init_from_environment", "launched", "synchronised_batch_norm"]
+__all__ = ["Group", "Sharding", "evaluate_parts", "init_from_environment", "launched", "synchronised_batch_norm"]

@@ -204,6 +204,19 @@ def evaluate_batches(
     return {name: _finish(name, total, len(data)) for name, total in totals.items()}
 
 
+def _batches_in_memory(x_train, n_rows, batch_size, generator, device, sharding):
+    """Each batch of an epoch: this process's rows, their places in the global batch (with
+    ``sharding``) and the global batch's size; one shuffling of all rows per epoch."""
+    order = torch.randperm(n_rows, generator=generator).to(device)
+    for start in range(0, n_rows, batch_size):
+        rows = order[start : start + batch_size]
+        if sharding is None:
+            yield x_train[rows], None, len(rows)
+        else:
+            local, places = sharding.local(rows, len(x_train))
+            yield x_train[local], places, len(rows)
+
+
 def train(
     model: nn.Module,
     train_data: np.ndarray,
@@ -220,16 +233,19 @@ def train(
     or after ``config.epochs`` epochs; the history tells which (``stopped_on_budget``).
     With ``sharding`` (:class:`~aedetect.training.distributed.Sharding`) ``train_data`` and
     ``validation_data`` are this process's rows of all processes' rows, trained on as one process would.
+    ``train_data`` may be a :class:`~aedetect.training.streaming.RowStream` (rows read from files
+    in each epoch, with its own held-out rows; ``validation_data`` is then not used).
     """
     import time
 
     started = time.perf_counter()
     optimizer = make_optimizer(config, model)
     elementwise = ELEMENTWISE[config.loss]
-    x_train = torch.as_tensor(train_data, dtype=torch.float32, device=device)
+    streamed = hasattr(train_data, "batches")  # a RowStream: rows read from files, each epoch anew
+    x_train = None if streamed else torch.as_tensor(train_data, dtype=torch.float32, device=device)
     x_val = (
         torch.as_tensor(validation_data, dtype=torch.float32, device=device)
-        if validation_data is not None and len(validation_data)
+        if not streamed and validation_data is not None and len(validation_data)
         else None
     )
     generator = torch.Generator().manual_seed(config.seed)
@@ -240,26 +256,25 @@ def train(
     extra = _extra_terms(model, variant)
     history = History()
     best_loss, best_state, since_best = math.inf, None, 0
-    n_rows = len(x_train) if sharding is None else sharding.n_rows
+    n_rows = train_data.n_rows if streamed else len(x_train) if sharding is None else sharding.n_rows
     batch_size = min(config.batch_size, n_rows)
     distributed = None if sharding is None else sharding.forward(model, variant, elementwise)
     model.train()
     for epoch in range(1, config.epochs + 1):
-        order = torch.randperm(n_rows, generator=generator).to(device)
+        if streamed:
+            batches = train_data.batches(batch_size, generator, device)
+        else:
+            batches = _batches_in_memory(x_train, n_rows, batch_size, generator, device, sharding)
         totals = dict.fromkeys(["loss", *extra, *config.metrics], torch.zeros((), device=device))
-        for start in range(0, n_rows, batch_size):
-            rows = order[start : start + batch_size]
-            if len(rows) < 2 and n_rows >= 2:  # a 1-row batch breaks batch normalisation
+        for x, places, batch_rows in batches:
+            if batch_rows < 2 and n_rows >= 2:  # a 1-row batch breaks batch normalisation
                 continue
             if sharding is None:
-                x = x_train[rows]
                 out, per_row, terms = _batch_loss(model, variant, variant.corrupt(x, noise), x, elementwise, noise)
             else:  # this process's rows of the global batch, through DDP
-                local, places = sharding.local(rows, len(x_train))
-                x = x_train[local]
                 out, per_row, terms = distributed(variant.corrupt(x, noise), x, noise)
             if sharding is not None:
-                loss = sharding.loss(per_row, places, len(rows), config.trim_fraction if epoch > 1 else 0.0)
+                loss = sharding.loss(per_row, places, batch_rows, config.trim_fraction if epoch > 1 else 0.0)
             elif config.trim_fraction > 0 and epoch > 1:  # the first epoch learns from every row
                 kept = max(1, int(len(per_row) * (1 - config.trim_fraction)))
                 loss = per_row.topk(kept, largest=False, sorted=False).values.mean()
@@ -283,7 +298,11 @@ def train(
                 "or check that the inputs are scaled."
             )
         monitored = logs["loss"]
-        if sharding is not None and sharding.n_validation:
+        if streamed and train_data.n_validation:
+            val = train_data.evaluate(model, config, variant)
+            logs.update({f"val_{name}": value for name, value in val.items()})
+            monitored = val["loss"]
+        elif sharding is not None and sharding.n_validation:
             val = sharding.evaluate(model, x_val, config, variant)
             logs.update({f"val_{name}": value for name, value in val.items()})
             monitored = val["loss"]

@@ -22,7 +22,12 @@ def normal_rows(labels: np.ndarray | None, n_rows: int, group: Group | None = No
     """
     group = group or Group()
     rows = np.arange(n_rows) if labels is None else np.flatnonzero(labels == 0)
-    n_normal = int(group.sum([len(rows)])[0])
+    check_normal_count(int(group.sum([len(rows)])[0]))
+    return rows
+
+
+def check_normal_count(n_normal: int) -> None:
+    """Raise ``ValueError`` when ``n_normal`` (normal rows of all processes) is below :data:`MIN_NORMAL_ROWS`."""
     if n_normal == 0:
         raise ValueError("There are zero normal rows to train on (every label is 1); give normal data.")
     if n_normal < MIN_NORMAL_ROWS:
@@ -30,7 +35,6 @@ def normal_rows(labels: np.ndarray | None, n_rows: int, group: Group | None = No
             f"Training needs at least {MIN_NORMAL_ROWS} normal rows; got {n_normal}. One row has no "
             "spread to scale by and no neighbour to compare with; give more normal data."
         )
-    return rows
 
 
 def shared_seed(random_state: int | None, group: Group | None = None) -> int:
@@ -61,4 +65,11 @@ def held_out_split(
     return np.flatnonzero(held), np.flatnonzero(~held)
 
 
-__all__ = ["MIN_NORMAL_ROWS", "MIN_ROWS_TO_HOLD_OUT", "normal_rows", "shared_seed", "held_out_split"]
+__all__ = [
+    "MIN_NORMAL_ROWS",
+    "MIN_ROWS_TO_HOLD_OUT",
+    "check_normal_count",
+    "normal_rows",
+    "shared_seed",
+    "held_out_split",
+]
