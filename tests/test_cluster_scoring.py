@@ -260,6 +260,7 @@ def test_command_line_engines(request, engine, s3, model_path, files, expected, 
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "scored 88 rows in 7 files" in result.output
+    assert "of held-out normal rows lie above it" in result.output  # the threshold comes with its meaning
     out = by_key(read_parts(tmp_path / "out"))
     assert np.array_equal(out["score"].to_numpy(), expected)
     if engine == "spark" and s3 is not None:  # Spark's workers read and write the object store too

@@ -24,6 +24,7 @@ from aedetect.batch.cluster import ModelSource, ScoringOptions, require
 from aedetect.batch.cluster_locations import as_location, expand, prepare_folder, remove_outputs
 from aedetect.batch.cluster_parts import KEY_COLUMNS, PART_NAME, Part, score_part
 from aedetect.batch.files import ScoringSummary
+from aedetect.evaluation import threshold_meaning
 
 ENGINES = ("local", "dask", "spark")
 #: Settings of the Dask cluster started on this machine when no scheduler is given. Dask's statistical
@@ -40,6 +41,8 @@ class FilesSummary(ScoringSummary):
     files: int = 0
     parts: int = 0
     empty: int = 0
+    #: What the threshold means: the share of the model's held-out normal rows above it.
+    threshold_note: str = ""
 
 
 def score_files(
@@ -81,7 +84,8 @@ def score_files(
     options = ScoringOptions(id_column, tuple(drop), only_anomalies, threshold, explain)
     files = expand(inputs)
     source = ModelSource.of(model)
-    core = options.core(source.load())  # a bad model or option fails here, before any task
+    detector = source.load()
+    core = options.core(detector)  # a bad model or option fails here, before any task
     folder = prepare_folder(output, files)
     parts = [Part(name, f"{folder}/{PART_NAME.format(number)}") for number, name in enumerate(files)]
     if engine == "dask":
@@ -95,7 +99,8 @@ def score_files(
         remove_outputs([result.part.output for result in results if not result.error and result.rows])
         more = f" (and {len(failed) - 1} more file(s))" if len(failed) > 1 else ""
         raise ValueError(f"{failed[0].part.source}: {failed[0].error}{more}; no scores were kept.")
-    summary = FilesSummary(threshold=core.threshold, files=len(files))
+    meaning = threshold_meaning(core.threshold, getattr(detector, "calibration_scores_", None))
+    summary = FilesSummary(threshold=core.threshold, files=len(files), threshold_note=meaning.held_out_note())
     for result in results:
         summary.rows += result.rows
         summary.flagged += result.flagged
@@ -123,7 +128,8 @@ def score_files_command(model: str, data: str, output: str | None, engine: str, 
     empty = f"; {summary.empty} file(s) without rows skipped" if summary.empty else ""
     return (
         f"scored {summary.rows} rows in {summary.files} files: {summary.flagged} flagged "
-        f"({summary.flagged / max(summary.rows, 1):.2%}) at threshold {summary.threshold:.6g}; wrote "
+        f"({summary.flagged / max(summary.rows, 1):.2%}) at threshold {summary.threshold:.6g} "
+        f"({summary.threshold_note}); wrote "
         f"{summary.parts} parts to {output}{empty}"
     )
 
