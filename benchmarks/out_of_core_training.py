@@ -5,7 +5,7 @@ Data: ``--rows`` rows (default 4,000,000) of ``--columns`` correlated float64 fe
 written under ``--tmp-dir`` (never in the repository) and deleted afterwards. The detector (default
 network, ``--epochs`` epochs, seed 0) trains through :func:`aedetect.distributed.fit_distributed`
 with ``max_memory=--max-memory`` (default 200MB): the table would take 16 bytes a cell in memory, far
-over the budget, so it trains streaming from the file (:mod:`aedetect.streaming`).
+over the budget, so it trains streaming from the file (:mod:`aedetect.out_of_core`).
 
 Measured in a fresh process: its resident memory after importing aedetect and PyTorch (before any
 row is read), its peak resident memory over the whole fit (VmHWM from /proc/self/status: Python,
@@ -67,7 +67,7 @@ def worker(args) -> None:
     import sklearn.preprocessing  # noqa: F401
     import torch
 
-    import aedetect.streaming  # noqa: F401  (the modules a fit imports, before measuring the start)
+    import aedetect.out_of_core  # noqa: F401  (the modules a fit imports, before measuring the start)
     from aedetect import AutoencoderDetector
     from aedetect.data.shards import empty_frame
     from aedetect.distributed import fit_distributed
@@ -104,7 +104,7 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    from aedetect.streaming import BYTES_PER_CELL, parse_memory
+    from aedetect.out_of_core import BYTES_PER_CELL, parse_memory
 
     folder = Path(tempfile.mkdtemp(prefix="aedetect-out-of-core-", dir=args.tmp_dir))
     try:

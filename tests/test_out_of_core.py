@@ -13,9 +13,9 @@ import pytest
 from aedetect import AutoencoderDetector
 from aedetect.data.io import split_labels
 from aedetect.distributed import fit_distributed
+from aedetect.out_of_core import TableStream, needs_streaming, parse_memory
 from aedetect.partitions import Group, PassGroup, in_passes, row_hash
 from aedetect.preprocessing.tables import InvalidValueError
-from aedetect.streaming import TableStream, needs_streaming, parse_memory
 from aedetect.training.streaming import step_shares
 
 TINY = dict(hidden_dims=[8], latent_dim=2, epochs=3, batch_size=64, random_state=0, device="cpu")

@@ -201,7 +201,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
         return self
 
-    # The steps of fitting that training from Parquet files in chunks (aedetect.streaming) takes too.
+    # The steps of fitting that training from Parquet files in chunks (aedetect.out_of_core) takes too.
     def _check_loss(self) -> None:
         if (
             self.loss == "bce"

@@ -19,8 +19,8 @@ import numpy as np
 from aedetect.data.io import split_labels
 from aedetect.data.shards import empty_frame, read_shard
 from aedetect.detector import AutoencoderDetector
+from aedetect.out_of_core import AVAILABLE_SHARE, available_memory, fit_streaming, needs_streaming, parse_memory
 from aedetect.partitions import Group
-from aedetect.streaming import AVAILABLE_SHARE, available_memory, fit_streaming, needs_streaming, parse_memory
 from aedetect.training.distributed import init_from_environment
 
 
@@ -74,7 +74,7 @@ def fit_distributed(
         For a Parquet source: the bytes (or a size such as ``"300MB"``) that this process's rows may
         take in memory. When its share of the table would take more (16 bytes a cell), every process
         trains streaming from the files, in chunks, within about this budget
-        (:func:`aedetect.streaming.fit_streaming`: the same fitted statistics, batches of rows in
+        (:func:`aedetect.out_of_core.fit_streaming`: the same fitted statistics, batches of rows in
         another order; ``decision_scores_`` is not kept). By default, half the memory available.
 
     Returns
