@@ -43,6 +43,41 @@ def outlier_rows(n: int = 10, seed: int = 1) -> pd.DataFrame:
     return pd.DataFrame(8.0 * signs + rng.normal(size=(n, N_FEATURES)), columns=["a", "b", "c", "d"])
 
 
+def batched(core, batcher, requests: list) -> tuple[list[int], dict]:
+    """Send ``requests`` while the first one's batch is held, so that the others wait together; return
+    the sizes of the batches scored and each request's result (its ``ValueError`` where it failed)."""
+    calls, release = [], threading.Event()
+    score_features = core.score_features
+
+    def counted(features):
+        calls.append(len(features))
+        if len(calls) == 1:
+            release.wait(10)  # the first batch is still running while the others arrive
+        return score_features(features)
+
+    core.score_features = counted
+    results: dict[int, object] = {}
+
+    def send(i: int) -> None:
+        try:
+            results[i] = batcher.score(core, requests[i])
+        except ValueError as error:
+            results[i] = error
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(requests))]
+    threads[0].start()
+    while not calls:
+        pass
+    for thread in threads[1:]:
+        thread.start()
+    while len(batcher.queue) < len(threads) - 1:
+        pass
+    release.set()
+    for thread in threads:
+        thread.join()
+    return calls, results
+
+
 @pytest.fixture
 def fast() -> dict:
     """Keyword arguments for a small, fast, seeded detector (a fresh copy per test)."""

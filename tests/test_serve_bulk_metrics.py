@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import FAST
+from conftest import FAST, batched
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -221,45 +221,15 @@ def test_worker_processes_count_together_in_multiprocess_mode(detector, probe, t
 
 
 def test_small_requests_that_arrive_together_share_a_batch_and_keep_their_own_answers(detector, probe):
-    import threading
-
     from aedetect.batch.core import RowScoringCore
     from aedetect.serve.batching import SmallRequestBatcher
 
-    core, batcher = RowScoringCore(detector), SmallRequestBatcher()
-    calls, release = [], threading.Event()
-    score_features = core.score_features
-
-    def counted(features):
-        calls.append(len(features))
-        if len(calls) == 1:
-            release.wait(10)  # the first batch is still running while the others arrive
-        return score_features(features)
-
-    core.score_features = counted
+    core = RowScoringCore(detector)
     bad = probe.iloc[:2].copy()
     bad.loc[bad.index[1], "a"] = np.nan  # this request's row 1 cannot be scored
     requests = [probe.iloc[[0]], probe.iloc[1:4], bad, probe.iloc[4:9]]
-    results: dict[int, object] = {}
-
-    def send(i):
-        try:
-            results[i] = batcher.score(core, core.features(requests[i].reset_index(drop=True)))
-        except ValueError as error:
-            results[i] = error
-
-    first = threading.Thread(target=send, args=(0,))
-    first.start()
-    while not calls:
-        pass
-    others = [threading.Thread(target=send, args=(i,)) for i in (1, 2, 3)]
-    for thread in others:
-        thread.start()
-    while len(batcher.queue) < 3:
-        pass
-    release.set()
-    for thread in [first, *others]:
-        thread.join()
+    features = [core.features(request.reset_index(drop=True)) for request in requests]
+    calls, results = batched(core, SmallRequestBatcher(), features)
     assert calls[:2] == [1, 10]  # the three waiting requests were scored as one batch (which failed)
     for i in (0, 1, 3):
         np.testing.assert_array_equal(results[i].scores, detector.decision_function(requests[i]))

@@ -3,13 +3,11 @@ table. Both give the detector's scores bit for bit, and small requests batched t
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from conftest import FAST
+from conftest import FAST, batched
 from fastapi.testclient import TestClient
 
 from aedetect import AutoencoderDetector
@@ -100,37 +98,6 @@ def test_true_among_numbers_is_refused_as_before_not_read_as_one(client, probe):
     row = {c: float(v) for c, v in probe.iloc[0].items()}
     response = client.post("/models/numeric/score", json={"records": [row, {**row, "fuel": True}]})
     assert response.status_code == 422 and "Column 'fuel' is not numeric" in response.json()["detail"]
-
-
-def batched(core: RowScoringCore, batcher: SmallRequestBatcher, requests: list) -> tuple[list[int], dict]:
-    """Send ``requests`` while the first one's batch is held, so that the others wait together; return
-    the sizes of the batches scored and each request's result."""
-    calls, release = [], threading.Event()
-    score_features = core.score_features
-
-    def counted(features):
-        calls.append(len(features))
-        if len(calls) == 1:
-            release.wait(10)  # the first batch is still running while the others arrive
-        return score_features(features)
-
-    core.score_features = counted
-    results: dict[int, object] = {}
-    threads = [
-        threading.Thread(target=lambda i=i: results.__setitem__(i, batcher.score(core, requests[i])))
-        for i in range(len(requests))
-    ]
-    threads[0].start()
-    while not calls:
-        pass
-    for thread in threads[1:]:
-        thread.start()
-    while len(batcher.queue) < len(threads) - 1:
-        pass
-    release.set()
-    for thread in threads:
-        thread.join()
-    return calls, results
 
 
 def test_waiting_matrices_share_one_forward_pass_and_keep_their_own_scores(detectors, probe):
