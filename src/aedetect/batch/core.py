@@ -127,7 +127,7 @@ class RowScoringCore:
         Raises ``ValueError`` naming the missing and unknown columns, or a missing id column; the
         answer is kept for the next block with the same columns.
         """
-        key = tuple(str(n) for n in names)
+        key = tuple(map(str, names))
         if self._checked == key:
             return self.columns
         kind = self.detector.data_kind_

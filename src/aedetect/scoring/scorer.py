@@ -149,6 +149,15 @@ class RowScorer(nn.Module):
         self.rotation = score.startswith("latent") and getattr(model, "rotation", None) is not None
         self.rotation_scale = float(scales[3]) if len(scales) > 3 else 1.0
 
+    def eval_if_training(self) -> None:
+        """``eval()`` when any module is in training mode. eval() sets every module's mode, and even
+        walking the modules (``modules()``) is costly next to a 1-row call: the walk is done once."""
+        modules = self.__dict__.get("_every_module")
+        if modules is None:
+            modules = self.__dict__["_every_module"] = tuple(self.modules())
+        if any(module.training for module in modules):
+            self.eval()
+
     def _code_and_reconstruction(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         if not self.score.startswith("latent"):
             return None, self.model(x)
@@ -190,9 +199,7 @@ def score_matrix(
     output array, so memory beyond the input is one batch's activations. A row's score does not
     depend on the batch it is computed in.
     """
-    # eval() sets every module's mode, costly next to a 1-row call: only when one is in training mode.
-    if any(module.training for module in scorer.modules()):
-        scorer.eval()
+    scorer.eval_if_training()
     if batch_size is None:
         batch_size = SCORER_BATCH.get(scorer.score, SCORER_BATCH["default"])
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)

@@ -31,6 +31,8 @@ RATIO_BUCKETS = (0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 5.0, 10.0)
 _RATIO_EDGES = np.asarray(RATIO_BUCKETS)  # an array once: searchsorted on a tuple converts it per call
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+#: Requests of up to this many rows count their scores with Histogram.observe, one call per row.
+FEW_ROWS = 8
 
 
 def multiprocess_directory() -> str | None:
@@ -65,12 +67,16 @@ class _ScoreHistogram:
         self.children: dict[str, Histogram] = {}
 
     def observe(self, model: str, ratios: np.ndarray) -> None:
-        # Bucket i counts ratios <= RATIO_BUCKETS[i] not counted by a lower one (the last: the rest),
-        # as Histogram.observe does for one value.
-        counts = np.bincount(_RATIO_EDGES.searchsorted(ratios, side="left"), minlength=len(RATIO_BUCKETS) + 1)
         child = self.children.get(model)
         if child is None:
             child = self.children[model] = self.histogram.labels(model)
+        if len(ratios) <= FEW_ROWS:  # a few rows: Histogram.observe each, cheaper than the arrays below
+            for ratio in ratios.tolist():
+                child.observe(ratio)
+            return
+        # Bucket i counts ratios <= RATIO_BUCKETS[i] not counted by a lower one (the last: the rest),
+        # as Histogram.observe does for one value.
+        counts = np.bincount(_RATIO_EDGES.searchsorted(ratios, side="left"), minlength=len(RATIO_BUCKETS) + 1)
         # A Histogram keeps one value per bucket (made cumulative when collected) and the sum; adding the
         # request's counts to them is what observe() would do row by row (in multiprocess mode they are
         # the process's file). Histogram offers no public call that adds many observations at once.
