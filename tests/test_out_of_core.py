@@ -13,9 +13,9 @@ import pytest
 from aedetect import AutoencoderDetector
 from aedetect.data.io import split_labels
 from aedetect.distributed import fit_distributed
-from aedetect.out_of_core import TableStream, needs_streaming, parse_memory
+from aedetect.out_of_core import TableStream, fit_streaming, needs_streaming, parse_memory
 from aedetect.partitions import Group, PassGroup, in_passes, row_hash
-from aedetect.preprocessing.tables import InvalidValueError
+from aedetect.preprocessing.values import InvalidValueError
 from aedetect.training.streaming import step_shares
 
 TINY = dict(hidden_dims=[8], latent_dim=2, epochs=3, batch_size=64, random_state=0, device="cpu")
@@ -144,3 +144,37 @@ def test_the_budget_decides_when_to_stream(folder):
     with pytest.raises(ValueError, match="not a size"):
         parse_memory("lots")
     assert needs_streaming(folder, 6, BUDGET) and not needs_streaming(folder, 6, 10**9)
+
+
+def test_streaming_takes_tables_and_checks_the_labels_a_split_gives(tmp_path):
+    frame = pd.DataFrame({"a": np.arange(200, dtype=float), "b": 1.0})
+    frame.to_parquet(tmp_path / "one.parquet")
+    with pytest.raises(ValueError, match="takes a table; architecture='conv1d'"):
+        fit_streaming(AutoencoderDetector(**TINY, architecture="conv1d"), tmp_path, max_memory=BUDGET)
+    with pytest.raises(ValueError, match=r"0 \(normal\) or 1 \(anomaly\); found \['2'\]"):
+        fit_streaming(AutoencoderDetector(**TINY), tmp_path, max_memory=BUDGET, split=lambda f: (f, np.full(len(f), 2)))
+
+
+def test_the_command_line_asks_about_a_label_like_column_when_streaming(folder, tmp_path):
+    from typer.testing import CliRunner
+
+    from aedetect.cli import app
+
+    args = [
+        "train",
+        str(folder),
+        "-o",
+        str(tmp_path / "model"),
+        "--max-memory",
+        "20KB",
+        "--epochs",
+        "2",
+        "--impute",
+        "mean",
+    ]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2 and "looks like a label" in refused.output
+    assert not (tmp_path / "model").exists()
+    trained = CliRunner().invoke(app, [*args, "--label-column", "label"])
+    assert trained.exit_code == 0, trained.output
+    assert "trained on the normal rows x 6 columns" in trained.output and "processes" not in trained.output

@@ -23,6 +23,9 @@ from aedetect.out_of_core import AVAILABLE_SHARE, available_memory, fit_streamin
 from aedetect.partitions import Group
 from aedetect.training.distributed import init_from_environment
 
+#: Characters that make a source path a glob.
+GLOB_CHARACTERS = "*?["
+
 
 def _is_source(data) -> bool:
     return isinstance(data, (str, os.PathLike)) or (
@@ -86,7 +89,8 @@ def fit_distributed(
     if _is_source(data):
         read = None if columns is None else [*columns, *([label_column] if label_column else [])]
         budget = parse_memory(max_memory)
-        width = len(empty_frame(data, read).columns) - (label_column is not None) - (id_column is not None)
+        names = list(empty_frame(data, read).columns)
+        width = len(names) - (label_column in names) - (id_column in names)
         if bool(group.max([needs_streaming(data, width, budget, group)])[0]):  # all, if one needs it
             fit_streaming(
                 detector,
@@ -122,7 +126,12 @@ def _saved(detector: AutoencoderDetector, output, group: Group) -> AutoencoderDe
 def is_parquet_source(source: str) -> bool:
     """A Parquet file, a folder (of Parquet files) or a glob of them."""
     path = str(source)
-    return path.endswith((".parquet", ".pq")) or any(c in path for c in "*?[") or os.path.isdir(path)
+    return path.endswith((".parquet", ".pq")) or any(c in path for c in GLOB_CHARACTERS) or os.path.isdir(path)
+
+
+def parquet_paths(source: str):
+    """The files a glob names, in path order; any other source as it is."""
+    return sorted(glob.glob(source)) if any(c in source for c in GLOB_CHARACTERS) else source
 
 
 def read_share(
@@ -138,11 +147,11 @@ def read_share(
     A Parquet source: whole files per process (:func:`~aedetect.data.shards.read_shard`). Any other
     table (CSV): every process reads the file and keeps its contiguous share of the rows.
     """
-    from aedetect.data.io import read_table, split_labels
+    from aedetect.data.io import read_table
 
     group = group or Group.job()
     if is_parquet_source(source):
-        shard = read_shard(glob.glob(source) if any(c in source for c in "*?[") else source, group)
+        shard = read_shard(parquet_paths(source), group)
         frame, keys = shard.frame, shard.keys
     else:
         whole = read_table(source)
@@ -154,4 +163,4 @@ def read_share(
     return features, labels, keys
 
 
-__all__ = ["Group", "fit_distributed", "is_parquet_source", "read_share"]
+__all__ = ["Group", "fit_distributed", "is_parquet_source", "parquet_paths", "read_share"]

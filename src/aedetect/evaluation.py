@@ -71,13 +71,18 @@ def precision_at_n(y_true, scores, n: int | None = None) -> float | None:
     return float(y_true[top].mean())
 
 
-def evaluate(y_true, scores, threshold: float) -> Evaluation:
-    """Evaluate ``scores`` (higher = more anomalous) flagged above ``threshold`` against ``y_true``."""
+def _labels_for(y_true, scores: np.ndarray) -> np.ndarray:
+    """``y_true`` as 0/1 labels, one per score; a clear ValueError otherwise."""
     y_true = np.asarray(y_true).ravel()
-    scores = np.asarray(scores, dtype=np.float64).ravel()
     if y_true.shape != scores.shape:
         raise ValueError(f"Got {y_true.size} labels for {scores.size} scores; give one label per row.")
-    y_true = check_labels(y_true, scores.size)
+    return check_labels(y_true, scores.size)
+
+
+def evaluate(y_true, scores, threshold: float) -> Evaluation:
+    """Evaluate ``scores`` (higher = more anomalous) flagged above ``threshold`` against ``y_true``."""
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    y_true = _labels_for(y_true, scores)
     predicted = (scores > threshold).astype(np.int64)
     both = 0 < y_true.sum() < y_true.size
     normals = y_true == 0
@@ -174,10 +179,9 @@ def threshold_meaning(threshold: float, normal_scores=None, rule: str | None = N
     meaning = dict(threshold=threshold, rule=rule, normal_rows=int(normal.size))
     meaning["normal_flagged"] = int((normal > threshold).sum())
     if y_true is not None and scores is not None:
-        y_true = np.asarray(y_true).astype(np.int64).ravel()
-        predicted = np.asarray(scores, dtype=np.float64).ravel() > threshold
-        if y_true.shape != predicted.shape:
-            raise ValueError(f"Got {y_true.size} labels for {predicted.size} scores; give one label per row.")
+        scores = np.asarray(scores, dtype=np.float64).ravel()
+        y_true = _labels_for(y_true, scores)
+        predicted = scores > threshold
         meaning.update(
             labelled_rows=int(y_true.size),
             precision=float(precision_score(y_true, predicted, zero_division=0)),

@@ -32,13 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from aedetect._validation import check_labels
 from aedetect.data.shards import empty_frame, iter_shard, shard_rows
 from aedetect.detector import AutoencoderDetector
-from aedetect.kinds import TABLE
+from aedetect.kinds import TABLE, data_kind
 from aedetect.partitions import Group, in_passes, row_hash
 from aedetect.preprocessing.inputs import fit_preprocessor, training_data
-from aedetect.preprocessing.tables import InvalidValueError
-from aedetect.training.split import check_normal_count, held_out_split, shared_seed
+from aedetect.preprocessing.values import InvalidValueError
+from aedetect.training.split import check_normal_count, held_out_split, normal_positions, shared_seed
 from aedetect.training.streaming import RowStream
 
 #: Bytes a table cell takes when a detector trains in memory: float64 in the table, float32 in the
@@ -114,7 +115,7 @@ class TableStream:
         position = 0
         for frame, keys in iter_shard(self.source, self.group, self.columns, self.id_column, self.chunk_rows):
             features, labels = self.split_labels(frame)
-            normal = np.arange(len(frame)) if labels is None else np.flatnonzero(np.asarray(labels) == 0)
+            normal = normal_positions(None if labels is None else check_labels(labels, len(frame)), len(frame))
             yield _Chunk(training_data(features, TABLE), keys, normal, position)
             position += len(frame)
 
@@ -192,6 +193,11 @@ def fit_streaming(
     """
     group = group or Group.job()
     detector._validate_params()
+    if data_kind(pd.DataFrame(), detector.architecture) != TABLE:
+        raise ValueError(
+            f"Training from Parquet files in chunks takes a table; architecture={detector.architecture!r} is "
+            "for images or series: use architecture='auto' or 'dense', or train in memory."
+        )
     detector.data_kind_ = TABLE
     detector._check_loss()
     empty = empty_frame(source, None if columns is None else [*columns, *([id_column] if id_column else [])])

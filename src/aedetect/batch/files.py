@@ -27,7 +27,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from aedetect.batch.core import RowScoringCore, ScoredRows
-from aedetect.preprocessing.tables import InvalidValueError
+from aedetect.preprocessing.values import InvalidValueError
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")

@@ -30,7 +30,7 @@ import pyarrow.csv as pacsv
 
 from aedetect.batch.core import RowScoringCore, ScoredRows
 from aedetect.batch.files import ScoringSummary, conversion_message, csv_convert_options
-from aedetect.preprocessing.tables import InvalidValueError, name_list
+from aedetect.preprocessing.values import InvalidValueError, name_list
 
 FORMATS = ("auto", "csv", "jsonl")
 _END = object()

@@ -210,12 +210,12 @@ def _print_summary(model, frame, labels, seconds: float, output: Path, source: T
 
 def _train_job(model, source: TrainingData, output: Path, ensemble: int | None, max_memory: str | None = None) -> None:
     """One process of a job: read this process's share of the table, train with the others (see
-    :func:`aedetect.distributed.fit_distributed`); the first process saves the model and prints."""
-    import glob
-
+    :func:`aedetect.distributed.fit_distributed`); the first process saves the model and prints.
+    ``--max-memory`` (on one process or several) takes this path too."""
+    from aedetect.cli.training_data import refuse_label_like_column
     from aedetect.data.io import select_features
-    from aedetect.data.shards import empty_frame
-    from aedetect.distributed import fit_distributed, is_parquet_source, read_share
+    from aedetect.data.shards import empty_frame, iter_shard
+    from aedetect.distributed import fit_distributed, is_parquet_source, parquet_paths, read_share
     from aedetect.partitions import Group
     from aedetect.persistence.storage import check_save_target
 
@@ -225,16 +225,20 @@ def _train_job(model, source: TrainingData, output: Path, ensemble: int | None, 
         or source.labels_file
         or source.data.startswith(DATASET_PREFIX)
     ):
+        how = "--max-memory" if max_memory is not None else "Training on several processes (torchrun)"
         raise ValueError(
-            "Training on several processes (torchrun) takes a table (CSV or Parquet) and one detector; "
+            f"{how} takes a table (CSV or Parquet) and one detector; "
             "leave out --ensemble, --window, --labels and dataset: sources."
         )
+    check_label_like = source.label_column is None and source.check_label_like
     if max_memory is not None:  # the Parquet files, streamed from if they take more than max_memory
         if not is_parquet_source(source.data):
             raise ValueError("--max-memory streams from Parquet files; convert the table to Parquet or leave it out.")
+        data = parquet_paths(source.data)
+        if check_label_like:  # on the first chunk: the files are not read whole
+            refuse_label_like_column(next(iter_shard(data, Group()))[0])
         check_save_target(output)
         started = time.perf_counter()
-        data = sorted(glob.glob(source.data)) if any(c in source.data for c in "*?[") else source.data
         shown = [c for c in empty_frame(data).columns if c != source.label_column]
         fit_distributed(
             model,
@@ -248,6 +252,8 @@ def _train_job(model, source: TrainingData, output: Path, ensemble: int | None, 
         frame, labels = None, None
     else:
         frame, labels, keys = read_share(source.data, source.label_column, source.normal, source.anomaly, source.drop)
+        if check_label_like:
+            refuse_label_like_column(frame)
         if source.features:
             frame = select_features(frame, source.features)
         check_save_target(output)
@@ -255,7 +261,9 @@ def _train_job(model, source: TrainingData, output: Path, ensemble: int | None, 
         fit_distributed(model, frame, labels, row_keys=keys)
     seconds = time.perf_counter() - started
     group = Group.job()
-    n_normal = group.sum([0 if frame is None else len(frame) if labels is None else int((labels == 0).sum())])[0]
+    n_normal = None  # streamed: counted nowhere whole
+    if frame is not None:
+        n_normal = int(group.sum([len(frame) if labels is None else int((labels == 0).sum())])[0])
     if group.rank != 0:
         return
     metadata = {
@@ -266,9 +274,11 @@ def _train_job(model, source: TrainingData, output: Path, ensemble: int | None, 
         "anomaly_label": None if source.anomaly is None else str(source.anomaly),
     }
     model.save(output, metadata=metadata)
+    rows = "the normal rows" if n_normal is None else f"{n_normal} normal rows"
+    processes = f" on {group.size} processes" if group.distributed else ""
     console.print(
-        f"trained on {int(n_normal) if frame is not None else 'the'} normal rows x {model.n_features_in_} columns "
-        f"in {seconds:.1f} s on {group.size} processes ({_epochs(model)}); saved to {output}",
+        f"trained on {rows} x {model.n_features_in_} columns in {seconds:.1f} s{processes} ({_epochs(model)}); "
+        f"saved to {output}",
         highlight=False,
     )
     from aedetect.diagnostics import summary_lines

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from aedetect.preprocessing.tables import SCALED_LIMIT
+from aedetect.preprocessing.values import SCALED_LIMIT
 from aedetect.scoring.scorer import RowScorer
 
 OPSET = 18

@@ -61,17 +61,16 @@ def check_feature_names(frame: pd.DataFrame, expected: Sequence[str]) -> None:
     if names == expected:  # the names seen in fit are unique, so these are too
         return
     check_unique_columns(names)
-    if names != expected:
-        missing = [c for c in expected if c not in names]
-        extra = [c for c in names if c not in expected]
-        raise ValueError(
-            "The feature names differ from those seen in fit: "
-            + (f"missing {name_list(missing)}" if missing else "")
-            + ("; " if missing and extra else "")
-            + (f"unexpected {name_list(extra)}" if extra else "")
-            + ("" if missing or extra else "same names in another order")
-            + "; score data with the training columns, in the same order."
-        )
+    missing = [c for c in expected if c not in names]
+    extra = [c for c in names if c not in expected]
+    raise ValueError(
+        "The feature names differ from those seen in fit: "
+        + (f"missing {name_list(missing)}" if missing else "")
+        + ("; " if missing and extra else "")
+        + (f"unexpected {name_list(extra)}" if extra else "")
+        + ("" if missing or extra else "same names in another order")
+        + "; score data with the training columns, in the same order."
+    )
 
 
 def scoring_matrix(

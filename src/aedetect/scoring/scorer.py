@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from aedetect.kinds import TABLE, DataKind
-from aedetect.preprocessing.tables import InvalidValueError
+from aedetect.preprocessing.values import InvalidValueError
 from aedetect.scoring.forward import padded_batches
 from aedetect.training.loop import ELEMENTWISE
 
@@ -212,7 +212,7 @@ def score_matrix(
 
 
 def check_finite(scores: np.ndarray, data_kind: DataKind) -> np.ndarray:
-    """``scores``, or an :class:`~aedetect.preprocessing.tables.InvalidValueError` naming the first row
+    """``scores``, or an :class:`~aedetect.preprocessing.values.InvalidValueError` naming the first row
     whose score is not finite: its inputs passed their checks but the network overflowed on them."""
     if not np.isfinite(scores).all():
         row = int(np.flatnonzero(~np.isfinite(scores))[0])

@@ -53,8 +53,9 @@ def multiprocess_directory() -> str | None:
 
 
 class _ScoreHistogram:
-    """Score-to-threshold histogram per model, counted with NumPy: one call per request, not one
-    ``observe`` per row. It is a ``prometheus_client`` Histogram, so multiprocess mode sums it too."""
+    """Score-to-threshold histogram per model: requests of more than :data:`FEW_ROWS` rows are counted
+    with NumPy, one call per request rather than one ``observe`` per row. It is a ``prometheus_client``
+    Histogram, so multiprocess mode sums it too."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.histogram = Histogram(

@@ -21,9 +21,14 @@ def normal_rows(labels: np.ndarray | None, n_rows: int, group: Group | None = No
     :data:`MIN_NORMAL_ROWS` normal rows.
     """
     group = group or Group()
-    rows = np.arange(n_rows) if labels is None else np.flatnonzero(labels == 0)
+    rows = normal_positions(labels, n_rows)
     check_normal_count(int(group.sum([len(rows)])[0]))
     return rows
+
+
+def normal_positions(labels: np.ndarray | None, n_rows: int) -> np.ndarray:
+    """Positions of the rows labelled 0 (checked 0/1 ``labels``), or of all ``n_rows`` rows without labels."""
+    return np.arange(n_rows) if labels is None else np.flatnonzero(np.asarray(labels) == 0)
 
 
 def check_normal_count(n_normal: int) -> None:
@@ -69,6 +74,7 @@ __all__ = [
     "MIN_NORMAL_ROWS",
     "MIN_ROWS_TO_HOLD_OUT",
     "check_normal_count",
+    "normal_positions",
     "normal_rows",
     "shared_seed",
     "held_out_split",
