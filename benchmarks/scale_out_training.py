@@ -17,7 +17,7 @@ starting the processes are reported apart); ``--repeats`` runs per setting, medi
 
 Usage::
 
-    nice -n 10 python benchmarks/scale_out_training.py [--rows 400000] [--epochs 3] [--repeats 3]
+    python benchmarks/scale_out_training.py [--rows 400000] [--epochs 3] [--repeats 3]
 
 Writes ``scale_out_training.md`` and ``scale_out_training.csv`` under ``--output-dir`` (default
 benchmarks/results).
@@ -115,6 +115,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    load = os.getloadavg()  # the machine may be shared: how busy it was when the runs started
     if args.worker:
         worker(args)
         return
@@ -159,15 +160,15 @@ def main() -> None:
         "",
         f"{args.rows:,} rows x {FEATURES} features in {args.files} Parquet files; {args.epochs} epochs, batch "
         f"{BATCH}, default network; medians of {args.repeats} runs; {os.cpu_count()} cores "
-        f"({platform.processor() or platform.machine()}), shared with other work.",
+        f"({platform.processor() or platform.machine()}); 1-minute load average {load[0]:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end.",
         "",
         "fit_s: the fit on rank 0 (the same steps for every run; median, then each run); read_s: reading this process's files; job_s: "
         "the whole torchrun job (process start, imports, reading, fit, exit); epoch_at_target: first epoch whose "
         "validation loss is within 0.1 % of the one-process run's final one. "
         "efficiency = one-process one-thread fit / (cores used x fit).",
         "",
-        "Command: `nice -n 10 python benchmarks/scale_out_training.py "
-        f"--rows {args.rows} --epochs {args.epochs} --repeats {args.repeats}`",
+        f"Command: `{' '.join(['python', 'benchmarks/scale_out_training.py', *sys.argv[1:]])}`",
         "",
         header,
         "|" + "---|" * len(rows[0]),

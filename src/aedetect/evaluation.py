@@ -151,6 +151,13 @@ class ThresholdMeaning:
             f"({self.normal_flagged:,} of {self.normal_rows:,})"
         )
 
+    def flagged_line(self, count: int, unit: str, flagged: int) -> str:
+        """What scoring ``count`` rows (named by ``unit``) flagged, at this threshold and what it means."""
+        return (
+            f"scored {count} {unit}: {flagged} flagged ({flagged / max(count, 1):.2%}) at threshold "
+            f"{self.threshold:.6g} ({self.held_out_note()})"
+        )
+
     def describe(self) -> str:
         """One line: the threshold, its rule and what it flags."""
         name = f"threshold {self.rule} = {self.threshold:.6g}" if self.rule else f"threshold {self.threshold:.6g}"

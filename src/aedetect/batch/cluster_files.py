@@ -24,7 +24,7 @@ from aedetect.batch.cluster import ModelSource, ScoringOptions, require
 from aedetect.batch.cluster_locations import as_location, expand, prepare_folder, remove_outputs
 from aedetect.batch.cluster_parts import KEY_COLUMNS, PART_NAME, Part, score_part
 from aedetect.batch.files import ScoringSummary
-from aedetect.evaluation import threshold_meaning
+from aedetect.evaluation import ThresholdMeaning, threshold_meaning
 
 ENGINES = ("local", "dask", "spark")
 #: Settings of the Dask cluster started on this machine when no scheduler is given. Dask's statistical
@@ -42,7 +42,7 @@ class FilesSummary(ScoringSummary):
     parts: int = 0
     empty: int = 0
     #: What the threshold means: the share of the model's held-out normal rows above it.
-    threshold_note: str = ""
+    meaning: ThresholdMeaning | None = None
 
 
 def score_files(
@@ -100,7 +100,7 @@ def score_files(
         more = f" (and {len(failed) - 1} more file(s))" if len(failed) > 1 else ""
         raise ValueError(f"{failed[0].part.source}: {failed[0].error}{more}; no scores were kept.")
     meaning = threshold_meaning(core.threshold, getattr(detector, "calibration_scores_", None))
-    summary = FilesSummary(threshold=core.threshold, files=len(files), threshold_note=meaning.held_out_note())
+    summary = FilesSummary(threshold=core.threshold, files=len(files), meaning=meaning)
     for result in results:
         summary.rows += result.rows
         summary.flagged += result.flagged
@@ -126,12 +126,8 @@ def score_files_command(model: str, data: str, output: str | None, engine: str, 
     except ImportError as error:
         raise ValueError(str(error)) from None
     empty = f"; {summary.empty} file(s) without rows skipped" if summary.empty else ""
-    return (
-        f"scored {summary.rows} rows in {summary.files} files: {summary.flagged} flagged "
-        f"({summary.flagged / max(summary.rows, 1):.2%}) at threshold {summary.threshold:.6g} "
-        f"({summary.threshold_note}); wrote "
-        f"{summary.parts} parts to {output}{empty}"
-    )
+    scored = summary.meaning.flagged_line(summary.rows, f"rows in {summary.files} files", summary.flagged)
+    return f"{scored}; wrote {summary.parts} parts to {output}{empty}"
 
 
 # -- engines ---------------------------------------------------------------------------------------

@@ -124,11 +124,7 @@ def _flagged(detector, count: int, unit: str, flagged: int) -> str:
     above it (the false alarms to expect on normal rows)."""
     from aedetect.evaluation import ThresholdMeaning
 
-    meaning = ThresholdMeaning.of(detector)
-    return (
-        f"scored {count} {unit}: {flagged} flagged ({flagged / max(count, 1):.2%}) at threshold "
-        f"{meaning.threshold:.6g} ({meaning.held_out_note()})"
-    )
+    return ThresholdMeaning.of(detector).flagged_line(count, unit, flagged)
 
 
 def _score_samples(detector, data: str, output: Path, only_anomalies: bool) -> None:
