@@ -62,8 +62,12 @@ def pca_scores(train: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:
 
 
 def tutorial_dense_scores(train: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:
+    """The tutorials' dense autoencoder (pixels-64-pixels; half the pixels for images of 128 or fewer),
+    Adam, MSE, 10 epochs of batches of 32; the mean squared error per image."""
     torch.manual_seed(seed)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 784), nn.Sigmoid())
+    pixels = int(np.prod(train.shape[1:]))
+    hidden = 64 if pixels > 128 else pixels // 2
+    model = nn.Sequential(nn.Flatten(), nn.Linear(pixels, hidden), nn.ReLU(), nn.Linear(hidden, pixels), nn.Sigmoid())
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.as_tensor(train.reshape(len(train), -1) / 255.0, dtype=torch.float32)
     generator = torch.Generator().manual_seed(seed)

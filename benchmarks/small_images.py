@@ -46,12 +46,11 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
-from torch import nn
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from adbench import write_atomically  # noqa: E402
-from fashion_mnist import DEFAULT_DATA, load_fashion_mnist, pca_scores  # noqa: E402
+from fashion_mnist import DEFAULT_DATA, load_fashion_mnist, pca_scores, tutorial_dense_scores  # noqa: E402
 
 from aedetect import AutoencoderDetector  # noqa: E402
 
@@ -63,27 +62,6 @@ def aedetect_scores(train: np.ndarray, test: np.ndarray, seed: int, params: dict
     chose = getattr(detector.model_config_, "rotation_head", None)
     note = "" if chose is None else ("rotation head kept" if chose else "no rotation head")
     return detector.decision_function(test), note
-
-
-def tutorial_dense_scores(train: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:
-    torch.manual_seed(seed)
-    pixels = int(np.prod(train.shape[1:]))
-    hidden = 64 if pixels > 128 else pixels // 2
-    model = nn.Sequential(nn.Flatten(), nn.Linear(pixels, hidden), nn.ReLU(), nn.Linear(hidden, pixels), nn.Sigmoid())
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = torch.as_tensor(train.reshape(len(train), -1) / 255.0, dtype=torch.float32)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(10):
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x), 32):
-            batch = x[order[start : start + 32]]
-            loss = nn.functional.mse_loss(model(batch), batch)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    with torch.inference_mode():
-        probe = torch.as_tensor(test.reshape(len(test), -1) / 255.0, dtype=torch.float32)
-        return ((model(probe) - probe) ** 2).mean(dim=1).numpy()
 
 
 def knn_scores(train: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import CHROMEDRIVER, CHROMIUM, headless_chromium
 
 from aedetect import AutoencoderDetector
 from aedetect.evaluation import evaluate
@@ -22,22 +23,13 @@ from aedetect.report import figure_specs
 from aedetect.report import page as report
 from aedetect.thresholds import parse_threshold
 
-CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-CHROMEDRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="headless Chromium is not installed")
-webdriver = pytest.importorskip("selenium.webdriver") if CHROMIUM and CHROMEDRIVER else None
+if CHROMIUM and CHROMEDRIVER:
+    pytest.importorskip("selenium.webdriver")
 
 torch.set_num_threads(1)
-FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
+FLAGS = (  # beside conftest.HEADLESS_FLAGS
     "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
     "--window-size=1280,900",
 )
 
@@ -51,15 +43,7 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
+    driver = headless_chromium(FLAGS, tmp_path_factory.mktemp("chromium-profile"))
     yield driver
     driver.quit()
 

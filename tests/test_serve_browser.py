@@ -7,28 +7,18 @@ from the service itself. Skipped when Chromium, its driver or selenium is missin
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
-from conftest import FAST, ThreadServer
+from conftest import CHROMEDRIVER, CHROMIUM, FAST, ThreadServer, headless_chromium
 
 from aedetect import AutoencoderDetector
 from aedetect.serve.app import ServedModel, create_app
 
-CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-CHROMEDRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="headless Chromium is not installed")
-webdriver = pytest.importorskip("selenium.webdriver") if CHROMIUM and CHROMEDRIVER else None
-FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
+if CHROMIUM and CHROMEDRIVER:
+    pytest.importorskip("selenium.webdriver")
+FLAGS = (  # beside conftest.HEADLESS_FLAGS
     # No internet: any host but the loopback address resolves to nothing (a CDN cannot load).
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 )
@@ -36,15 +26,7 @@ FLAGS = (
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
+    driver = headless_chromium(FLAGS, tmp_path_factory.mktemp("chromium-profile"))
     yield driver
     driver.quit()
 
