@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from aedetect.data.io import split_labels
-from aedetect.data.shards import empty_frame, read_shard
+from aedetect.data.shards import columns_to_read, empty_frame, read_shard
 from aedetect.detector import AutoencoderDetector
 from aedetect.out_of_core import AVAILABLE_SHARE, available_memory, fit_streaming, needs_streaming, parse_memory
 from aedetect.partitions import Group
@@ -87,7 +87,7 @@ def fit_distributed(
     """
     group = init_from_environment(detector.device)
     if _is_source(data):
-        read = None if columns is None else [*columns, *([label_column] if label_column else [])]
+        read = columns_to_read(columns, label_column)
         budget = parse_memory(max_memory)
         names = list(empty_frame(data, read).columns)
         width = len(names) - (label_column in names) - (id_column in names)

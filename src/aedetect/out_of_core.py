@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from aedetect._validation import check_labels
-from aedetect.data.shards import empty_frame, iter_shard, shard_rows
+from aedetect.data.shards import columns_to_read, empty_frame, iter_shard, shard_rows
 from aedetect.detector import AutoencoderDetector
 from aedetect.kinds import TABLE, data_kind
 from aedetect.partitions import Group, in_passes, row_hash
@@ -88,6 +88,10 @@ def needs_streaming(source, columns: int, max_memory: int | None, group: Group |
     return shard_rows(source, group) * columns * BYTES_PER_CELL > budget
 
 
+def _no_labels(frame: pd.DataFrame) -> tuple[pd.DataFrame, None]:
+    return frame, None
+
+
 @dataclass
 class _Chunk:
     frame: pd.DataFrame  # the features
@@ -108,7 +112,7 @@ class TableStream:
     ) -> None:
         self.source, self.group, self.seed, self.fraction = source, group, seed, validation_fraction
         self.chunk_rows, self.columns, self.id_column = chunk_rows, columns, id_column
-        self.split_labels = split or (lambda frame: (frame, None))
+        self.split_labels = split or _no_labels
         self._split = None
 
     def chunks(self):
@@ -200,9 +204,9 @@ def fit_streaming(
         )
     detector.data_kind_ = TABLE
     detector._check_loss()
-    empty = empty_frame(source, None if columns is None else [*columns, *([id_column] if id_column else [])])
+    empty = empty_frame(source, columns_to_read(columns, id_column))
     empty = empty.drop(columns=[id_column] if id_column else [])
-    names = [str(c) for c in (split or (lambda frame: (frame, None)))(empty)[0].columns]
+    names = [str(c) for c in (split or _no_labels)(empty)[0].columns]
     detector.feature_names_in_ = np.asarray(names, dtype=object)
     detector.n_features_in_ = len(names)
     detector.random_state_ = shared_seed(detector.random_state, group)

@@ -45,6 +45,11 @@ def assign_fragments(row_counts: list[int], size: int) -> list[list[int]]:
     return owners
 
 
+def columns_to_read(columns, *also) -> list[str] | None:
+    """``columns`` and the ``also`` columns given (an id, a label), or None (every column) without ``columns``."""
+    return None if columns is None else [*columns, *(column for column in also if column)]
+
+
 def _share(source, group: Group) -> tuple[list, list[int], np.ndarray]:
     """Every fragment (sorted by path), this process's fragments and each fragment's first row key."""
     fragments = _fragments(source)
@@ -79,7 +84,7 @@ def read_shard(
     """
     group = group or Group.job()
     fragments, mine, offsets = _share(source, group)
-    read = None if columns is None else list(columns) + ([id_column] if id_column else [])
+    read = columns_to_read(columns, id_column)
     frames = [fragments[i].to_table(columns=read).to_pandas() for i in mine]
     if frames:
         frame = pd.concat(frames, ignore_index=True)
@@ -122,7 +127,7 @@ def iter_shard(
 
     group = group or Group.job()
     fragments, mine, offsets = _share(source, group)
-    read = None if columns is None else list(columns) + ([id_column] if id_column else [])
+    read = columns_to_read(columns, id_column)
     given = 0
     for index in mine:
         first = int(offsets[index])
@@ -144,4 +149,4 @@ def _keyed(batches, id_column: str | None, first: int) -> Iterator[tuple[pd.Data
         first += len(frame)
 
 
-__all__ = ["Shard", "assign_fragments", "empty_frame", "iter_shard", "read_shard", "shard_rows"]
+__all__ = ["Shard", "assign_fragments", "columns_to_read", "empty_frame", "iter_shard", "read_shard", "shard_rows"]

@@ -297,17 +297,14 @@ def train(
                 f"The training loss became {logs['loss']} at epoch {epoch}; lower the learning rate "
                 "or check that the inputs are scaled."
             )
-        monitored = logs["loss"]
+        monitored, val = logs["loss"], None
         if streamed and train_data.n_validation:
             val = train_data.evaluate(model, config, variant)
-            logs.update({f"val_{name}": value for name, value in val.items()})
-            monitored = val["loss"]
         elif sharding is not None and sharding.n_validation:
             val = sharding.evaluate(model, x_val, config, variant)
-            logs.update({f"val_{name}": value for name, value in val.items()})
-            monitored = val["loss"]
         elif x_val is not None:
             val = evaluate_batches(model, x_val, config.loss, config.metrics, 4096, variant)
+        if val is not None:
             logs.update({f"val_{name}": value for name, value in val.items()})
             monitored = val["loss"]
         history.append(logs)
