@@ -21,9 +21,14 @@ requests/s, rows/s and p50 / p99 latency, and the total number of errors. Then:
 
 Client and server share the machine's cores, so this is a floor for what a separate client would see.
 
+``--profile-handler N`` instead times the JSON request handler (``score_json``) in this process, no
+HTTP: N one-row and N/10 1,000-row requests of the same model, the time per call (median of 5 rounds),
+then one cProfile of the one-row calls, its top functions by own time. It writes nothing.
+
 Usage::
 
     python benchmarks/serve_load.py [--seconds 10] [--clients 4] [--repeats 3] [--label NAME]
+    python benchmarks/serve_load.py --profile-handler 5000
 
 Writes ``serve_load.md`` and ``serve_load.csv`` under ``--output-dir`` (default benchmarks/results).
 """
@@ -182,6 +187,41 @@ def head_of_line(url: str, trials: int) -> dict:
     return {"one_row_ms": statistics.median(waits), "four_big_ms": statistics.median(bigs), "errors": errors}
 
 
+def profile_handler(model: Path, calls: int) -> None:
+    """Per-call time of the JSON handler in process, and the one-row calls' cProfile top lines."""
+    import cProfile
+    import pstats
+
+    import torch
+
+    from aedetect.serve.batching import SmallRequestBatcher
+    from aedetect.serve.metrics import ServiceMetrics
+    from aedetect.serve.scoring import load_models, score_json
+
+    torch.set_num_threads(1)  # as the service runs each request
+    served = next(iter(load_models([str(model)]).values()))
+    metrics, batcher = ServiceMetrics(), SmallRequestBatcher()
+    for n_rows, n_calls in ((1, calls), (1000, max(1, calls // 10))):
+        body = json_body(n_rows)
+        for _ in range(min(n_calls, 200)):  # warm-up
+            score_json(served, body, 10_000, metrics, batcher)
+        rounds = []
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(n_calls):
+                score_json(served, body, 10_000, metrics, batcher)
+            rounds.append((time.perf_counter() - started) / n_calls * 1e6)
+        shown = ", ".join(f"{r:.0f}" for r in rounds)
+        print(f"{n_rows:,}-row request: {statistics.median(rounds):.0f} us per call (rounds: {shown})")
+    body = json_body(1)
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(calls):
+        score_json(served, body, 10_000, metrics, batcher)
+    profile.disable()
+    pstats.Stats(profile).sort_stats("tottime").print_stats(15)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -194,9 +234,15 @@ def main() -> None:
     parser.add_argument("--only-stall", action="store_true", help="Run only the head-of-line measurement.")
     parser.add_argument("--tmp-dir", type=Path, default=Path("/tmp/aedetect-serve-load"))
     parser.add_argument("--output-dir", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--profile-handler", type=int, default=0, metavar="N", help="Profile the JSON handler in process instead."
+    )
     args = parser.parse_args()
     args.tmp_dir.mkdir(parents=True, exist_ok=True)
     model = prepare_model(args.tmp_dir)
+    if args.profile_handler:
+        profile_handler(model, args.profile_handler)
+        return
     ports = {"trivial FastAPI app": free_port(), "aedetect serve": free_port()}
     commands = {
         "trivial FastAPI app": [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "serve_trivial_app:app"],
