@@ -228,8 +228,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--bulk-rows", type=int, default=50_000)
-    parser.add_argument("--stall-trials", type=int, default=5)
+    parser.add_argument(
+        "--json-rows", default="1,1000", help="Rows per JSON request, comma-separated (default: 1,1000)."
+    )
+    parser.add_argument("--bulk-rows", type=int, default=50_000, help="Rows per Arrow request; 0 skips the bulk path.")
+    parser.add_argument("--stall-trials", type=int, default=5, help="0 skips the head-of-line measurement.")
     parser.add_argument("--label", default="", help="A name for this run in the table (e.g. a commit).")
     parser.add_argument("--only-stall", action="store_true", help="Run only the head-of-line measurement.")
     parser.add_argument("--tmp-dir", type=Path, default=Path("/tmp/aedetect-serve-load"))
@@ -258,7 +261,8 @@ def main() -> None:
                 else [*command, "--port", str(ports[name])],
                 ports[name],
             )
-        for n_rows in () if args.only_stall else (1, 1000):
+        json_rows = [int(text) for text in args.json_rows.split(",") if text.strip()]
+        for n_rows in () if args.only_stall else json_rows:
             body = json_body(n_rows)
             runs: dict[str, list] = {name: [] for name in commands}
             for _ in range(args.repeats):  # the apps take turns, so both see the same machine
@@ -276,33 +280,34 @@ def main() -> None:
             shown = ", ".join(f"{r:.2f}x" for r in paired)
             table[-1]["note"] = f"paired ratios {shown} (median {statistics.median(paired):.2f}x)"
         url = f"http://127.0.0.1:{ports['aedetect serve']}"
-        body = arrow_body(args.bulk_rows)
-        probe = httpx.post(f"{url}/score/bulk", content=body, headers={"content-type": ARROW}, timeout=300)
-        if probe.status_code == 200 and not args.only_stall:
+        if args.bulk_rows and not args.only_stall:
+            body = arrow_body(args.bulk_rows)
+            probe = httpx.post(f"{url}/score/bulk", content=body, headers={"content-type": ARROW}, timeout=300)
+            if probe.status_code != 200:
+                raise SystemExit(f"the bulk path answered {probe.status_code}: {probe.text[:200]}")
             runs = [
                 load(url, "/score/bulk", body, ARROW, args.bulk_rows, args.clients, args.seconds, args.warmup)
                 for _ in range(args.repeats)
             ]
             table.append(summary("aedetect serve", f"{args.bulk_rows:,} rows, Arrow IPC", args.clients, runs))
-        else:
-            print(f"no bulk path ({probe.status_code}); skipped", flush=True)
-        stall = head_of_line(url, args.stall_trials)
-        table.append(
-            {
-                "system": "aedetect serve",
-                "request": "1 row behind four 10,000-row requests",
-                "clients": 5,
-                "requests_per_second": float("nan"),
-                "rows_per_second": float("nan"),
-                "p50_ms": round(stall["one_row_ms"], 1),
-                "p99_ms": float("nan"),
-                "requests": args.stall_trials,
-                "errors": stall["errors"],
-                "load_average": f"{os.getloadavg()[0]:.1f}",
-                "note": f"the four 10,000-row requests took {stall['four_big_ms']:.0f} ms (median)",
-            }
-        )
-        print(table[-1], flush=True)
+        if args.stall_trials:
+            stall = head_of_line(url, args.stall_trials)
+            table.append(
+                {
+                    "system": "aedetect serve",
+                    "request": "1 row behind four 10,000-row requests",
+                    "clients": 5,
+                    "requests_per_second": float("nan"),
+                    "rows_per_second": float("nan"),
+                    "p50_ms": round(stall["one_row_ms"], 1),
+                    "p99_ms": float("nan"),
+                    "requests": args.stall_trials,
+                    "errors": stall["errors"],
+                    "load_average": f"{os.getloadavg()[0]:.1f}",
+                    "note": f"the four 10,000-row requests took {stall['four_big_ms']:.0f} ms (median)",
+                }
+            )
+            print(table[-1], flush=True)
     finally:
         for server in servers.values():
             server.terminate()
