@@ -85,7 +85,7 @@ def corner_images(n: int, seed: int) -> np.ndarray:
 
 
 def test_square_images_learn_their_pose_and_turned_images_score_higher():
-    detector = AutoencoderDetector(**FAST_ARRAY).fit(corner_images(200, 0))
+    detector = AutoencoderDetector(**FAST_ARRAY, rotation_head=True).fit(corner_images(200, 0))
     assert detector.model_.rotation is not None and len(detector.score_scales_) == 4
     assert "rotation" in detector.history_.values and "val_rotation" in detector.history_.values
     # The share of held-out quarter turns the head tells right is logged per epoch: an L in a corner
@@ -102,6 +102,35 @@ def test_square_images_learn_their_pose_and_turned_images_score_higher():
         return rotation_nll(detector.model_, rows, detector.device_)
 
     assert np.median(nll(matrix(turned))) > 3 * np.median(nll(matrix(normals)))
+
+
+def test_by_default_the_rotation_head_stays_only_where_held_out_images_show_their_pose(tmp_path):
+    from aedetect.diagnostics import summary_lines
+
+    # An L in a corner has a pose, 60 held-out images judge it: kept. A square in the middle looks the
+    # same turned: dropped, and so is the head of a class with too few held-out images to judge.
+    posed = AutoencoderDetector(**FAST_ARRAY).fit(corner_images(600, 0))
+    symmetric = AutoencoderDetector(**FAST_ARRAY).fit(square_images(600, 0))
+    few = AutoencoderDetector(**FAST_ARRAY).fit(corner_images(200, 0))
+    assert posed.model_.rotation is not None and posed.model_config_.rotation_head is True
+    assert len(posed.score_scales_) == 4
+    for dropped in (symmetric, few):
+        assert dropped.model_.rotation is None and dropped.model_config_.rotation_head is False
+        assert len(dropped.score_scales_) == 3 and "val_rotation_accuracy" in dropped.history_.values
+    accuracy = symmetric.history_.values["val_rotation_accuracy"][symmetric.history_.best_epoch - 1]
+    assert accuracy < 0.9
+    assert any(line.startswith("rotation head: kept (") for line in summary_lines(posed))
+    said = [line for line in summary_lines(symmetric) if line.startswith("rotation head: left out (")]
+    assert len(said) == 1 and f"{accuracy:.0%} told right" in said[0] and "rotation_head=True" in said[0]
+    # The choice is saved: the loaded model has no head and scores as the fitted one.
+    symmetric.save(tmp_path / "model")
+    loaded = load(tmp_path / "model")
+    assert loaded.model_.rotation is None and loaded.rotation_head == "auto"
+    images = square_images(20, 5)
+    assert np.array_equal(loaded.decision_function(images), symmetric.decision_function(images))
+    # Asked for, the head stays whatever the images show.
+    forced = AutoencoderDetector(**FAST_ARRAY, rotation_head=True).fit(square_images(200, 0))
+    assert forced.model_.rotation is not None and forced.model_config_.rotation_head is True
 
 
 def test_the_rotation_head_is_off_when_asked_and_for_non_square_images():

@@ -37,7 +37,13 @@ from aedetect.thresholds import ThresholdRule, fresh_rule
 from aedetect.training.distributed import Sharding, synchronised_batch_norm
 from aedetect.training.loop import History, TrainingConfig, resolve_device, train
 from aedetect.training.progress import train_with_progress
-from aedetect.training.sizing import default_schedule, network_config, training_config
+from aedetect.training.sizing import (
+    default_schedule,
+    network_config,
+    rotation_head_supported,
+    training_config,
+    without_rotation_head,
+)
 from aedetect.training.split import held_out_split, normal_rows, shared_seed
 from aedetect.training.variants import negative_elbo
 
@@ -75,7 +81,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         dropout: float = 0.0,
         normalization: str = "none",
         output_activation: str = "linear",
-        rotation_head: bool = True,
+        rotation_head: bool | str = "auto",
         scaler: str = "auto",
         categorical_features: Sequence[str] | None = None,
         impute: str = "none",
@@ -190,6 +196,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         input_shape = None if self.data_kind_ == TABLE else self.preprocessor_.input_shape_
         config = self._build_network(train_matrix.shape[1], input_shape, int(group.sum([len(train_matrix)])[0]))
         self.history_ = self._train(train_matrix, val_matrix, config, group)
+        self._keep_rotation_head_if_supported(0 if val_matrix is None else len(val_matrix))
         self._fit_after_network(train_matrix, val_matrix, keys[train_rows], keys[val_rows], group)
         self.drift_reference_ = None  # tables only, and one process (the monitor's deciles are not merged)
         if not group.distributed and self.data_kind_ == TABLE:
@@ -222,6 +229,15 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.model_ = build_model(self.model_kind_, self.model_config_.to_dict())[1].to(self.device_)
         base_kind = getattr(self.model_config_, "base_kind", self.model_kind_)
         return training_config(self.get_params(deep=False), default_schedule(n_train), base_kind, self.random_state_)
+
+    def _keep_rotation_head_if_supported(self, n_held_out: int) -> None:
+        """With ``rotation_head="auto"``, drop a trained rotation head that the held-out images do not
+        support (:func:`~aedetect.training.sizing.rotation_head_supported`); the saved config then says
+        ``rotation_head: false`` and the history keeps the accuracies the choice was made on."""
+        if self.rotation_head != "auto" or getattr(self.model_, "rotation", None) is None:
+            return
+        if not rotation_head_supported(self.history_, n_held_out):
+            self.model_config_, self.model_ = without_rotation_head(self.model_config_, self.model_)
 
     def _fit_after_network(self, train_matrix, val_matrix, train_keys, val_keys, group: Group) -> None:
         """Score statistics and threshold for the whole data (all processes' rows): the threshold rule is

@@ -192,7 +192,43 @@ def summary_lines(detector, scores=None, labels=None) -> list[str]:
 
     labelled = labels is not None and scores is not None
     meaning = ThresholdMeaning.of(detector, labels if labelled else None, scores if labelled else None)
-    return [meaning.describe()] + [f"warning: {problem}" for problem in diagnose(detector, scores, labels)]
+    head = rotation_head_choice(detector)
+    return (
+        [meaning.describe()]
+        + ([head] if head else [])
+        + [f"warning: {problem}" for problem in diagnose(detector, scores, labels)]
+    )
 
 
-__all__ = ["Diagnosis", "diagnose", "flag_rate", "missed_anomalies", "summary_lines", "training_budget"]
+def rotation_head_choice(detector) -> str | None:
+    """Whether an image model kept the rotation head it trained, and what the held-out images showed
+    (``rotation_head="auto"``, :func:`~aedetect.training.sizing.rotation_head_supported`); ``None``
+    when no rotation head was trained."""
+    from aedetect.training.sizing import ROTATION
+
+    members = getattr(detector, "members_", None) or [detector]
+    trained = [m for m in members if getattr(m, "history_", None) and m.history_.values.get("val_rotation_accuracy")]
+    if not trained:
+        return None
+    kept = sum(bool(getattr(m.model_config_, "rotation_head", False)) for m in trained)
+    first = trained[0].history_
+    accuracy = first.values["val_rotation_accuracy"][first.best_epoch - 1]
+    where = f"{kept} of {len(trained)} members" if len(trained) > 1 else ("kept" if kept else "left out")
+    rule = (
+        f"kept where at least {ROTATION['min_accuracy']:.0%} of the held-out images' quarter turns are told right, "
+        f"on at least {ROTATION['min_held_out']} held-out images"
+    )
+    told = f"{accuracy:.0%} told right at the best epoch" + (" (first member)" if len(trained) > 1 else "")
+    fix = "" if kept == len(trained) else "; rotation_head=True (--rotation-head) keeps it"
+    return f"rotation head: {where} ({told}; {rule}){fix}"
+
+
+__all__ = [
+    "Diagnosis",
+    "diagnose",
+    "flag_rate",
+    "missed_anomalies",
+    "rotation_head_choice",
+    "summary_lines",
+    "training_budget",
+]

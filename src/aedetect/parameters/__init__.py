@@ -75,14 +75,18 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     Parameter(
         "rotation_head",
-        True,
-        (BOOL,),
-        "Square images: also learn an image's quarter turn and score how badly it is read.",
+        "auto",
+        (v.Options(("auto",)), BOOL),
+        "Square images: also learn an image's quarter turn and score how badly it is read "
+        "(auto: kept where the held-out images show their turns are read).",
         details="Other inputs ignore it. The encoder also learns to tell which of four quarter turns an image was "
         "given, and the latent scores add how badly it reads the turns of the scored image (for the normal "
         "class's pose it reads them well). It separates better on Fashion-MNIST, for a longer fit "
-        "(``benchmarks/results/tuning.md``). Turn it off for images with no upright pose (textures, microscopy, "
-        "aerial views), where a turned normal image is still normal.",
+        '(``benchmarks/results/tuning.md``). With ``"auto"`` the head is trained and then kept only when, at '
+        "the best epoch, at least 90 % of the held-out normal images' quarter turns were told right, judged "
+        "on at least 50 held-out images; otherwise it is dropped and the score leaves it out "
+        "(``benchmarks/results/quality.md``). ``True`` keeps it, ``False`` trains without it (images with "
+        "no upright pose: textures, microscopy, aerial views).",
     ),
     Parameter(
         "scaler",
