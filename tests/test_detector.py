@@ -355,10 +355,10 @@ def test_trim_fraction_widens_the_neighbour_rank_and_trims_the_reference(normal_
     assert trimmed.n_neighbours_ == round(0.2 / 2 * 216)
 
 
-def test_tables_keep_512_reference_codes_and_the_rank_grows_with_their_number(fast):
+def test_tables_keep_1024_reference_codes_and_the_rank_grows_with_their_number(fast):
     rows = np.random.default_rng(3).normal(size=(1200, 4))
     detector = AutoencoderDetector(**fast).fit(rows)
-    assert len(detector.latent_reference_) == 512 and detector.n_neighbours_ == 1
+    assert len(detector.latent_reference_) == 1024 and detector.n_neighbours_ == 1
     detector.latent_reference_ = np.zeros((4096, detector.latent_reference_.shape[1]), dtype=np.float32)
     assert detector.n_neighbours_ == 5
 

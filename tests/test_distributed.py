@@ -26,7 +26,7 @@ from aedetect.partitions import Group, row_hash
 TINY = dict(
     hidden_dims=[8], latent_dim=2, epochs=3, batch_size=32, validation_fraction=0.2, random_state=0, device="cpu"
 )
-ROWS = 700  # above the 512 reference codes a table keeps, so that the hash picks among the rows
+ROWS = 1400  # above the 1,024 reference codes a table keeps, so that the hash picks among the rows
 CUT = 260  # rank 0 holds rows [0, CUT), rank 1 the rest: uneven shards
 SKEWED = (3, 40)
 SKEWED_PARAMETERS = {
@@ -155,7 +155,7 @@ def test_the_first_process_saves_a_model_folder_that_scores_as_one_process_does(
     test = pd.concat([table(40, 2), 6.0 + table(5, 3)], ignore_index=True)
     np.testing.assert_allclose(model.decision_function(test), single.decision_function(test), rtol=1e-4)
     assert model.predict(test)[-5:].tolist() == [1] * 5
-    assert len(model.latent_reference_) == 512
+    assert len(model.latent_reference_) == 1024
 
 
 def test_the_statistics_of_two_processes_are_those_of_one_on_the_same_network(runs):

@@ -1,7 +1,7 @@
 """ONNX export: onnxruntime alone gives the detector's scores and flags, for every model variant.
 
 Parity bound: max relative difference of scores <= 2e-5 (observed up to about 1e-5). The largest
-differences are ``latent_knn`` scores of rows whose latent code lies very near one of a table's 512
+differences are ``latent_knn`` scores of rows whose latent code lies very near one of a table's 1,024
 reference codes (a distance of 0.03 units): the last-bit differences of the two runtimes' codes are
 then a larger share of that distance. With
 ``loss="bce"`` the bound is 1e-4 (observed about 2e-5): its per-feature error is BCE minus the

@@ -25,10 +25,13 @@ from aedetect.scoring.forward import padded_batches
 from aedetect.training.loop import ELEMENTWISE
 
 #: Rows per batch for in-memory scoring. The kNN part builds a (batch x reference codes) distance
-#: matrix that is written and read once per batch; with a table's 512 codes, 4096 rows was fastest on
-#: a 2-core CPU among 1024 to 8192 (larger batches spill out of cache, smaller ones pay per-call
-#: overhead; compare with ``benchmarks/throughput.py --skip-files``).
-SCORER_BATCH = {"latent_knn": 4096, "default": 16384}
+#: matrix that is written and read once per batch, so its batches hold about
+#: :data:`KNN_BATCH_DISTANCES` distances whatever the number of codes: 4096 rows of 512 codes was
+#: fastest on a 2-core CPU among 1024 to 8192 rows, and with 2048 codes, 1024 rows ran 3x as fast as
+#: 4096 (a larger matrix spills out of cache, smaller ones pay per-call overhead; compare with
+#: ``benchmarks/throughput.py --skip-files``).
+SCORER_BATCH = {"default": 16384}
+KNN_BATCH_DISTANCES = 4096 * 512
 #: Reference rows per group of the kNN search (see :class:`LatentKnn`): a multiple of the CPU's
 #: vector width, so that the group minima are one vectorised reduction.
 KNN_GROUP = 32
@@ -149,6 +152,12 @@ class RowScorer(nn.Module):
         self.rotation = score.startswith("latent") and getattr(model, "rotation", None) is not None
         self.rotation_scale = float(scales[3]) if len(scales) > 3 else 1.0
 
+    def batch_rows(self) -> int:
+        """Rows per batch of in-memory scoring (see :data:`SCORER_BATCH`, :data:`KNN_BATCH_DISTANCES`)."""
+        if self.knn is None:
+            return SCORER_BATCH["default"]
+        return max(256, KNN_BATCH_DISTANCES // (self.knn.n_groups * self.knn.group))
+
     def eval_if_training(self) -> None:
         """``eval()`` when any module is in training mode. eval() sets every module's mode, and even
         walking the modules (``modules()``) is costly next to a 1-row call: the walk is done once."""
@@ -201,7 +210,7 @@ def score_matrix(
     """
     scorer.eval_if_training()
     if batch_size is None:
-        batch_size = SCORER_BATCH.get(scorer.score, SCORER_BATCH["default"])
+        batch_size = scorer.batch_rows()
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     scores = np.empty(len(matrix), dtype=np.float64)
     start = 0

@@ -20,9 +20,13 @@ from aedetect.scoring.forward import forward_pass
 from aedetect.scoring.scorer import LatentKnn, RowScorer
 
 # The tuned numbers below are backed by the runs in benchmarks/results/tuning.md.
-#: Normal codes kept as kNN references, per data kind: tables keep few so that the default score stays
-#: fast (over 1M rows/s on 2 cores) at no loss of ROC-AUC; images and series need more.
-KNN_REFERENCE_ROWS: dict[DataKind, int] = {TABLE: 512, IMAGE: 4096, SERIES: 4096}
+#: Normal codes kept as kNN references, per data kind (every training row where there are fewer): more
+#: codes trace the normal density more finely, and each costs every scored row one more distance.
+#: Tables keep 1,024, whose nearest one separated better than the nearest of 512 on ADBench (PR-AUC
+#: +0.010 on 25 sets) at about 0.9M rows/s on 2 cores; 2,048 and 4,096 separated a little better
+#: again at a third and a sixth of that speed (``benchmarks/results/quality.md``). Images and series
+#: keep 4,096: their networks cost far more per row than the search.
+KNN_REFERENCE_ROWS: dict[DataKind, int] = {TABLE: 1024, IMAGE: 4096, SERIES: 4096}
 #: The neighbour rank as a share of the reference codes (5 of 4,096), so that fewer references give a
 #: coarser but alike density.
 KNN_RANK_SHARE = 5 / 4096
@@ -56,7 +60,7 @@ class ScoreStatistics:
 def neighbour_rank(n_reference: int, trim_fraction: float) -> int:
     """Rank of the nearest reference code that ``latent_knn`` measures the distance to.
 
-    One per 819 reference codes (5 of 4,096), at least 1: the nearest of a table's 512. With
+    One per 819 reference codes (5 of 4,096), at least 1: the nearest of a table's 1,024. With
     ``trim_fraction``, anomalies that escaped the trimming can form a cluster among the reference
     codes, where an anomaly of that kind would find its nearest neighbours; the rank is then half the
     expected count of anomalies among the reference codes, beyond such a cluster.
