@@ -505,7 +505,7 @@ def test_demo_on_a_tiny_stand_in_dataset(runner, tmp_path, monkeypatch, labelled
     frame, labels = labelled
     big = pd.concat([frame] * 2, ignore_index=True)
     monkeypatch.setattr(aedetect.data.datasets, "load_dataset", lambda name: (big, np.r_[labels, labels]))
-    monkeypatch.setattr(aedetect.detector, "default_schedule", lambda n_rows: (32, 5, 1e-3))
+    monkeypatch.setattr(aedetect.detector, "default_schedule", lambda n_rows, data_kind=None: (32, 5, 1e-3))
     result = invoke(runner, "demo", "-o", tmp_path / "demo" / "model")
     assert result.exit_code == 0, result.output
     assert "test split: 124 rows" in result.stdout and "model saved to" in result.stdout

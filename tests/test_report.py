@@ -366,7 +366,7 @@ def test_demo_writes_a_report_next_to_its_model(tmp_path, monkeypatch, test_data
     frame, labels = test_data
     big = pd.concat([_rows(300, 3), frame], ignore_index=True)
     monkeypatch.setattr(datasets, "load_dataset", lambda name: (big, np.r_[np.zeros(300, int), labels]))
-    monkeypatch.setattr(detector_module, "default_schedule", lambda n_rows: (64, 5, 1e-3))
+    monkeypatch.setattr(detector_module, "default_schedule", lambda n_rows, data_kind=None: (64, 5, 1e-3))
     monkeypatch.setattr(sizing, "default_architecture", lambda n_features: ([8], 2))
     result = _run("demo", "-o", tmp_path / "demo-model")
     assert result.exit_code == 0, result.output

@@ -228,7 +228,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         torch.manual_seed(self.random_state_)
         self.model_ = build_model(self.model_kind_, self.model_config_.to_dict())[1].to(self.device_)
         base_kind = getattr(self.model_config_, "base_kind", self.model_kind_)
-        return training_config(self.get_params(deep=False), default_schedule(n_train), base_kind, self.random_state_)
+        return training_config(
+            self.get_params(deep=False), default_schedule(n_train, self.data_kind_), base_kind, self.random_state_
+        )
 
     def _keep_rotation_head_if_supported(self, n_held_out: int) -> None:
         """With ``rotation_head="auto"``, drop a trained rotation head that the held-out images do not
