@@ -119,9 +119,13 @@ def test_by_default_the_rotation_head_stays_only_where_held_out_images_show_thei
         assert len(dropped.score_scales_) == 3 and "val_rotation_accuracy" in dropped.history_.values
     accuracy = symmetric.history_.values["val_rotation_accuracy"][symmetric.history_.best_epoch - 1]
     assert accuracy < 0.9
+    # The L's pose is read on 20 held-out images too: that head goes for their number alone.
+    assert few.history_.values["val_rotation_accuracy"][few.history_.best_epoch - 1] >= 0.9
+    assert any("too few held-out images to judge" in line for line in summary_lines(few))
     assert any(line.startswith("rotation head: kept (") for line in summary_lines(posed))
     said = [line for line in summary_lines(symmetric) if line.startswith("rotation head: left out (")]
-    assert len(said) == 1 and f"{accuracy:.0%} told right" in said[0] and "rotation_head=True" in said[0]
+    assert len(said) == 1 and f"{accuracy:.0%} of held-out quarter turns told right" in said[0]
+    assert "rotation_head=True" in said[0] and "too few" not in said[0]
     # The choice is saved: the loaded model has no head and scores as the fitted one.
     symmetric.save(tmp_path / "model")
     loaded = load(tmp_path / "model")
@@ -131,6 +135,7 @@ def test_by_default_the_rotation_head_stays_only_where_held_out_images_show_thei
     # Asked for, the head stays whatever the images show.
     forced = AutoencoderDetector(**FAST_ARRAY, rotation_head=True).fit(square_images(200, 0))
     assert forced.model_.rotation is not None and forced.model_config_.rotation_head is True
+    assert any("rotation_head=True keeps it" in line for line in summary_lines(forced))
 
 
 def test_the_rotation_head_is_off_when_asked_and_for_non_square_images():

@@ -212,13 +212,20 @@ def rotation_head_choice(detector) -> str | None:
         return None
     kept = sum(bool(getattr(m.model_config_, "rotation_head", False)) for m in trained)
     first = trained[0].history_
-    accuracy = first.values["val_rotation_accuracy"][first.best_epoch - 1]
+    accuracies = first.values["val_rotation_accuracy"]
+    accuracy = accuracies[min(max(first.best_epoch, 1), len(accuracies)) - 1]
     where = f"{kept} of {len(trained)} members" if len(trained) > 1 else ("kept" if kept else "left out")
+    told = f"{accuracy:.0%} of held-out quarter turns told right at the best epoch" + (
+        " (first member)" if len(trained) > 1 else ""
+    )
+    if getattr(trained[0], "rotation_head", "auto") is True:
+        return f"rotation head: {where} ({told}; rotation_head=True keeps it)"
     rule = (
-        f"kept where at least {ROTATION['min_accuracy']:.0%} of the held-out images' quarter turns are told right, "
+        f"kept where at least {ROTATION['min_accuracy']:.0%} are told right, "
         f"on at least {ROTATION['min_held_out']} held-out images"
     )
-    told = f"{accuracy:.0%} told right at the best epoch" + (" (first member)" if len(trained) > 1 else "")
+    if kept < len(trained) and accuracy >= ROTATION["min_accuracy"]:
+        rule += "; too few held-out images to judge"
     fix = "" if kept == len(trained) else "; rotation_head=True (--rotation-head) keeps it"
     return f"rotation head: {where} ({told}; {rule}){fix}"
 

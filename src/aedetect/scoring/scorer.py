@@ -27,11 +27,13 @@ from aedetect.training.loop import ELEMENTWISE
 #: Rows per batch for in-memory scoring. The kNN part builds a (batch x reference codes) distance
 #: matrix that is written and read once per batch, so its batches hold about
 #: :data:`KNN_BATCH_DISTANCES` distances whatever the number of codes: 4096 rows of 512 codes was
-#: fastest on a 2-core CPU among 1024 to 8192 rows, and with 2048 codes, 1024 rows ran 3x as fast as
-#: 4096 (a larger matrix spills out of cache, smaller ones pay per-call overhead; compare with
-#: ``benchmarks/throughput.py --skip-files``).
+#: fastest on a 2-core CPU among 1024 to 8192 rows, and with 2048 codes, 1024-row batches scored about
+#: twice as fast as 4096-row ones (a larger matrix spills out of cache, smaller ones pay per-call
+#: overhead; compare with ``benchmarks/throughput.py --skip-files``). kNN batches never exceed
+#: :data:`KNN_MAX_BATCH` rows, so that few codes do not make an image model's batches larger.
 SCORER_BATCH = {"default": 16384}
 KNN_BATCH_DISTANCES = 4096 * 512
+KNN_MAX_BATCH = 4096
 #: Reference rows per group of the kNN search (see :class:`LatentKnn`): a multiple of the CPU's
 #: vector width, so that the group minima are one vectorised reduction.
 KNN_GROUP = 32
@@ -156,7 +158,7 @@ class RowScorer(nn.Module):
         """Rows per batch of in-memory scoring (see :data:`SCORER_BATCH`, :data:`KNN_BATCH_DISTANCES`)."""
         if self.knn is None:
             return SCORER_BATCH["default"]
-        return max(256, KNN_BATCH_DISTANCES // (self.knn.n_groups * self.knn.group))
+        return min(KNN_MAX_BATCH, max(256, KNN_BATCH_DISTANCES // (self.knn.n_groups * self.knn.group)))
 
     def eval_if_training(self) -> None:
         """``eval()`` when any module is in training mode. eval() sets every module's mode, and even
