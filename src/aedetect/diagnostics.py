@@ -204,16 +204,14 @@ def rotation_head_choice(detector) -> str | None:
     """Whether an image model kept the rotation head it trained, and what the held-out images showed
     (``rotation_head="auto"``, :func:`~aedetect.training.sizing.rotation_head_supported`); ``None``
     when no rotation head was trained."""
-    from aedetect.training.sizing import ROTATION
+    from aedetect.training.sizing import ROTATION, best_rotation_accuracy
 
     members = getattr(detector, "members_", None) or [detector]
-    trained = [m for m in members if getattr(m, "history_", None) and m.history_.values.get("val_rotation_accuracy")]
+    trained = [m for m in members if getattr(m, "history_", None) and best_rotation_accuracy(m.history_) is not None]
     if not trained:
         return None
     kept = sum(bool(getattr(m.model_config_, "rotation_head", False)) for m in trained)
-    first = trained[0].history_
-    accuracies = first.values["val_rotation_accuracy"]
-    accuracy = accuracies[min(max(first.best_epoch, 1), len(accuracies)) - 1]
+    accuracy = best_rotation_accuracy(trained[0].history_)
     where = f"{kept} of {len(trained)} members" if len(trained) > 1 else ("kept" if kept else "left out")
     told = f"{accuracy:.0%} of held-out quarter turns told right at the best epoch" + (
         " (first member)" if len(trained) > 1 else ""

@@ -31,7 +31,7 @@ from aedetect.training.loop import ELEMENTWISE
 #: twice as fast as 4096-row ones (a larger matrix spills out of cache, smaller ones pay per-call
 #: overhead; compare with ``benchmarks/throughput.py --skip-files``). kNN batches never exceed
 #: :data:`KNN_MAX_BATCH` rows, so that few codes do not make an image model's batches larger.
-SCORER_BATCH = {"default": 16384}
+SCORER_BATCH = 16384
 KNN_BATCH_DISTANCES = 4096 * 512
 KNN_MAX_BATCH = 4096
 #: Reference rows per group of the kNN search (see :class:`LatentKnn`): a multiple of the CPU's
@@ -157,7 +157,7 @@ class RowScorer(nn.Module):
     def batch_rows(self) -> int:
         """Rows per batch of in-memory scoring (see :data:`SCORER_BATCH`, :data:`KNN_BATCH_DISTANCES`)."""
         if self.knn is None:
-            return SCORER_BATCH["default"]
+            return SCORER_BATCH
         return min(KNN_MAX_BATCH, max(256, KNN_BATCH_DISTANCES // (self.knn.n_groups * self.knn.group)))
 
     def eval_if_training(self) -> None:

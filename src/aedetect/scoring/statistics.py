@@ -23,7 +23,7 @@ from aedetect.scoring.scorer import LatentKnn, RowScorer
 #: Normal codes kept as kNN references, per data kind (every training row where there are fewer): more
 #: codes trace the normal density more finely, and each costs every scored row one more distance.
 #: Tables keep 1,024, whose nearest one separated better than the nearest of 512 on ADBench (PR-AUC
-#: +0.010 on 25 sets) at about 0.9M rows/s on 2 cores; 2,048 and 4,096 separated a little better
+#: +0.010 on 25 sets) at 0.7M to 0.9M rows/s on 2 cores; 2,048 and 4,096 separated a little better
 #: again at a third and a sixth of that speed (``benchmarks/results/quality.md``). Images and series
 #: keep 4,096: their networks cost far more per row than the search.
 KNN_REFERENCE_ROWS: dict[DataKind, int] = {TABLE: 1024, IMAGE: 4096, SERIES: 4096}

@@ -125,10 +125,16 @@ def rotation_head_supported(history: History, n_held_out: int) -> bool:
     right, judged on at least ``ROTATION["min_held_out"]`` held-out images. Rotation-symmetric shapes
     (a 0, a bag) fail the first test; a class with too few images to judge fails the second.
     """
+    accuracy = best_rotation_accuracy(history)
+    return accuracy is not None and n_held_out >= ROTATION["min_held_out"] and accuracy >= ROTATION["min_accuracy"]
+
+
+def best_rotation_accuracy(history: History) -> float | None:
+    """The share of held-out quarter turns told right at the best epoch, or ``None`` without a head."""
     accuracy = history.values.get("val_rotation_accuracy")
     if not accuracy or not 0 < history.best_epoch <= len(accuracy):
-        return False
-    return n_held_out >= ROTATION["min_held_out"] and accuracy[history.best_epoch - 1] >= ROTATION["min_accuracy"]
+        return None
+    return accuracy[history.best_epoch - 1]
 
 
 def without_rotation_head(config: Any, model: nn.Module) -> tuple[Any, nn.Module]:
@@ -201,6 +207,7 @@ __all__ = [
     "default_architecture",
     "default_network",
     "default_schedule",
+    "best_rotation_accuracy",
     "rotation_head_supported",
     "without_rotation_head",
     "LEARNING_RATE_FACTOR",
