@@ -117,3 +117,47 @@ def test_every_waiting_request_is_answered_when_their_rows_exceed_one_batch(dete
     assert sorted(calls[1:]) == [2, 3, 3, 3]  # 3 + 3 rows exceed a batch of 5
     for i, request in enumerate(requests):
         same_bits(results[i].scores, detector.decision_function(request))
+
+
+def test_small_requests_to_a_quick_model_are_scored_on_the_event_loop_and_the_rest_in_threads(
+    detectors, probe, monkeypatch
+):
+    import asyncio
+    import math
+
+    import aedetect.serve.app as app_module
+    from aedetect.serve.scoring import LOOP_BODY_BYTES
+
+    served = {name: ServedModel(name, detectors["numeric"]) for name in ("quick", "slow")}
+    served["quick"].loop_seconds, served["slow"].loop_seconds = 0.0, math.inf  # not left to the clock
+    where, score_json = [], app_module.score_json
+
+    def recorded(*args):
+        try:
+            asyncio.get_running_loop()
+            where.append("loop")
+        except RuntimeError:
+            where.append("thread")
+        return score_json(*args)
+
+    monkeypatch.setattr(app_module, "score_json", recorded)
+    table = probe.iloc[:35]
+    small, large = {"records": table.iloc[:1].to_dict("records")}, {"records": table.to_dict("records")}
+    assert len(orjson.dumps(small)) <= LOOP_BODY_BYTES < len(orjson.dumps(large))
+    with TestClient(create_app(served)) as http:
+        answers = {(model, n): scores(http, model, body) for model in served for n, body in ((1, small), (35, large))}
+    assert where == ["loop", "thread", "thread", "thread"]
+    for (_, n), got in answers.items():  # the same scores wherever a request is scored
+        same_bits(got, detectors["numeric"].decision_function(table.iloc[:n]))
+
+
+def test_a_model_is_scored_on_the_loop_only_when_its_largest_small_request_is_quick(detectors):
+    from aedetect.serve.scoring import LOOP_BODY_BYTES, LOOP_SECONDS
+
+    for name in ("numeric", "categorical"):  # measured: reading, scoring and explaining 256 rows
+        assert 0 < ServedModel(name, detectors[name]).loop_seconds < 1
+    numeric = ServedModel("n", detectors["numeric"])
+    numeric.loop_seconds = LOOP_SECONDS / 2
+    assert numeric.scores_on_loop(b"x" * LOOP_BODY_BYTES) and not numeric.scores_on_loop(b"x" * (LOOP_BODY_BYTES + 1))
+    numeric.loop_seconds = LOOP_SECONDS
+    assert not numeric.scores_on_loop(b"{}")

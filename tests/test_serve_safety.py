@@ -8,7 +8,6 @@ import math
 
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
 from conftest import FAST, ThreadServer
 from fastapi.testclient import TestClient
@@ -126,7 +125,7 @@ def test_valid_rows_with_fuzzed_thresholds_never_answer_a_non_finite_number(clie
 
 def test_an_explanation_that_overflows_is_a_422_not_infinity(detector):
     broken = copy.deepcopy(detector)
-    broken.feature_errors = lambda rows: pd.DataFrame(np.full((len(rows), 4), np.inf), columns=list("abcd"))
+    broken._feature_error_matrix = lambda rows: np.full((len(rows), 4), np.inf, dtype=np.float32)
     with TestClient(create_app({"main": ServedModel("main", broken)}), raise_server_exceptions=False) as http:
         outlier = {"records": [{"a": 8.0, "b": -8.0, "c": 8.0, "d": -8.0}]}
         response = http.post("/score", json=outlier)

@@ -341,16 +341,18 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     def feature_errors(self, X) -> pd.DataFrame:
         """Reconstruction error of each feature of each row: what explains a flagged row."""
-        matrix = self._matrix(X)
-        errors = forward_pass(self.model_, matrix, self.loss, self.device_)["errors"]
         index = X.index if isinstance(X, pd.DataFrame) else None
-        return pd.DataFrame(errors, columns=self.feature_names_out_, index=index)
+        return pd.DataFrame(self._feature_error_matrix(X), columns=self.feature_names_out_, index=index)
+
+    def _feature_error_matrix(self, X) -> np.ndarray:
+        matrix = self._matrix(X)  # first: raises NotFittedError before fit
+        return forward_pass(self.model_, matrix, self.loss, self.device_)["errors"]
 
     def feature_contributions(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature errors (as :meth:`feature_errors`, float64) and each feature's part in the
         score: its error relative to its level on normal rows (``feature_error_means_``), or the
         error itself (the same array) when ``score="reconstruction"``. Both ``(rows, features)``."""
-        errors = self.feature_errors(X).to_numpy(dtype=np.float64)
+        errors = self._feature_error_matrix(X).astype(np.float64)  # no DataFrame: explaining one row is fast
         return errors, feature_contributions(errors, self.score, self.feature_error_means_)
 
     def error_maps(self, X) -> np.ndarray:

@@ -43,6 +43,17 @@ def padded_batches(
         yield torch.as_tensor(padded, device=device), len(rows)
 
 
+def eval_if_training(module: nn.Module) -> None:
+    """``module.eval()`` when any of its modules is in training mode. eval() sets every module's mode,
+    and even walking the modules (``modules()``) is costly next to a 1-row call: the walk is done once
+    per module and kept on it."""
+    modules = module.__dict__.get("_every_module")
+    if modules is None:
+        modules = module.__dict__["_every_module"] = tuple(module.modules())
+    if any(m.training for m in modules):
+        module.eval()
+
+
 @torch.inference_mode()
 def forward_pass(
     model: nn.Module,
@@ -58,7 +69,7 @@ def forward_pass(
     ``error`` function), ``"codes"`` (latent codes), ``"reconstructions"`` and, for a variational
     model, ``"kl"`` (each row's KL divergence of its posterior from the prior, float64).
     """
-    model.eval()
+    eval_if_training(model)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in keep}
     elementwise = ELEMENTWISE[error]
     for x, n in padded_batches(matrix, device, batch_size):

@@ -21,7 +21,7 @@ from torch import nn
 
 from aedetect.kinds import TABLE, DataKind
 from aedetect.preprocessing.values import InvalidValueError
-from aedetect.scoring.forward import padded_batches
+from aedetect.scoring.forward import eval_if_training, padded_batches
 from aedetect.training.loop import ELEMENTWISE
 
 #: Rows per batch for in-memory scoring. The kNN part builds a (batch x reference codes) distance
@@ -160,15 +160,6 @@ class RowScorer(nn.Module):
             return SCORER_BATCH
         return min(KNN_MAX_BATCH, max(256, KNN_BATCH_DISTANCES // (self.knn.n_groups * self.knn.group)))
 
-    def eval_if_training(self) -> None:
-        """``eval()`` when any module is in training mode. eval() sets every module's mode, and even
-        walking the modules (``modules()``) is costly next to a 1-row call: the walk is done once."""
-        modules = self.__dict__.get("_every_module")
-        if modules is None:
-            modules = self.__dict__["_every_module"] = tuple(self.modules())
-        if any(module.training for module in modules):
-            self.eval()
-
     def _code_and_reconstruction(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         if not self.score.startswith("latent"):
             return None, self.model(x)
@@ -210,7 +201,7 @@ def score_matrix(
     output array, so memory beyond the input is one batch's activations. A row's score does not
     depend on the batch it is computed in.
     """
-    scorer.eval_if_training()
+    eval_if_training(scorer)
     if batch_size is None:
         batch_size = scorer.batch_rows()
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)

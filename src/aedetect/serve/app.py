@@ -12,9 +12,12 @@ count over the limits, 415 for a body of another media type, 422 for a request o
 unknown or missing features, NaN and values the model cannot score. Responses never hold NaN or
 infinity.
 
-Scoring runs in worker threads, never on the event loop; small requests (bodies up to
-:data:`SMALL_BODY_BYTES`) have their own threads, so a few large requests cannot hold up a 1-row one,
-and small requests that arrive together share a forward pass (:mod:`aedetect.serve.batching`).
+Scoring runs in worker threads; small requests (bodies up to :data:`SMALL_BODY_BYTES`) have their own
+threads, so a few large requests cannot hold up a 1-row one, and small requests that arrive together
+share a forward pass (:mod:`aedetect.serve.batching`). Only the smallest JSON requests to a quick
+model are scored on the event loop, where they cost less than the hop to a thread, and each holds
+the loop for less than :data:`aedetect.serve.scoring.LOOP_SECONDS`
+(:meth:`~aedetect.serve.scoring.ServedModel.scores_on_loop`).
 Models are loaded from JSON + safetensors (:func:`aedetect.load`): nothing is unpickled.
 """
 
@@ -141,6 +144,8 @@ def create_app(
         body = await request.body()
         if body and not is_json_media_type(request.headers.get("content-type", "")):
             raise HTTPException(415, "Send the body as JSON with the header Content-Type: application/json.")
+        if model.scores_on_loop(body):
+            return score_json(model, body, max_rows, metrics, None)
         return await workers.run(len(body), score_json, model, body, max_rows, metrics, batcher)
 
     async def answer_bulk(model: ServedModel, request: Request, threshold: str | None) -> Response:

@@ -2,12 +2,17 @@
 
 Every row goes through :class:`aedetect.batch.core.RowScoringCore`; these functions only read the
 request, bound its work (rows per request) and write the answer. They run off the event loop, in a
-worker thread (see :mod:`aedetect.serve.app`).
+worker thread (see :mod:`aedetect.serve.app`), except the smallest JSON requests to a quick model
+(:meth:`ServedModel.scores_on_loop`).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import statistics
+import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +28,7 @@ from aedetect.batch.core import RowScoringCore, ScoredRows
 from aedetect.serve.batching import SmallRequestBatcher
 from aedetect.serve.columns import request_rows
 from aedetect.serve.metrics import ServiceMetrics
+from aedetect.serve.schemas import MAX_TOP_FEATURES
 from aedetect.thresholds import ThresholdRule
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -30,6 +36,14 @@ PARQUET = "application/vnd.apache.parquet"
 BULK_MEDIA_TYPES = (ARROW_STREAM, PARQUET)
 #: The errors a request's values can cause while it is scored: a 422 naming the problem.
 _SCORING_ERRORS = (ValueError, TypeError, OverflowError, pa.ArrowException)
+#: JSON bodies up to this size (a row of about 70 features) may be scored on the event loop itself:
+#: handing a 1-row request to a worker thread and back costs more CPU than scoring it (see
+#: benchmarks/results/serve_load.md).
+LOOP_BODY_BYTES = 2048
+#: ... when the model scores and explains the most rows such a body can hold in less than this: the
+#: GIL's switch interval, the time a worker thread may already keep the loop waiting for the GIL, so a
+#: request scored on the loop holds the others up no longer than any scoring thread can.
+LOOP_SECONDS = sys.getswitchinterval()
 
 
 class ServedModel:
@@ -41,6 +55,13 @@ class ServedModel:
         self.thresholds: dict[str, ThresholdRule] = {}
         self._default = RowScoringCore(detector)
         self.columns, self.numeric = self._default.columns, self._default.numeric  # made once, not per request
+        self.loop_seconds = _loop_cost(self._default, len(self.columns))
+
+    def scores_on_loop(self, body: bytes) -> bool:
+        """Whether a JSON request with ``body`` is scored on the event loop rather than in a worker
+        thread: a body of at most :data:`LOOP_BODY_BYTES`, to a model whose cost for the most rows
+        such a body can hold, scored and explained, is under :data:`LOOP_SECONDS`."""
+        return len(body) <= LOOP_BODY_BYTES and self.loop_seconds < LOOP_SECONDS
 
     def info(self) -> dict:
         d = self.detector
@@ -76,6 +97,27 @@ class ServedModel:
                 self.thresholds.clear()
             self.thresholds[override] = rule
         return RowScoringCore(self.detector, threshold=self.thresholds[override])
+
+
+def _loop_cost(core: RowScoringCore, n_columns: int) -> float:
+    """Seconds (median of 5, after one untimed call) to read, score and explain as many rows as a body
+    of :data:`LOOP_BODY_BYTES` can hold (every value takes at least 2 bytes of JSON), as a table (the
+    slower of the two ways a request's rows go, :func:`aedetect.serve.columns.request_rows`); infinity
+    for a model that refuses rows of zeros, which is then never scored on the loop."""
+    rows = max(1, LOOP_BODY_BYTES // (2 * max(1, n_columns)))
+    table = pd.DataFrame(np.zeros((rows, n_columns)), columns=core.columns)
+    times = []
+    try:
+        for _ in range(6):
+            start = time.perf_counter()
+            with np.errstate(over="ignore"):
+                features = core.features(table)
+                core.score_features(features)
+                core.explain(features, np.arange(rows), MAX_TOP_FEATURES)
+            times.append(time.perf_counter() - start)
+    except Exception:  # noqa: BLE001 - a model that cannot score such rows is simply not scored on the loop
+        return math.inf
+    return statistics.median(times[1:])
 
 
 def _training(history) -> dict:
@@ -128,10 +170,15 @@ def _scored(core: RowScoringCore, features) -> ScoredRows:
 
 
 def score_json(
-    served: ServedModel, body: bytes, max_rows: int, metrics: ServiceMetrics, batcher: SmallRequestBatcher
+    served: ServedModel,
+    body: bytes,
+    max_rows: int,
+    metrics: ServiceMetrics,
+    batcher: SmallRequestBatcher | None,
 ) -> Response:
     """Answer a JSON scoring request (``ScoreResponse``); raise a 4xx for anything wrong with it.
-    Small requests are scored together with those that arrive at the same time (``batcher``)."""
+    Small requests are scored together with those that arrive at the same time (``batcher``; None on
+    the event loop, which must not wait for a batch)."""
     rows = request_rows(body, served.columns, served.numeric, max_rows)
     try:
         core = served.core(rows.threshold)
@@ -141,7 +188,7 @@ def score_json(
             core.check_columns(served.columns)
             features = rows.features
         with np.errstate(over="ignore"):
-            scored = batcher.score(core, features)
+            scored = batcher.score(core, features) if batcher is not None else core.score_features(features)
         flagged = np.flatnonzero(scored.flags)
         explanations = []
         if rows.top_features and len(flagged):
