@@ -26,10 +26,20 @@ KEY = "s3cret-key"
 
 
 @pytest.fixture(scope="module")
-def models(normal_frame):
+def detectors(normal_frame):
     default = AutoencoderDetector(**FAST).fit(normal_frame)
-    reconstruction = AutoencoderDetector(**{**FAST, "score": "reconstruction"}).fit(normal_frame)
-    return {"main": ServedModel("main", default), "recon": ServedModel("recon", reconstruction)}
+    return {"main": default, "recon": AutoencoderDetector(**{**FAST, "score": "reconstruction"}).fit(normal_frame)}
+
+
+@pytest.fixture(scope="module", params=["small requests on the event loop", "every request in a thread"])
+def models(detectors, request):
+    """The served models, with small requests scored on the event loop or all in worker threads
+    (``ServedModel.loop_seconds`` pinned, not left to this machine's clock): every test of the
+    service's answers runs both ways."""
+    served = {name: ServedModel(name, detector) for name, detector in detectors.items()}
+    for model in served.values():
+        model.loop_seconds = 0.0 if "loop" in request.param else float("inf")
+    return served
 
 
 @pytest.fixture(scope="module")

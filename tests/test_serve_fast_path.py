@@ -144,10 +144,12 @@ def test_small_requests_to_a_quick_model_are_scored_on_the_event_loop_and_the_re
     table = probe.iloc[:35]
     small, large = {"records": table.iloc[:1].to_dict("records")}, {"records": table.to_dict("records")}
     assert len(orjson.dumps(small)) <= LOOP_BODY_BYTES < len(orjson.dumps(large))
+    overriding = {**small, "threshold": "percentile:90"}  # a rule fitted on first use: not on the loop
     with TestClient(create_app(served)) as http:
         answers = {(model, n): scores(http, model, body) for model in served for n, body in ((1, small), (35, large))}
-    assert where == ["loop", "thread", "thread", "thread"]
-    for (_, n), got in answers.items():  # the same scores wherever a request is scored
+        answers["quick", 1, "override"] = scores(http, "quick", overriding)
+    assert where == ["loop", "thread", "thread", "thread", "thread"]
+    for (_, n, *_), got in answers.items():  # the same scores wherever a request is scored
         same_bits(got, detectors["numeric"].decision_function(table.iloc[:n]))
 
 

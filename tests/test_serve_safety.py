@@ -123,10 +123,13 @@ def test_valid_rows_with_fuzzed_thresholds_never_answer_a_non_finite_number(clie
             assert response.status_code == 422 and "mean_std" in parsed["detail"] and "finite" in parsed["detail"]
 
 
-def test_an_explanation_that_overflows_is_a_422_not_infinity(detector):
+@pytest.mark.parametrize("loop_seconds", [0.0, math.inf], ids=["on the event loop", "in a thread"])
+def test_an_explanation_that_overflows_is_a_422_not_infinity(detector, loop_seconds):
     broken = copy.deepcopy(detector)
     broken._feature_error_matrix = lambda rows: np.full((len(rows), 4), np.inf, dtype=np.float32)
-    with TestClient(create_app({"main": ServedModel("main", broken)}), raise_server_exceptions=False) as http:
+    served = ServedModel("main", broken)
+    served.loop_seconds = loop_seconds
+    with TestClient(create_app({"main": served}), raise_server_exceptions=False) as http:
         outlier = {"records": [{"a": 8.0, "b": -8.0, "c": 8.0, "d": -8.0}]}
         response = http.post("/score", json=outlier)
         assert response.status_code == 422 and "top_features=0" in check(response)["detail"]

@@ -15,8 +15,9 @@ infinity.
 Scoring runs in worker threads; small requests (bodies up to :data:`SMALL_BODY_BYTES`) have their own
 threads, so a few large requests cannot hold up a 1-row one, and small requests that arrive together
 share a forward pass (:mod:`aedetect.serve.batching`). Only the smallest JSON requests to a quick
-model are scored on the event loop, where they cost less than the hop to a thread, and each holds
-the loop for less than :data:`aedetect.serve.scoring.LOOP_SECONDS`
+model are scored on the event loop, where they cost less than the hop to a thread: bodies of at
+most 2 KB that keep the model's threshold, to a model that scored and explained the most rows such
+a body can hold in less than :data:`aedetect.serve.scoring.LOOP_SECONDS` when it was loaded
 (:meth:`~aedetect.serve.scoring.ServedModel.scores_on_loop`).
 Models are loaded from JSON + safetensors (:func:`aedetect.load`): nothing is unpickled.
 """

@@ -9,6 +9,7 @@ worker thread (see :mod:`aedetect.serve.app`), except the smallest JSON requests
 from __future__ import annotations
 
 import json
+import logging
 import math
 import statistics
 import sys
@@ -36,6 +37,7 @@ PARQUET = "application/vnd.apache.parquet"
 BULK_MEDIA_TYPES = (ARROW_STREAM, PARQUET)
 #: The errors a request's values can cause while it is scored: a 422 naming the problem.
 _SCORING_ERRORS = (ValueError, TypeError, OverflowError, pa.ArrowException)
+logger = logging.getLogger("aedetect.serve")
 #: JSON bodies up to this size (a row of about 70 features) may be scored on the event loop itself:
 #: handing a 1-row request to a worker thread and back costs more CPU than scoring it (see
 #: benchmarks/results/serve_load.md).
@@ -59,9 +61,11 @@ class ServedModel:
 
     def scores_on_loop(self, body: bytes) -> bool:
         """Whether a JSON request with ``body`` is scored on the event loop rather than in a worker
-        thread: a body of at most :data:`LOOP_BODY_BYTES`, to a model whose cost for the most rows
-        such a body can hold, scored and explained, is under :data:`LOOP_SECONDS`."""
-        return len(body) <= LOOP_BODY_BYTES and self.loop_seconds < LOOP_SECONDS
+        thread: a body of at most :data:`LOOP_BODY_BYTES` that does not override the threshold (a new
+        rule text is fitted on the calibration scores, whose number grows with the training data), to
+        a model whose cost for the most rows such a body can hold, scored and explained, was under
+        :data:`LOOP_SECONDS` when it was loaded."""
+        return len(body) <= LOOP_BODY_BYTES and b'"threshold"' not in body and self.loop_seconds < LOOP_SECONDS
 
     def info(self) -> dict:
         d = self.detector
@@ -91,19 +95,21 @@ class ServedModel:
             return self._default
         if not isinstance(override, str):
             return RowScoringCore(self.detector, threshold=override)
-        if override not in self.thresholds:
+        rule = self.thresholds.get(override)
+        if rule is None:
             rule = RowScoringCore(self.detector, threshold=override).rule
             if len(self.thresholds) > 256:
                 self.thresholds.clear()
             self.thresholds[override] = rule
-        return RowScoringCore(self.detector, threshold=self.thresholds[override])
+        return RowScoringCore(self.detector, threshold=rule)  # the local rule: another thread may clear the cache
 
 
 def _loop_cost(core: RowScoringCore, n_columns: int) -> float:
-    """Seconds (median of 5, after one untimed call) to read, score and explain as many rows as a body
-    of :data:`LOOP_BODY_BYTES` can hold (every value takes at least 2 bytes of JSON), as a table (the
-    slower of the two ways a request's rows go, :func:`aedetect.serve.columns.request_rows`); infinity
-    for a model that refuses rows of zeros, which is then never scored on the loop."""
+    """Seconds (median of 5, after one untimed call) to check, score and explain as many rows as a
+    body of :data:`LOOP_BODY_BYTES` can hold (every value takes at least 2 bytes of JSON), given as a
+    table (the slower of the two ways a request's rows go, :func:`aedetect.serve.columns.request_rows`),
+    with the most features an explanation lists; infinity for a model that refuses rows of zeros,
+    which is then never scored on the loop."""
     rows = max(1, LOOP_BODY_BYTES // (2 * max(1, n_columns)))
     table = pd.DataFrame(np.zeros((rows, n_columns)), columns=core.columns)
     times = []
@@ -115,7 +121,8 @@ def _loop_cost(core: RowScoringCore, n_columns: int) -> float:
                 core.score_features(features)
                 core.explain(features, np.arange(rows), MAX_TOP_FEATURES)
             times.append(time.perf_counter() - start)
-    except Exception:  # noqa: BLE001 - a model that cannot score such rows is simply not scored on the loop
+    except _SCORING_ERRORS as error:  # such a model is simply not scored on the loop
+        logger.debug("Rows of zeros could not be scored (%s): every request goes to a worker thread.", error)
         return math.inf
     return statistics.median(times[1:])
 

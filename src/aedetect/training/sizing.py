@@ -140,6 +140,7 @@ def best_rotation_accuracy(history: History) -> float | None:
 def without_rotation_head(config: Any, model: nn.Module) -> tuple[Any, nn.Module]:
     """The config and the model with the rotation head dropped (the encoder and decoder are kept)."""
     model.rotation = None
+    model.__dict__.pop("_every_module", None)  # the modules eval_if_training walks: walked again
     return dataclasses.replace(config, rotation_head=False), model
 
 
