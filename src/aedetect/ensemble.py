@@ -193,11 +193,14 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
 
     def feature_errors(self, X) -> pd.DataFrame:
         """Reconstruction error of each feature of each row: the mean over members of their errors."""
-        self._check_fitted()
-        names, errors = mean_by_name(
-            [(m.feature_names_out_, m.feature_errors(X).to_numpy(dtype=np.float64)) for m in self.members_]
-        )
+        names, errors = self._feature_error_matrix(X)
         return pd.DataFrame(errors, columns=names, index=X.index if isinstance(X, pd.DataFrame) else None)
+
+    def _feature_error_matrix(self, X) -> tuple[list[str], np.ndarray]:
+        self._check_fitted()
+        return mean_by_name(
+            [(m.feature_names_out_, m._feature_error_matrix(X).astype(np.float64)) for m in self.members_]
+        )
 
     def feature_contributions(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature errors (the mean over members, as :meth:`feature_errors`) and their
@@ -206,7 +209,7 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
         Both arrays are ``(rows, len(feature_names_out_))``; the service's and the command line's
         explanations both read them this way.
         """
-        errors = self.feature_errors(X).to_numpy(dtype=np.float64)
+        errors = self._feature_error_matrix(X)[1]  # no DataFrame: explaining one row is fast
         return errors, feature_contributions(errors, self.score, self.feature_error_means_)
 
     def score_samples(self, X) -> np.ndarray:
