@@ -25,10 +25,16 @@ Client and server share the machine's cores, so this is a floor for what a separ
 HTTP: N one-row and N/10 1,000-row requests of the same model, the time per call (median of 5 rounds),
 then one cProfile of the one-row calls, its top functions by own time. It writes nothing.
 
+``--profile-apps N`` instead drives each app through its ASGI interface in this process, no HTTP: N
+1-row requests, 4 at a time, for the trivial app, ``aedetect serve`` and ``aedetect serve`` with
+every request handed to a worker thread, taking turns for 9 rounds; the CPU time per request
+(median). It writes nothing.
+
 Usage::
 
     python benchmarks/serve_load.py [--seconds 10] [--clients 4] [--repeats 3] [--label NAME]
     python benchmarks/serve_load.py --profile-handler 5000
+    python benchmarks/serve_load.py --profile-apps 2000
 
 Writes ``serve_load.md`` and ``serve_load.csv`` under ``--output-dir`` (default benchmarks/results).
 """
@@ -222,6 +228,69 @@ def profile_handler(model: Path, calls: int) -> None:
     pstats.Stats(profile).sort_stats("tottime").print_stats(15)
 
 
+def profile_apps(model: Path, requests: int, rounds: int = 9) -> None:
+    """CPU time per 1-row request through each app's ASGI interface in this process (no HTTP), 4 at a
+    time on uvloop: the trivial app, ``aedetect serve``, and ``aedetect serve`` with every request
+    handed to a worker thread; the three take turns, median over ``rounds``."""
+    import asyncio
+
+    import torch
+    import uvloop
+
+    sys.path.insert(0, str(HERE))
+    from serve_trivial_app import app as trivial
+
+    from aedetect.serve.app import create_app
+    from aedetect.serve.scoring import load_models
+
+    torch.set_num_threads(1)  # as the service runs each request
+    threaded = load_models([str(model)])
+    for served in threaded.values():
+        served.loop_seconds = float("inf")
+    apps = {"trivial FastAPI app": trivial, "aedetect serve": create_app(load_models([str(model)]))}
+    apps["aedetect serve, every request in a thread"] = create_app(threaded)
+    body = json_body(1)
+    headers = [(b"host", b"local"), (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http"}
+    scope |= {"path": "/score", "raw_path": b"/score", "query_string": b"", "root_path": "", "headers": headers}
+
+    async def request(app) -> None:
+        messages, sent = [], False
+
+        async def receive() -> dict:
+            nonlocal sent
+            if sent:
+                await asyncio.sleep(3600)  # no disconnect while answering
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict) -> None:
+            messages.append(message)
+
+        await app(dict(scope), receive, send)
+        if messages[0]["status"] != 200:
+            raise SystemExit(f"the app answered {messages[0]['status']}")
+
+    async def clients(app) -> None:
+        async def client() -> None:
+            for _ in range(requests // 4):
+                await request(app)
+
+        await asyncio.gather(*(client() for _ in range(4)))
+
+    loop = uvloop.new_event_loop()
+    cpu = {name: [] for name in apps}
+    for app in apps.values():  # warm-up
+        loop.run_until_complete(clients(app))
+    for _ in range(rounds):
+        for name, app in apps.items():
+            started = time.process_time()
+            loop.run_until_complete(clients(app))
+            cpu[name].append((time.process_time() - started) / requests * 1e6)
+    for name, values in cpu.items():
+        print(f"{name}: {statistics.median(values):.0f} us CPU per 1-row request (median of {rounds} rounds)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -240,11 +309,17 @@ def main() -> None:
     parser.add_argument(
         "--profile-handler", type=int, default=0, metavar="N", help="Profile the JSON handler in process instead."
     )
+    parser.add_argument(
+        "--profile-apps", type=int, default=0, metavar="N", help="CPU per request of each app in process instead."
+    )
     args = parser.parse_args()
     args.tmp_dir.mkdir(parents=True, exist_ok=True)
     model = prepare_model(args.tmp_dir)
     if args.profile_handler:
         profile_handler(model, args.profile_handler)
+        return
+    if args.profile_apps:
+        profile_apps(model, args.profile_apps)
         return
     ports = {"trivial FastAPI app": free_port(), "aedetect serve": free_port()}
     commands = {

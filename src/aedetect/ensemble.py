@@ -193,10 +193,11 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
 
     def feature_errors(self, X) -> pd.DataFrame:
         """Reconstruction error of each feature of each row: the mean over members of their errors."""
-        names, errors = self._feature_error_matrix(X)
+        names, errors = self._mean_feature_errors(X)
         return pd.DataFrame(errors, columns=names, index=X.index if isinstance(X, pd.DataFrame) else None)
 
-    def _feature_error_matrix(self, X) -> tuple[list[str], np.ndarray]:
+    def _mean_feature_errors(self, X) -> tuple[list[str], np.ndarray]:
+        """The feature names and the mean over members of their errors (float64), matched by name."""
         self._check_fitted()
         return mean_by_name(
             [(m.feature_names_out_, m._feature_error_matrix(X).astype(np.float64)) for m in self.members_]
@@ -209,7 +210,7 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
         Both arrays are ``(rows, len(feature_names_out_))``; the service's and the command line's
         explanations both read them this way.
         """
-        errors = self._feature_error_matrix(X)[1]  # no DataFrame: explaining one row is fast
+        errors = self._mean_feature_errors(X)[1]  # no DataFrame: explaining one row is fast
         return errors, feature_contributions(errors, self.score, self.feature_error_means_)
 
     def score_samples(self, X) -> np.ndarray:
