@@ -86,6 +86,10 @@ def make_detector(name: str, seed: int, params: dict) -> tuple[object, bool]:
         from pyod.models.knn import KNN
 
         return KNN(), True
+    if name.startswith("knn-sub"):  # kNN that keeps N training rows drawn at random, e.g. knn-sub4096
+        from pyod.models.knn import KNN
+
+        return _Subsampled(KNN(), int(name.removeprefix("knn-sub")), seed), True
     if name == "iforest":
         from pyod.models.iforest import IForest
 
@@ -98,7 +102,23 @@ def make_detector(name: str, seed: int, params: dict) -> tuple[object, bool]:
         from pyod.models.pca import PCA
 
         return PCA(random_state=seed), True
-    raise SystemExit(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)} or aedetect-ensN")
+    raise SystemExit(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)}, aedetect-ensN or knn-subN")
+
+
+class _Subsampled:
+    """A detector fitted on ``rows`` training rows drawn at random (seeded): how far a method gets
+    with a fixed number of reference rows."""
+
+    def __init__(self, detector, rows: int, seed: int) -> None:
+        self.detector, self.rows, self.seed = detector, rows, seed
+
+    def fit(self, X):
+        rng = np.random.default_rng(self.seed)
+        self.detector.fit(X[rng.choice(len(X), min(self.rows, len(X)), replace=False)])
+        return self
+
+    def decision_function(self, X):
+        return self.detector.decision_function(X)
 
 
 def clean_split(X: np.ndarray, y: np.ndarray, seed: int):

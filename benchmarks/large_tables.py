@@ -10,12 +10,14 @@ generated
     n_clusters_per_class=4, weights=[0.99, 0.01], class_sep=1.0, flip_y=0, random_state=seed)``:
     the minority class is the anomaly.
 
-kNN is PyOD's ``KNN()`` on standardised inputs, as in ``adbench.py``. The table gives ROC-AUC, PR-AUC,
+kNN is PyOD's ``KNN()`` on standardised inputs, as in ``adbench.py`` (``knn-subN``: fitted on N
+training rows drawn at random). The table gives ROC-AUC, PR-AUC,
 fit and score seconds per system and the ratio of kNN's fit + score time to aedetect's.
 
 Usage::
 
     python benchmarks/large_tables.py [--sets shuttle,smtp,generated] [--rows 300000] [--seeds 1]
+        [--detectors aedetect,knn,knn-sub4096] [--reference-codes 4096]
 
 Writes ``large_tables.md`` and ``large_tables.csv`` under ``benchmarks/results/``.
 """
@@ -68,11 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--detectors", default="aedetect,knn")
     parser.add_argument("--params", default="{}", help="JSON of aedetect parameters (default: none = defaults)")
+    parser.add_argument(
+        "--reference-codes",
+        type=int,
+        help="latent reference codes a table keeps (aedetect.scoring.statistics.KNN_REFERENCE_ROWS; default: as set)",
+    )
     parser.add_argument("--output-dir", type=Path, default=RESULTS)
     parser.add_argument("--tag", default="")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     params = json.loads(args.params)
+    if args.reference_codes is not None:
+        from aedetect.kinds import TABLE
+        from aedetect.scoring.statistics import KNN_REFERENCE_ROWS
+
+        KNN_REFERENCE_ROWS[TABLE] = args.reference_codes
     command = "python benchmarks/large_tables.py " + " ".join(sys.argv[1:] if argv is None else argv)
     rows = []
     for name in args.sets.split(","):
@@ -113,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Command: `{command}`  ",
         f"Date: {date.today().isoformat()}; machine: {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"aedetect parameters: {json.dumps(params) if params else 'defaults'}",
+        f"aedetect parameters: {json.dumps(params) if params else 'defaults'}"
+        + ("" if args.reference_codes is None else f"; table reference codes: {args.reference_codes}"),
         "",
         "| set | rows | features | detector | ROC-AUC | PR-AUC | fit s | score s | kNN time / this |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -218,6 +218,7 @@ def _train_job(model, source: TrainingData, output: Path, ensemble: int | None, 
     from aedetect.distributed import fit_distributed, is_parquet_source, parquet_paths, read_share
     from aedetect.partitions import Group
     from aedetect.persistence.storage import check_save_target
+    from aedetect.training.distributed import init_from_environment
 
     if (
         ensemble is not None
@@ -231,6 +232,7 @@ def _train_job(model, source: TrainingData, output: Path, ensemble: int | None, 
             "leave out --ensemble, --window, --labels and dataset: sources."
         )
     check_label_like = source.label_column is None and source.check_label_like
+    group = init_from_environment(model.device)  # before reading: each process reads its share, not the whole
     if max_memory is not None:  # the Parquet files, streamed from if they take more than max_memory
         if not is_parquet_source(source.data):
             raise ValueError("--max-memory streams from Parquet files; convert the table to Parquet or leave it out.")
@@ -251,7 +253,9 @@ def _train_job(model, source: TrainingData, output: Path, ensemble: int | None, 
         )
         frame, labels = None, None
     else:
-        frame, labels, keys = read_share(source.data, source.label_column, source.normal, source.anomaly, source.drop)
+        frame, labels, keys = read_share(
+            source.data, source.label_column, source.normal, source.anomaly, source.drop, group=group
+        )
         if check_label_like:
             refuse_label_like_column(frame)
         if source.features:
@@ -260,7 +264,6 @@ def _train_job(model, source: TrainingData, output: Path, ensemble: int | None, 
         started = time.perf_counter()
         fit_distributed(model, frame, labels, row_keys=keys)
     seconds = time.perf_counter() - started
-    group = Group.job()
     n_normal = None  # streamed: counted nowhere whole
     if frame is not None:
         n_normal = int(group.sum([len(frame) if labels is None else int((labels == 0).sum())])[0])
