@@ -226,7 +226,9 @@ def test_torchrun_trains_through_the_command_line(tmp_path):
     assert model.decision_function(table(10, 5)).shape == (10,)
     assert model.metadata_["source"] == str(tmp_path) and model.metadata_["label_column"] is None
     # The threshold with what it means, over the held-out rows of both processes.
-    assert re.search(r"threshold false_alarm_rate:0.01 = \S+: flags \S+% of held-out normal rows \(\d+ of 30\)", done.stdout)
+    assert re.search(
+        r"threshold false_alarm_rate:0.01 = \S+: flags \S+% of held-out normal rows \(\d+ of 30\)", done.stdout
+    )
 
 
 def test_one_process_reads_every_parquet_file_in_path_order_with_row_positions_as_keys(tmp_path):
