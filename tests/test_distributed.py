@@ -206,14 +206,16 @@ def test_parquet_files_are_shared_out_whole_and_balanced_by_rows():
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="torchrun's launcher")
-def test_torchrun_trains_through_the_command_line(tmp_path):
+def test_torchrun_trains_through_the_command_line_as_one_process_does(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
     for index, rows in enumerate(np.array_split(np.arange(300), 3)):
-        table(300).iloc[rows].to_parquet(tmp_path / f"part-{index}.parquet")
+        table(300).iloc[rows].to_parquet(data / f"part-{index}.parquet")
+    options = ["--epochs", "2", "--hidden-dims", "8", "--latent-dim", "2", "--device", "cpu"]
     torchrun = Path(sys.executable).with_name("torchrun")
     command = [
         str(torchrun), "--nproc-per-node", "2", "--master-port", str(_free_port()), "-m", "aedetect", "train",
-        str(tmp_path), "-o", str(tmp_path / "model"), "--epochs", "2", "--hidden-dims", "8", "--latent-dim", "2",
-        "--device", "cpu",
+        str(data), "-o", str(tmp_path / "model"), *options,
     ]  # fmt: skip
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=DEADLINE, env={**os.environ, "OMP_NUM_THREADS": "1"}
@@ -223,12 +225,21 @@ def test_torchrun_trains_through_the_command_line(tmp_path):
     assert "trained on 300 normal rows x 4 columns" in done.stdout, done.stdout
     model = aedetect.load(tmp_path / "model")
     assert model.history_.stopped_epoch == 2
-    assert model.decision_function(table(10, 5)).shape == (10,)
-    assert model.metadata_["source"] == str(tmp_path) and model.metadata_["label_column"] is None
+    assert model.metadata_["source"] == str(data) and model.metadata_["label_column"] is None
     # The threshold with what it means, over the held-out rows of both processes.
-    assert re.search(
-        r"threshold false_alarm_rate:0.01 = \S+: flags \S+% of held-out normal rows \(\d+ of 30\)", done.stdout
-    )
+    pattern = r"threshold false_alarm_rate:0.01 = \S+: flags \S+% of held-out normal rows \(\d+ of 30\)"
+    assert re.search(pattern, done.stdout)
+    # The same folder trained on in one process: the same rows, held-out rows and steps.
+    from typer.testing import CliRunner
+
+    from aedetect.cli import app
+
+    alone = CliRunner().invoke(app, ["train", str(data), "-o", str(tmp_path / "alone"), *options])
+    assert alone.exit_code == 0, alone.output
+    assert "trained on 300 normal rows x 4 columns" in alone.stdout
+    single = aedetect.load(tmp_path / "alone")
+    np.testing.assert_allclose(single.threshold_, model.threshold_, rtol=1e-4)
+    np.testing.assert_allclose(single.decision_function(table(10, 5)), model.decision_function(table(10, 5)), rtol=1e-4)
 
 
 def test_one_process_reads_every_parquet_file_in_path_order_with_row_positions_as_keys(tmp_path):

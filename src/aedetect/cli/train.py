@@ -158,10 +158,12 @@ def train(
         split_list(values) or file_config.get("values"),
         check_label_like=not no_label_column,
     )
-    from aedetect.training.distributed import launched
+    from aedetect.training.distributed import end_process, launched
 
     if launched() or max_memory is not None:  # one of several processes (torchrun), or a memory budget
         _train_job(model, source, output, ensemble, max_memory)
+        if launched():  # the model is saved and the summary printed
+            end_process()
         return
     frame, labels, meta = source.read(detector)
     from aedetect.persistence.storage import check_save_target

@@ -18,9 +18,12 @@ The start-up (:func:`init_from_environment`) reads the variables that torchrun, 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -50,6 +53,20 @@ def init_from_environment(device: str = "auto") -> Group:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl" if cuda else "gloo")
     return Group.job()
+
+
+def end_process() -> NoReturn:
+    """End a process of a job whose work is done: flush its output and exit 0 at once.
+
+    The interpreter's own shutdown is skipped. Once a job has trained (autograd through the group's
+    collectives), destroying the process group no longer stops its gloo worker threads, and one of
+    them can still be freeing the tensors of the last collective when the interpreter shuts down;
+    it then needs the GIL, and the process aborts (SIGABRT) although its work succeeded.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 class _BatchLoss(nn.Module):
@@ -192,4 +209,12 @@ def evaluate_parts(
     return {n: math.sqrt(v) if n == "rmse" else float(v) for n, v in zip(names, merged.tolist(), strict=True)}
 
 
-__all__ = ["Group", "Sharding", "evaluate_parts", "init_from_environment", "launched", "synchronised_batch_norm"]
+__all__ = [
+    "Group",
+    "Sharding",
+    "end_process",
+    "evaluate_parts",
+    "init_from_environment",
+    "launched",
+    "synchronised_batch_norm",
+]
