@@ -229,17 +229,44 @@ def test_torchrun_trains_through_the_command_line_as_one_process_does(tmp_path):
     # The threshold with what it means, over the held-out rows of both processes.
     pattern = r"threshold false_alarm_rate:0.01 = \S+: flags \S+% of held-out normal rows \(\d+ of 30\)"
     assert re.search(pattern, done.stdout)
-    # The same folder trained on in one process: the same rows, held-out rows and steps.
+    # The same folder trained on in one process (reading the Parquet files whole within a memory
+    # budget): the same rows, held-out rows and steps.
     from typer.testing import CliRunner
 
     from aedetect.cli import app
 
-    alone = CliRunner().invoke(app, ["train", str(data), "-o", str(tmp_path / "alone"), *options])
+    alone = CliRunner().invoke(
+        app, ["train", str(data), "-o", str(tmp_path / "alone"), "--max-memory", "1GB", *options]
+    )
     assert alone.exit_code == 0, alone.output
-    assert "trained on 300 normal rows x 4 columns" in alone.stdout
     single = aedetect.load(tmp_path / "alone")
     np.testing.assert_allclose(single.threshold_, model.threshold_, rtol=1e-4)
     np.testing.assert_allclose(single.decision_function(table(10, 5)), model.decision_function(table(10, 5)), rtol=1e-4)
+
+
+def test_a_process_ends_with_its_exit_code_and_its_output_flushed():
+    code = "from aedetect.training.distributed import end_process; print('saved', end=''); end_process(3)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=DEADLINE)
+    assert (done.returncode, done.stdout) == (3, "saved")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="torchrun's launcher")
+def test_a_torchrun_process_refused_by_the_command_line_exits_2_with_one_line(tmp_path):
+    table(100).to_parquet(tmp_path / "part-0.parquet")
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("not a model")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    command = [
+        str(torchrun), "--nproc-per-node", "2", "--master-port", str(_free_port()), "-m", "aedetect", "train",
+        str(tmp_path / "part-0.parquet"), "-o", str(tmp_path / "taken"), "--epochs", "1", "--device", "cpu",
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=DEADLINE, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert done.returncode != 0
+    assert "exitcode  : 2" in done.stderr and "SIGABRT" not in done.stderr, done.stderr[-4000:]
+    assert re.search(r"^error: .*taken", done.stderr, re.MULTILINE), done.stderr[-4000:]
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "not a model"
 
 
 def test_one_process_reads_every_parquet_file_in_path_order_with_row_positions_as_keys(tmp_path):

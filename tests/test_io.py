@@ -93,21 +93,6 @@ def test_missing_file_and_directory(tmp_path):
         read_table(tmp_path)
 
 
-def test_a_folder_or_glob_of_parquet_files_reads_as_one_table_in_path_order(tmp_path):
-    parts = [pd.DataFrame({"a": np.arange(i * 3, i * 3 + 3, dtype=float), "b": [i] * 3}) for i in range(3)]
-    (tmp_path / "data" / "z").mkdir(parents=True)
-    for part, name in zip(parts, ["data/part-1.parquet", "data/part-0.parquet", "data/z/part-2.parquet"], strict=True):
-        part.to_parquet(tmp_path / name)
-    expected = pd.concat([parts[1], parts[0], parts[2]], ignore_index=True)  # path order, sub-folders too
-    pd.testing.assert_frame_equal(read_table(tmp_path / "data"), expected)
-    pd.testing.assert_frame_equal(read_table(str(tmp_path / "data" / "part-*.parquet")), expected.iloc[:6])
-    with pytest.raises(FileNotFoundError, match="No file matches"):
-        read_table(str(tmp_path / "data" / "other-*.parquet"))
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="is a directory without Parquet files"):
-        read_table(tmp_path / "empty")
-
-
 def test_split_labels_with_declared_labels():
     frame = pd.DataFrame({"x": [1, 2, 3, 4], "kind": ["normal.", "smurf.", "normal.", "smurf."]})
     features, labels = split_labels(frame, "kind", "normal.", "smurf.")

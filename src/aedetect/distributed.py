@@ -10,17 +10,21 @@ the README ("Training on several processes") for a recipe per launcher.
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Sequence
 
 import numpy as np
 
 from aedetect.data.io import split_labels
-from aedetect.data.shards import columns_to_read, empty_frame, is_parquet_source, parquet_paths, read_shard
+from aedetect.data.shards import columns_to_read, empty_frame, read_shard
 from aedetect.detector import AutoencoderDetector
 from aedetect.out_of_core import AVAILABLE_SHARE, available_memory, fit_streaming, needs_streaming, parse_memory
 from aedetect.partitions import Group
 from aedetect.training.distributed import init_from_environment
+
+#: Characters that make a source path a glob.
+GLOB_CHARACTERS = "*?["
 
 
 def _is_source(data) -> bool:
@@ -117,6 +121,17 @@ def _saved(detector: AutoencoderDetector, output, group: Group) -> AutoencoderDe
 
         dist.barrier()
     return detector
+
+
+def is_parquet_source(source: str) -> bool:
+    """A Parquet file, a folder (of Parquet files) or a glob of them."""
+    path = str(source)
+    return path.endswith((".parquet", ".pq")) or any(c in path for c in GLOB_CHARACTERS) or os.path.isdir(path)
+
+
+def parquet_paths(source: str):
+    """The files a glob names, in path order; any other source as it is."""
+    return sorted(glob.glob(source)) if any(c in source for c in GLOB_CHARACTERS) else source
 
 
 def read_share(

@@ -160,10 +160,14 @@ def train(
     )
     from aedetect.training.distributed import end_process, launched
 
-    if launched() or max_memory is not None:  # one of several processes (torchrun), or a memory budget
+    if launched():  # one of several processes (torchrun): it ends with its exit code, see end_process
+        try:
+            user_errors(_train_job)(model, source, output, ensemble, max_memory)
+        except typer.Exit as done:  # a user error, said in one line
+            end_process(done.exit_code)
+        end_process(0)
+    if max_memory is not None:  # one process within a memory budget
         _train_job(model, source, output, ensemble, max_memory)
-        if launched():  # the model is saved and the summary printed
-            end_process()
         return
     frame, labels, meta = source.read(detector)
     from aedetect.persistence.storage import check_save_target

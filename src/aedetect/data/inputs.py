@@ -37,13 +37,9 @@ class Series:
 
 
 def is_image_source(source: str) -> bool:
-    """A folder (one without Parquet files), an IDX file, or a .npy/.npz whose array has 3 or 4 dimensions."""
-    from aedetect.data.shards import is_parquet_source
-
+    """A folder, an IDX file, or a .npy/.npz whose array has 3 or 4 dimensions."""
     path = Path(source)
-    if path.is_dir():
-        return not is_parquet_source(path)
-    if is_idx(path):
+    if path.is_dir() or is_idx(path):
         return True
     if path.suffix.lower() == ".npy" and path.is_file():
         try:

@@ -30,18 +30,11 @@ def _suffix(path: Path) -> str:
 
 def read_table(path, header: bool = True) -> pd.DataFrame:
     """Read a file into a DataFrame; raise ``ValueError`` with a clear message when it cannot be read."""
-    from aedetect.data.shards import GLOB_CHARACTERS, is_parquet_source, read_parquet_source
-
-    if any(c in str(path) for c in GLOB_CHARACTERS) or (Path(path).is_dir() and is_parquet_source(path)):
-        return read_parquet_source(path)  # a glob or a folder of Parquet files: their rows in path order
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"Data file {str(path)!r} does not exist; check the path.")
     if path.is_dir():
-        raise ValueError(
-            f"{str(path)!r} is a directory without Parquet files; give a data file ({', '.join(READABLE)}) "
-            "or a folder of Parquet files."
-        )
+        raise ValueError(f"{str(path)!r} is a directory; give a data file ({', '.join(READABLE)}).")
     suffix = _suffix(path)
     try:
         if suffix in (".csv", ".csv.gz", ".tsv"):

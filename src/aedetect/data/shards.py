@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import glob
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -11,34 +9,6 @@ import numpy as np
 import pandas as pd
 
 from aedetect.partitions import Group
-
-#: Characters that make a source path a glob.
-GLOB_CHARACTERS = "*?["
-#: Suffixes of a Parquet file.
-PARQUET_SUFFIXES = (".parquet", ".pq")
-
-
-def is_parquet_source(source) -> bool:
-    """A Parquet file, a glob, or a folder that holds Parquet files (at any depth)."""
-    path = str(source)
-    if path.lower().endswith(PARQUET_SUFFIXES) or any(c in path for c in GLOB_CHARACTERS):
-        return True
-    return os.path.isdir(path) and any(
-        name.lower().endswith(PARQUET_SUFFIXES) for _, _, names in os.walk(path) for name in names
-    )
-
-
-def parquet_paths(source: str):
-    """The files a glob names, in path order; any other source as it is."""
-    return sorted(glob.glob(source)) if any(c in source for c in GLOB_CHARACTERS) else source
-
-
-def read_parquet_source(source) -> pd.DataFrame:
-    """Every row of a Parquet folder or glob, its files in path order (as one process reads them all)."""
-    paths = parquet_paths(str(source))
-    if isinstance(paths, list) and not paths:
-        raise FileNotFoundError(f"No file matches {str(source)!r}; check the pattern.")
-    return read_shard(paths, Group()).frame
 
 
 @dataclass

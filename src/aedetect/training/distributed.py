@@ -55,8 +55,8 @@ def init_from_environment(device: str = "auto") -> Group:
     return Group.job()
 
 
-def end_process() -> NoReturn:
-    """End a process of a job whose work is done: flush its output and exit 0 at once.
+def end_process(code: int = 0) -> NoReturn:
+    """End a process of a job whose work is done (or failed): flush its output and exit at once.
 
     The interpreter's own shutdown is skipped. Once a job has trained (autograd through the group's
     collectives), destroying the process group no longer stops its gloo worker threads, and one of
@@ -66,7 +66,7 @@ def end_process() -> NoReturn:
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)
 
 
 class _BatchLoss(nn.Module):
