@@ -11,8 +11,8 @@ generated
     the minority class is the anomaly.
 
 kNN is PyOD's ``KNN()`` on standardised inputs, as in ``adbench.py`` (``knn-subN``: fitted on N
-training rows drawn at random). The table gives ROC-AUC, PR-AUC,
-fit and score seconds per system and the ratio of kNN's fit + score time to aedetect's.
+training rows drawn at random). The table gives ROC-AUC, PR-AUC, fit and score seconds per system
+and the ratio of kNN's fit + score time to aedetect's.
 
 Usage::
 
