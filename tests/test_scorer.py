@@ -34,3 +34,37 @@ def test_scores_do_not_depend_on_the_batch_size(fitted, fresh_normals):
     scorer = fitted._scorer()
     np.testing.assert_allclose(score_matrix(scorer, matrix, batch_size=7), score_matrix(scorer, matrix), rtol=1e-6)
     assert fitted._scorer() is scorer  # built once per fitted state
+
+
+def test_the_default_score_adds_the_distance_to_the_nearest_normal_input_row(fitted, fresh_normals):
+    """The input part, checked against scikit-learn's search: the default score minus the same
+    score without input reference rows is the row's distance to its nearest reference row in model
+    space, divided by its normal level and weighted as the network's parts together."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from aedetect.scoring.statistics import ScoreStatistics, row_scorer
+
+    matrix = fitted._matrix(fresh_normals)
+    statistics = ScoreStatistics.of(fitted)
+    assert statistics.input_reference.shape == (len(fitted.latent_reference_), matrix.shape[1])
+    without = ScoreStatistics(**{**vars(statistics), "input_reference": statistics.input_reference[:0]})
+    args = (fitted.score, fitted.loss, fitted.trim_fraction)
+    added = score_matrix(row_scorer(fitted.model_, statistics, *args), matrix)
+    plain = score_matrix(row_scorer(fitted.model_, without, *args), matrix)
+    nearest = NearestNeighbors(n_neighbors=1).fit(statistics.input_reference).kneighbors(matrix)[0][:, 0]
+    weight = 1 + fitted._scorer().latent_weight  # a table model has no rotation head
+    np.testing.assert_allclose(added - plain, weight * nearest / statistics.input_scale[0], rtol=1e-4, atol=1e-4)
+
+
+def test_inputs_wider_than_the_limit_keep_no_reference_rows(tmp_path):
+    from aedetect import AutoencoderDetector, load
+    from aedetect.scoring.statistics import INPUT_REFERENCE_MAX_VALUES
+
+    side = int(np.ceil(np.sqrt(INPUT_REFERENCE_MAX_VALUES + 1)))
+    images = np.random.default_rng(0).integers(0, 255, size=(40, side, side), dtype=np.uint8)
+    detector = AutoencoderDetector(random_state=0, epochs=1, hidden_dims=[4], latent_dim=2).fit(images)
+    assert detector.input_reference_.shape == (0, side * side) and detector._scorer().input_knn is None
+    detector.save(tmp_path / "model")
+    loaded = load(tmp_path / "model")
+    assert loaded.input_reference_.shape == (0, side * side)
+    np.testing.assert_array_equal(loaded.decision_function(images[:3]), detector.decision_function(images[:3]))

@@ -311,11 +311,19 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             self._scorer_cache = cached = (key, scorer.to(self.device_))
         return cached[1]
 
-    def _scores_of_matrix(self, matrix: np.ndarray) -> np.ndarray:
+    def _scores_of_matrix(self, matrix: np.ndarray, among_references: bool = False) -> np.ndarray:
+        """Scores of model-space rows; ``among_references``: the rows are training rows, which may be
+        kNN reference rows themselves, so each kNN part skips one neighbour (a row's own distance of 0),
+        as the score statistics' levels do (see :func:`~aedetect.scoring.statistics.row_scorer`)."""
         if self.score == "negative_elbo":
             out = forward_pass(self.model_, matrix, self.loss, self.device_, keep=("errors", "kl"))
             return check_finite(negative_elbo(out["errors"], out["kl"]), self.data_kind_)
-        return check_finite(score_matrix(self._scorer(), matrix, self.device_), self.data_kind_)
+        scorer = self._scorer()
+        if among_references:
+            statistics = ScoreStatistics.of(self)
+            scorer = row_scorer(self.model_, statistics, self.score, self.loss, self.trim_fraction, skip_own=True)
+            scorer = scorer.to(self.device_)
+        return check_finite(score_matrix(scorer, matrix, self.device_), self.data_kind_)
 
     def decision_function(self, X) -> np.ndarray:
         """Anomaly score of each row: higher = more anomalous (see the ``score`` parameter)."""

@@ -43,6 +43,10 @@ STATISTICS = (
     "score_scales_",
     "calibration_scores_",
 )
+#: Saved where the model keeps reference rows of its inputs (see
+#: :data:`~aedetect.scoring.statistics.INPUT_REFERENCE_MAX_VALUES`); a model saved without them
+#: scores without the input part.
+INPUT_STATISTICS = ("input_reference_", "input_scale_")
 #: The statistics that scores divide by: they must be > 0 when loaded.
 POSITIVE_STATISTICS = ("feature_error_means_", "latent_scale_", "score_scales_")
 
@@ -55,6 +59,8 @@ def detector_state(detector) -> tuple[dict, dict[str, torch.Tensor]]:
         tensors[f"stats.{name}"] = torch.as_tensor(
             value.astype(np.float32 if value.dtype == np.float32 else np.float64)
         )
+    if len(detector.input_reference_):
+        tensors.update({f"stats.{name}": torch.as_tensor(getattr(detector, name)) for name in INPUT_STATISTICS})
     reference = getattr(detector, "drift_reference_", None)
     if reference is not None:  # what new rows are checked against for drift (aedetect.monitor)
         tensors.update({f"stats.{name}": torch.as_tensor(value) for name, value in reference.arrays().items()})
@@ -108,13 +114,21 @@ def fitted_attributes(folder: ModelFolder, device: str) -> dict[str, Any]:
             "calibration_scores_": (None,),
         },
     )
+    inputs = "stats.input_reference_" in folder.shapes or "stats.input_scale_" in folder.shapes
+    if inputs:
+        check_statistics(folder, {"input_reference_": (None, n_values), "input_scale_": (1,)})
     tensors = folder.tensors()
-    check_values(folder, tensors, POSITIVE_STATISTICS, preprocessor.scale_, preprocessor.offset_)
+    positive = POSITIVE_STATISTICS + (("input_scale_",) if inputs else ())
+    check_values(folder, tensors, positive, preprocessor.scale_, preprocessor.offset_)
     fitted["device_"] = resolve_device(device)
     model.load_state_dict({k[len("model.") :]: t for k, t in tensors.items() if k.startswith("model.")}, strict=True)
     fitted["model_"] = model.to(fitted["device_"]).eval()
     for name in STATISTICS:
         fitted[name] = tensors[f"stats.{name}"].numpy()
+    if inputs:
+        fitted.update({name: tensors[f"stats.{name}"].numpy() for name in INPUT_STATISTICS})
+    else:
+        fitted.update(input_reference_=np.zeros((0, n_values), dtype=np.float32), input_scale_=np.ones(1))
     fitted["drift_reference_"] = _drift_reference(folder, tensors, preprocessor, n_values)
     rule = rule_from_dict(manifest["threshold"])
     check_threshold(folder.directory, manifest["threshold"], rule)
@@ -161,4 +175,4 @@ def _drift_reference(folder: ModelFolder, tensors, preprocessor, n_values: int) 
     return DriftReference.from_arrays(arrays)
 
 
-__all__ = ["STATISTICS", "POSITIVE_STATISTICS", "detector_state", "fitted_attributes", "rebuild"]
+__all__ = ["STATISTICS", "INPUT_STATISTICS", "POSITIVE_STATISTICS", "detector_state", "fitted_attributes", "rebuild"]

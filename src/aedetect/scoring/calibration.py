@@ -18,7 +18,7 @@ from aedetect.scoring.reference import DriftReference, fit_drift_reference
 
 
 def calibration_scores(
-    score: Callable[[np.ndarray], np.ndarray],
+    score: Callable[[np.ndarray, bool], np.ndarray],
     train_matrix: np.ndarray,
     val_matrix: np.ndarray | None,
     train_keys: np.ndarray,
@@ -26,10 +26,12 @@ def calibration_scores(
     group: Group,
 ) -> np.ndarray:
     """``score`` of the held-out rows of all processes of ``group`` (the training rows when none is
-    held out anywhere), in the order of their row keys: what the threshold rule is fitted on."""
+    held out anywhere), in the order of their row keys: what the threshold rule is fitted on.
+    ``score(rows, among_references)`` is told when the rows are training rows, which may be among the
+    reference rows of the kNN parts (each must then skip its own distance of 0)."""
     n_val = int(group.sum([0 if val_matrix is None else len(val_matrix)])[0])
     held_out, keys = (val_matrix, val_keys) if n_val else (train_matrix, train_keys)
-    scores = score(held_out) if held_out is not None and len(held_out) else np.empty(0)
+    scores = score(held_out, not n_val) if held_out is not None and len(held_out) else np.empty(0)
     keys = group.gather(np.asarray(keys))
     return group.gather(scores)[np.argsort(keys, kind="stable")]
 

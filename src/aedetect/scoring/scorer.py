@@ -117,6 +117,12 @@ class RowScorer(nn.Module):
         adds its rotation NLL (``model.rotation_nll``) to the latent scores with the same weight.
     neighbours : int
         Which nearest reference code the kNN distance is measured to.
+    input_reference, input_scale : array, float
+        With ``score="latent_knn"``: normal rows in model space and the normal level of a row's
+        distance to its ``neighbours``-th nearest of them. That distance, divided by its level, is
+        added with the weight of the network's parts together (``1 + latent_weight``, and
+        ``latent_weight`` more with a rotation head), so that what the raw inputs show and what the
+        network shows count alike. ``None`` or no rows: no input part.
     """
 
     def __init__(
@@ -132,6 +138,8 @@ class RowScorer(nn.Module):
         latent_precision,
         latent_weight: float = 4.0,
         neighbours: int = 5,
+        input_reference=None,
+        input_scale: float = 1.0,
     ) -> None:
         super().__init__()
         self.model = model
@@ -153,12 +161,17 @@ class RowScorer(nn.Module):
         self.mahalanobis_scale = float(scales[1])
         self.rotation = score.startswith("latent") and getattr(model, "rotation", None) is not None
         self.rotation_scale = float(scales[3]) if len(scales) > 3 else 1.0
+        use_inputs = score == "latent_knn" and input_reference is not None and len(input_reference) > 0
+        self.input_knn = LatentKnn(input_reference, neighbours) if use_inputs else None
+        self.input_scale = float(input_scale)
+        self.input_weight = 1.0 + self.latent_weight * (2.0 if self.rotation else 1.0)
 
     def batch_rows(self) -> int:
         """Rows per batch of in-memory scoring (see :data:`SCORER_BATCH`, :data:`KNN_BATCH_DISTANCES`)."""
         if self.knn is None:
             return SCORER_BATCH
-        return min(KNN_MAX_BATCH, max(256, KNN_BATCH_DISTANCES // (self.knn.n_groups * self.knn.group)))
+        references = max(search.n_groups * search.group for search in (self.knn, self.input_knn) if search is not None)
+        return min(KNN_MAX_BATCH, max(256, KNN_BATCH_DISTANCES // references))
 
     def _code_and_reconstruction(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         if not self.score.startswith("latent"):
@@ -183,7 +196,10 @@ class RowScorer(nn.Module):
             latent = _sum_of_squares((code - self.latent_mean) @ self.whitening) / self.mahalanobis_scale
         if self.rotation:
             latent = latent + self.model.rotation_nll(x, code) / self.rotation_scale
-        return standardized / self.standardized_scale + self.latent_weight * latent
+        score = standardized / self.standardized_scale + self.latent_weight * latent
+        if self.input_knn is not None:
+            score = score + self.input_weight * self.input_knn(x.reshape(x.shape[0], -1)) / self.input_scale
+        return score
 
 
 def _tensor(values: np.ndarray) -> torch.Tensor:

@@ -36,6 +36,12 @@ NEIGHBOURS_PER_TRIMMED = 0.5
 #: Weight of the latent-distance part against the reconstruction part of a composite score (each
 #: divided by its normal level): the weight that separated best on ADBench's clean protocol.
 LATENT_WEIGHT = 4.0
+#: Inputs of at most this many values (table columns after encoding, pixels times channels, window
+#: values) also keep their reference rows themselves, and ``latent_knn`` adds the distance of a row
+#: to them (see :class:`~aedetect.scoring.scorer.RowScorer`). Wider inputs do not: a reference of
+#: 4,096 such rows would weigh more than the network, and a distance between raw samples that wide
+#: says little that the code does not.
+INPUT_REFERENCE_MAX_VALUES = 4096
 #: Rows per batch of the kNN distances and rotation NLLs computed here.
 BATCH_ROWS = 4096
 
@@ -50,6 +56,11 @@ class ScoreStatistics:
     latent_mean: np.ndarray
     latent_precision: np.ndarray
     score_scales: np.ndarray
+    #: The reference rows in model space (``(0, width)`` where inputs are wider than
+    #: :data:`INPUT_REFERENCE_MAX_VALUES`, or for a model saved before they were kept) and the mean
+    #: distance of normal rows to them (``[1.0]`` without reference rows).
+    input_reference: np.ndarray
+    input_scale: np.ndarray
 
     @classmethod
     def of(cls, fitted) -> ScoreStatistics:
@@ -96,6 +107,9 @@ def fit_score_statistics(
         train_hashes = row_hash(np.arange(len(train_matrix)), seed)
     out = _forward(model, train_matrix, loss, device)
     errors, codes = out["errors"].astype(np.float64), out["codes"].astype(np.float64)
+    width = int(np.prod(train_matrix.shape[1:]))
+    rows = train_matrix.reshape(len(train_matrix), width)
+    kept = np.arange(len(rows))  # the training rows that set the statistics (indices, not a copy)
     count = group.sum([len(codes)])[0]
     if trim_fraction > 0 and count > 1:
         # The worst-reconstructed rows may be anomalies: they set no normal level, scale or
@@ -112,8 +126,15 @@ def fit_score_statistics(
     latent_scale = np.maximum(np.sqrt(np.diag(scatter) / count), 1e-8)
     chosen = group.smallest(train_hashes, KNN_REFERENCE_ROWS[data_kind])
     reference_hashes = group.gather(np.asarray(train_hashes, dtype=np.uint64)[chosen])
-    reference = group.gather(codes[chosen])[np.argsort(reference_hashes, kind="stable")]
+    order = np.argsort(reference_hashes, kind="stable")
+    reference = group.gather(codes[chosen])[order]
     latent_reference = (reference / latent_scale).astype(np.float32)
+    keep_inputs = rows.shape[1] <= INPUT_REFERENCE_MAX_VALUES
+    input_reference = (
+        group.gather(rows[kept[chosen]])[order].astype(np.float32)
+        if keep_inputs
+        else np.zeros((0, rows.shape[1]), dtype=np.float32)
+    )
     covariance = scatter / (count - 1) if count > 1 else np.eye(codes.shape[1])
     # A small ridge keeps the inverse finite when latent units are (nearly) collinear.
     ridge = 1e-6 * max(float(np.trace(covariance)) / covariance.shape[0], 1e-12)
@@ -123,31 +144,49 @@ def fit_score_statistics(
     neighbours = neighbour_rank(len(latent_reference), trim_fraction)
     n_held = group.sum([0 if held_out is None else len(held_out)])[0]
     if n_held:
-        rows = held_out if held_out is not None else train_matrix[:0]
-        out = _forward(model, rows, loss, device)
+        held = held_out if held_out is not None else train_matrix[:0]
+        out = _forward(model, held, loss, device)
         standardized = (out["errors"] / feature_error_means).mean(axis=1)
-        codes = out["codes"]
+        codes, rows = out["codes"], held.reshape(len(held), width)
         if trim_fraction > 0 and n_held > 1:  # held-out rows may hold anomalies too
             normal_like = standardized <= np.quantile(group.gather(standardized), 1 - trim_fraction)
-            standardized, codes = standardized[normal_like], codes[normal_like]
-        knn = knn_distance(codes, latent_reference, latent_scale, neighbours)
-    else:  # the training codes are among the references: skip each one's own
-        knn = knn_distance(codes, latent_reference, latent_scale, neighbours + 1)
-    means = group.sum([standardized.sum(), len(standardized), latent.sum(), len(latent), knn.sum(), len(knn)])
+            standardized, codes, rows = standardized[normal_like], codes[normal_like], rows[normal_like]
+        rank = neighbours
+    else:  # the training rows are among the references: skip each one's own
+        rows = rows[:0] if not keep_inputs else rows if len(kept) == len(rows) else rows[kept]
+        rank = neighbours + 1
+    knn = knn_distance(codes, latent_reference, latent_scale, rank)
+    ones = np.ones(rows.shape[1])
+    input_knn = knn_distance(rows, input_reference, ones, rank) if keep_inputs else np.empty(0)
+    means = group.sum(
+        [standardized.sum(), len(standardized), latent.sum(), len(latent), knn.sum(), len(knn), input_knn.sum()]
+    )
     scales = [max(means[0] / means[1], 1e-12), max(means[2] / means[3], 1e-12), max(means[4] / means[5], 1e-12)]
+    input_scale = np.array([max(means[6] / means[5], 1e-12) if keep_inputs else 1.0])
     if getattr(model, "rotation", None) is not None:
         rows = held_out if n_held else train_matrix
         rows = rows if rows is not None else train_matrix[:0]
         nll = group.sum([rotation_nll(model, rows, device).sum(), len(rows)])
         scales.append(max(float(nll[0] / nll[1]), 1e-12))
     return ScoreStatistics(
-        feature_error_means, latent_scale, latent_reference, latent_mean, latent_precision, np.array(scales)
+        feature_error_means,
+        latent_scale,
+        latent_reference,
+        latent_mean,
+        latent_precision,
+        np.array(scales),
+        input_reference,
+        input_scale,
     )
 
 
-def row_scorer(model: nn.Module, statistics: ScoreStatistics, score: str, loss: str, trim_fraction: float) -> RowScorer:
+def row_scorer(
+    model: nn.Module, statistics: ScoreStatistics, score: str, loss: str, trim_fraction: float, skip_own: bool = False
+) -> RowScorer:
     """The network and the fitted statistics as one :class:`~aedetect.scoring.scorer.RowScorer` (what
-    scores rows in memory, and what ONNX export traces)."""
+    scores rows in memory, and what ONNX export traces). ``skip_own``: the rows to be scored are the
+    training rows, among which the reference rows are; the kNN parts then measure to one neighbour
+    further, so that a reference row's distance to itself (0) is not its score."""
     return RowScorer(
         model,
         score,
@@ -159,7 +198,9 @@ def row_scorer(model: nn.Module, statistics: ScoreStatistics, score: str, loss: 
         statistics.latent_mean,
         statistics.latent_precision,
         latent_weight=LATENT_WEIGHT,
-        neighbours=neighbour_rank(len(statistics.latent_reference), trim_fraction),
+        neighbours=neighbour_rank(len(statistics.latent_reference), trim_fraction) + int(skip_own),
+        input_reference=statistics.input_reference,
+        input_scale=float(statistics.input_scale[0]),
     )
 
 
@@ -217,4 +258,5 @@ __all__ = [
     "feature_contributions",
     "KNN_REFERENCE_ROWS",
     "LATENT_WEIGHT",
+    "INPUT_REFERENCE_MAX_VALUES",
 ]

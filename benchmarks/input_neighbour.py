@@ -1,0 +1,198 @@
+"""The network's score beside a nearest neighbour in the input space, and the two added, in one run.
+
+The default score's network parts (reconstruction error, latent kNN distance, rotation) measure
+what the network shows; this benchmark asks what a nearest-neighbour distance in the input space
+itself adds, computed outside the detector, and compares it with the default score, which since
+then holds such a part itself:
+
+network
+    ``AutoencoderDetector(random_state=seed)``'s score without its input part (the network's
+    parts only: the default score before the input part went in).
+default
+    The detector's score.
+input-nn
+    Distance to the nearest of the reference rows in the input space: tables standardised on their
+    training rows, 1,024 reference rows drawn at random (the count of the default's latent reference
+    codes for tables); images as pixels / 255, every training image a reference (up to the 4,096
+    latent codes images keep).
+sum
+    ``network / mean(network on held-out normal rows) + input-nn / mean(input-nn of the training
+    rows, each to its nearest other reference)``: both parts divided by their normal level, as the
+    default's own parts are.
+knn
+    The 5th nearest of every training row (PyOD ``KNN()``'s default, computed with scikit-learn),
+    inputs standardised (tables) or pixels / 255 (images).
+
+Data: the 25 ADBench sets under the clean protocol (``adbench.py``), and the small image sets of
+``small_images.py`` (one-class protocol).
+
+Usage::
+
+    python benchmarks/input_neighbour.py [--tables] [--images digits,fashion500] [--seeds 5] [--image-seeds 3]
+
+Writes ``input_neighbour.md`` and ``input_neighbour.csv`` under ``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import StandardScaler
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from adbench import DEFAULT_DATA, clean_split, find_datasets, load_datasets, write_atomically  # noqa: E402
+from fashion_mnist import DEFAULT_DATA as FASHION_DATA  # noqa: E402
+from small_images import one_class_splits  # noqa: E402
+
+from aedetect import AutoencoderDetector  # noqa: E402
+from aedetect.scoring.scorer import score_matrix  # noqa: E402
+from aedetect.scoring.statistics import ScoreStatistics, row_scorer  # noqa: E402
+
+SYSTEMS = ("network", "default", "input-nn", "sum", "knn")
+REFERENCE_ROWS = {"table": 1024, "image": 4096}
+SMALL_TABLES = ("hepatitis", "vertebral", "wpbc", "wdbc")
+
+
+def system_scores(train: np.ndarray, test: np.ndarray, train_inputs, test_inputs, kind: str, seed: int):
+    """Test scores of each system, and the seconds of the default's fit and score."""
+    begun = time.perf_counter()
+    detector = AutoencoderDetector(random_state=seed, device="cpu").fit(train)
+    default = detector.decision_function(test)
+    seconds = time.perf_counter() - begun
+    statistics = ScoreStatistics.of(detector)
+    statistics.input_reference = statistics.input_reference[:0]
+    network_only = row_scorer(detector.model_, statistics, detector.score, detector.loss, detector.trim_fraction)
+    network = score_matrix(network_only, detector._matrix(test))
+    # Each network part averages 1 on held-out normal rows, so the weighted sum averages the weights'
+    # sum: the input part's weight (aedetect.scoring.scorer.RowScorer).
+    network_level = detector._scorer().input_weight
+    rng = np.random.default_rng(seed)
+    reference = train_inputs[rng.choice(len(train_inputs), min(REFERENCE_ROWS[kind], len(train_inputs)), replace=False)]
+    search = NearestNeighbors(n_neighbors=2).fit(reference)
+    input_nn = search.kneighbors(test_inputs, 1)[0][:, 0]
+    # A reference row's own distance is 0: its level is the distance to its nearest other reference.
+    own = search.kneighbors(train_inputs, 2)[0]
+    level = np.where(own[:, 0] < 1e-12, own[:, 1], own[:, 0]).mean()
+    added = network / network_level + input_nn / max(level, 1e-12)
+    knn = NearestNeighbors(n_neighbors=5).fit(train_inputs).kneighbors(test_inputs, 5)[0][:, 4]
+    return {"network": network, "default": default, "input-nn": input_nn, "sum": added, "knn": knn}, seconds
+
+
+def table_rows(seeds: int) -> list[dict]:
+    rows = []
+    for name, (X, y) in sorted(load_datasets(find_datasets([DEFAULT_DATA])).items()):
+        for seed in range(seeds):
+            X_train, X_test, y_test = clean_split(X, y, seed)
+            scaler = StandardScaler().fit(X_train)
+            inputs = [np.nan_to_num(scaler.transform(part)) for part in (X_train, X_test)]
+            scores, seconds = system_scores(X_train, X_test, *inputs, "table", seed)
+            for system, values in scores.items():
+                rows.append(
+                    dict(
+                        group="tables",
+                        set=name,
+                        seed=seed,
+                        system=system,
+                        roc_auc=roc_auc_score(y_test, values),
+                        pr_auc=average_precision_score(y_test, values),
+                        default_seconds=seconds,
+                    )
+                )
+        print(f"{name}: {seeds} seeds", flush=True)
+    return rows
+
+
+def image_rows(sets: list[str], seeds: int) -> list[dict]:
+    rows = []
+    for name in sets:
+        for seed in range(seeds):
+            for number, train, test, anomaly in one_class_splits(name, seed, FASHION_DATA):
+                flat = [part.reshape(len(part), -1) / 255.0 for part in (train, test)]
+                scores, seconds = system_scores(train, test, *flat, "image", seed)
+                for system, values in scores.items():
+                    rows.append(
+                        dict(
+                            group=name,
+                            set=f"{name} class {number}",
+                            seed=seed,
+                            system=system,
+                            roc_auc=roc_auc_score(anomaly, values),
+                            pr_auc=average_precision_score(anomaly, values),
+                            default_seconds=seconds,
+                        )
+                    )
+            print(f"{name}: seed {seed}", flush=True)
+    return rows
+
+
+def summary_lines(frame: pd.DataFrame) -> list[str]:
+    lines = []
+    for group, part in frame.groupby("group", sort=False):
+        per_set = part.groupby(["set", "system"])
+        roc, pr = per_set["roc_auc"].mean().unstack(), per_set["pr_auc"].mean().unstack()
+        spread = per_set["roc_auc"].std(ddof=0).unstack()
+        lines += [
+            "",
+            f"## {group}: means over {roc.shape[0]} sets or classes, {part['seed'].nunique()} seed(s)",
+            "",
+            "| system | ROC-AUC | PR-AUC | mean seed std of ROC-AUC | sets where ROC-AUC beats the network's (ties within 0.001) |",
+            "|---|---|---|---|---|",
+        ]
+        for system in SYSTEMS:
+            wins = int((roc[system] > roc["network"] + 0.001).sum())
+            losses = int((roc[system] < roc["network"] - 0.001).sum())
+            lines.append(
+                f"| {system} | {roc[system].mean():.4f} | {pr[system].mean():.4f} | {spread[system].mean():.4f} | "
+                + ("-" if system == "network" else f"{wins} up, {losses} down")
+                + " |"
+            )
+        small = [s for s in SMALL_TABLES if s in spread.index]
+        if small:
+            lines += ["", "Seed std of ROC-AUC on the small tables:", "", "| set | " + " | ".join(SYSTEMS) + " |"]
+            lines.append("|---|" + "---|" * len(SYSTEMS))
+            lines += [f"| {s} | " + " | ".join(f"{spread.loc[s, x]:.3f}" for x in SYSTEMS) + " |" for s in small]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", action="store_true", help="the 25 ADBench sets, clean protocol")
+    parser.add_argument("--images", default="", help="small image sets, e.g. digits,fashion500")
+    parser.add_argument("--seeds", type=int, default=5, help="table seeds 0 .. seeds-1")
+    parser.add_argument("--image-seeds", type=int, default=3, help="image seeds 0 .. image-seeds-1")
+    parser.add_argument("--output-dir", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+    if not args.tables and not args.images:
+        parser.error("choose --tables, --images SETS or both")
+    rows = table_rows(args.seeds) if args.tables else []
+    rows += image_rows([s for s in args.images.split(",") if s], args.image_seeds)
+    frame = pd.DataFrame(rows)
+    command = "python benchmarks/input_neighbour.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    lines = [
+        "# The network's score, a nearest neighbour in the input space, and the two added",
+        "",
+        f"Command: `{command}`  ",
+        f"Date: {date.today().isoformat()}; machine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"Python {platform.python_version()}. Systems: see the script's docstring.",
+        *summary_lines(frame),
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    write_atomically(args.output_dir / "input_neighbour.md", text)
+    write_atomically(args.output_dir / "input_neighbour.csv", frame.to_csv(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
