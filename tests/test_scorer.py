@@ -68,3 +68,23 @@ def test_inputs_wider_than_the_limit_keep_no_reference_rows(tmp_path):
     loaded = load(tmp_path / "model")
     assert loaded.input_reference_.shape == (0, side * side)
     np.testing.assert_array_equal(loaded.decision_function(images[:3]), detector.decision_function(images[:3]))
+
+
+def test_series_windows_keep_no_input_reference_rows():
+    from aedetect import AutoencoderDetector
+
+    windows = np.random.default_rng(0).normal(size=(60, 1, 16)).astype(np.float32)
+    detector = AutoencoderDetector(architecture="conv1d", random_state=0, epochs=1, hidden_dims=[4], latent_dim=2)
+    detector.fit(windows)
+    assert detector.input_reference_.shape == (0, 16) and detector._scorer().input_knn is None
+
+
+@pytest.mark.parametrize(("rows", "kept"), [(5 * 1024, True), (5 * 1024 + 1, False)])
+def test_tables_keep_input_rows_only_up_to_five_training_rows_per_reference_row(rows, kept):
+    from aedetect import AutoencoderDetector
+
+    table = np.random.default_rng(0).normal(size=(rows, 3))
+    detector = AutoencoderDetector(random_state=0, epochs=1, hidden_dims=[4], latent_dim=2, validation_fraction=0)
+    detector.fit(table)
+    assert detector.input_reference_.shape == ((1024, 3) if kept else (0, 3))
+    assert (detector._scorer().input_knn is not None) == kept
