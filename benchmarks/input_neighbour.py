@@ -89,6 +89,22 @@ def system_scores(train: np.ndarray, test: np.ndarray, train_inputs, test_inputs
     return {"network": network, "default": default, "input-nn": input_nn, "sum": added, "knn": knn}, seconds
 
 
+def result_rows(group: str, name: str, seed: int, labels, scores: dict, seconds: float) -> list[dict]:
+    """One row per system: its ROC-AUC and PR-AUC on ``labels`` (1 = anomaly)."""
+    return [
+        dict(
+            group=group,
+            set=name,
+            seed=seed,
+            system=system,
+            roc_auc=roc_auc_score(labels, values),
+            pr_auc=average_precision_score(labels, values),
+            default_seconds=seconds,
+        )
+        for system, values in scores.items()
+    ]
+
+
 def table_rows(seeds: int) -> list[dict]:
     rows = []
     for name, (X, y) in sorted(load_datasets(find_datasets([DEFAULT_DATA])).items()):
@@ -96,19 +112,7 @@ def table_rows(seeds: int) -> list[dict]:
             X_train, X_test, y_test = clean_split(X, y, seed)
             scaler = StandardScaler().fit(X_train)
             inputs = [np.nan_to_num(scaler.transform(part)) for part in (X_train, X_test)]
-            scores, seconds = system_scores(X_train, X_test, *inputs, "table", seed)
-            for system, values in scores.items():
-                rows.append(
-                    dict(
-                        group="tables",
-                        set=name,
-                        seed=seed,
-                        system=system,
-                        roc_auc=roc_auc_score(y_test, values),
-                        pr_auc=average_precision_score(y_test, values),
-                        default_seconds=seconds,
-                    )
-                )
+            rows += result_rows("tables", name, seed, y_test, *system_scores(X_train, X_test, *inputs, "table", seed))
         print(f"{name}: {seeds} seeds", flush=True)
     return rows
 
@@ -119,19 +123,8 @@ def image_rows(sets: list[str], seeds: int) -> list[dict]:
         for seed in range(seeds):
             for number, train, test, anomaly in one_class_splits(name, seed, FASHION_DATA):
                 flat = [part.reshape(len(part), -1) / 255.0 for part in (train, test)]
-                scores, seconds = system_scores(train, test, *flat, "image", seed)
-                for system, values in scores.items():
-                    rows.append(
-                        dict(
-                            group=name,
-                            set=f"{name} class {number}",
-                            seed=seed,
-                            system=system,
-                            roc_auc=roc_auc_score(anomaly, values),
-                            pr_auc=average_precision_score(anomaly, values),
-                            default_seconds=seconds,
-                        )
-                    )
+                scored = system_scores(train, test, *flat, "image", seed)
+                rows += result_rows(name, f"{name} class {number}", seed, anomaly, *scored)
             print(f"{name}: seed {seed}", flush=True)
     return rows
 

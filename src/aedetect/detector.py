@@ -205,6 +205,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                 self.model_, self.preprocessor_, data, train_rows, held, self.loss, self.device_
             )
         self.decision_scores_ = self._scores_of_matrix(matrix)
+        if self.score == "latent_knn":  # training rows, reference rows among them, skip their own distance
+            self.decision_scores_[train_rows] = self._scores_of_matrix(train_matrix, among_references=True)
         self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
         return self
 
@@ -276,8 +278,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     @property
     def n_neighbours_(self) -> int:
-        """Rank of the nearest reference code that ``latent_knn`` measures the distance to (see
-        :func:`~aedetect.scoring.statistics.neighbour_rank`)."""
+        """Rank of the nearest reference code (and reference input row) that ``latent_knn`` measures the
+        distance to (see :func:`~aedetect.scoring.statistics.neighbour_rank`)."""
         self._check_fitted()
         return neighbour_rank(len(self.latent_reference_), self.trim_fraction)
 
