@@ -205,8 +205,6 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                 self.model_, self.preprocessor_, data, train_rows, held, self.loss, self.device_
             )
         self.decision_scores_ = self._scores_of_matrix(matrix)
-        if self.score == "latent_knn":  # training rows, reference rows among them, skip their own distance
-            self.decision_scores_[train_rows] = self._scores_of_matrix(train_matrix, among_references=True)
         self.labels_ = self.threshold_rule_.predict(self.decision_scores_)
         return self
 
