@@ -320,9 +320,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             return check_finite(negative_elbo(out["errors"], out["kl"]), self.data_kind_)
         scorer = self._scorer()
         if among_references:
-            statistics = ScoreStatistics.of(self)
-            scorer = row_scorer(self.model_, statistics, self.score, self.loss, self.trim_fraction, skip_own=True)
-            scorer = scorer.to(self.device_)
+            scorer = row_scorer(
+                self.model_, ScoreStatistics.of(self), self.score, self.loss, self.trim_fraction, skip_own=True
+            ).to(self.device_)
         return check_finite(score_matrix(scorer, matrix, self.device_), self.data_kind_)
 
     def decision_function(self, X) -> np.ndarray:

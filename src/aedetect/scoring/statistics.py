@@ -165,11 +165,11 @@ def fit_score_statistics(
             standardized, codes, rows = standardized[normal_like], codes[normal_like], rows[normal_like]
         rank = neighbours
     else:  # the training rows are among the references: skip each one's own
-        rows = rows[:0] if not keep_inputs else rows if len(kept) == len(rows) else rows[kept]
+        if keep_inputs and len(kept) < len(rows):  # trimmed: the kept training rows (a copy only then)
+            rows = rows[kept]
         rank = neighbours + 1
     knn = knn_distance(codes, latent_reference, latent_scale, rank)
-    ones = np.ones(rows.shape[1])
-    input_knn = knn_distance(rows, input_reference, ones, rank) if keep_inputs else np.empty(0)
+    input_knn = knn_distance(rows, input_reference, np.ones(width), rank) if keep_inputs else np.empty(0)
     means = group.sum(
         [standardized.sum(), len(standardized), latent.sum(), len(latent), knn.sum(), len(knn), input_knn.sum()]
     )
