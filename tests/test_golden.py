@@ -1,5 +1,11 @@
-"""Golden scores: model folders saved by an earlier aedetect load and score bit for bit as they did,
-and the same data and seeds train to the same scores (see ``tests/golden/make_golden.py``)."""
+"""Golden scores: model folders saved by an earlier aedetect load and score as they did, and the same
+data and seeds train to the same scores (see ``tests/golden/make_golden.py``).
+
+Bit for bit on the CPU they were made on; another CPU's float32 kernels (AVX-512 against AVX2, say)
+round sums in another order, which moved scores by up to 3e-6 of the largest score (training
+included). So the scores are compared to :data:`RTOL` of the largest one: a change in what a model
+computes moves them by far more.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from golden.make_golden import cases
 from aedetect import load
 
 GOLDEN = Path(__file__).parent / "golden"
+#: Tolerance relative to the largest golden score (float32 rounding on another CPU, see above).
+RTOL = 1e-4
 NAMES = sorted(p.name for p in GOLDEN.iterdir() if (p / "model").is_dir())
 
 
@@ -28,15 +36,19 @@ def test_every_case_has_a_golden_folder():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_saved_models_score_bit_for_bit_as_when_saved(name):
+def test_saved_models_score_as_when_saved(name):
     folder = GOLDEN / name
     scores = load(folder / "model").decision_function(_data(folder))
-    assert np.array_equal(scores, np.load(folder / "scores.npy"))
+    _assert_same_scores(scores, np.load(folder / "scores.npy"))
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_training_is_unchanged_bit_for_bit(name):
+def test_training_is_unchanged(name):
     _, detector, train, test = next(case for case in cases() if case[0] == name)
     scores = detector.fit(train).decision_function(test)
     retrained = GOLDEN / name / "retrained.npy"  # training changed on purpose since the folder was saved
-    assert np.array_equal(scores, np.load(retrained if retrained.exists() else GOLDEN / name / "scores.npy"))
+    _assert_same_scores(scores, np.load(retrained if retrained.exists() else GOLDEN / name / "scores.npy"))
+
+
+def _assert_same_scores(scores: np.ndarray, golden: np.ndarray) -> None:
+    np.testing.assert_allclose(scores, golden, rtol=0, atol=RTOL * np.abs(golden).max())

@@ -1,7 +1,8 @@
 """Write the golden model folders and scores that ``tests/test_golden.py`` checks.
 
 Run once with the code whose behaviour is to be pinned (the folders then prove that later code loads
-and scores them bit for bit as that code did)::
+and scores them as that code did: bit for bit on the same CPU, within float32 rounding on
+another)::
 
     PYTHONPATH=src python tests/golden/make_golden.py tests/golden
 
