@@ -22,6 +22,10 @@ sum
 knn
     The 5th nearest of every training row (PyOD ``KNN()``'s default, computed with scikit-learn),
     inputs standardised (tables) or pixels / 255 (images).
+input xM (``--multiples``)
+    The default's score with its input part weighted M times the network's parts together instead
+    of :data:`~aedetect.scoring.statistics.INPUT_WEIGHT_MULTIPLE` times: ``network + M /
+    INPUT_WEIGHT_MULTIPLE * (default - network)``, the same fitted detector.
 
 Data: the 25 ADBench sets under the clean protocol (``adbench.py``), and the small image sets of
 ``small_images.py`` (one-class protocol).
@@ -29,8 +33,10 @@ Data: the 25 ADBench sets under the clean protocol (``adbench.py``), and the sma
 Usage::
 
     python benchmarks/input_neighbour.py [--tables] [--images digits,fashion500] [--seeds 5] [--image-seeds 3]
+        [--multiples 1,2,3,6,8] [--tag T]
 
-Writes ``input_neighbour.md`` and ``input_neighbour.csv`` under ``benchmarks/results/``.
+Writes ``input_neighbour.md`` and ``input_neighbour.csv`` under ``benchmarks/results/`` (``_T`` added
+with ``--tag``).
 """
 
 from __future__ import annotations
@@ -57,9 +63,11 @@ from small_images import one_class_splits  # noqa: E402
 
 from aedetect import AutoencoderDetector  # noqa: E402
 from aedetect.scoring.scorer import score_matrix  # noqa: E402
-from aedetect.scoring.statistics import ScoreStatistics, row_scorer  # noqa: E402
+from aedetect.scoring.statistics import INPUT_WEIGHT_MULTIPLE, ScoreStatistics, input_weight, row_scorer  # noqa: E402
 
 SYSTEMS = ("network", "default", "input-nn", "sum", "knn")
+#: The input part's weights (as multiples of the network's parts together) scored beside the default.
+MULTIPLES: list[float] = []
 REFERENCE_ROWS = {"table": 1024, "image": 4096}
 SMALL_TABLES = ("hepatitis", "vertebral", "wpbc", "wdbc")
 
@@ -75,8 +83,8 @@ def system_scores(train: np.ndarray, test: np.ndarray, train_inputs, test_inputs
     network_only = row_scorer(detector.model_, statistics, detector.score, detector.loss, detector.trim_fraction)
     network = score_matrix(network_only, detector._matrix(test))
     # Each network part averages 1 on held-out normal rows, so the weighted sum averages the weights'
-    # sum: the input part's weight (aedetect.scoring.scorer.RowScorer).
-    network_level = detector._scorer().input_weight
+    # sum (aedetect.scoring.statistics.input_weight with multiple 1).
+    network_level = input_weight(detector._scorer().rotation, multiple=1.0)
     rng = np.random.default_rng(seed)
     reference = train_inputs[rng.choice(len(train_inputs), min(REFERENCE_ROWS[kind], len(train_inputs)), replace=False)]
     search = NearestNeighbors(n_neighbors=2).fit(reference)
@@ -86,7 +94,10 @@ def system_scores(train: np.ndarray, test: np.ndarray, train_inputs, test_inputs
     level = np.where(own[:, 0] < 1e-12, own[:, 1], own[:, 0]).mean()
     added = network / network_level + input_nn / max(level, 1e-12)
     knn = NearestNeighbors(n_neighbors=5).fit(train_inputs).kneighbors(test_inputs, 5)[0][:, 4]
-    return {"network": network, "default": default, "input-nn": input_nn, "sum": added, "knn": knn}, seconds
+    scores = {"network": network, "default": default, "input-nn": input_nn, "sum": added, "knn": knn}
+    for multiple in MULTIPLES:
+        scores[f"input x{multiple:g}"] = network + multiple / INPUT_WEIGHT_MULTIPLE * (default - network)
+    return scores, seconds
 
 
 def result_rows(group: str, name: str, seed: int, labels, scores: dict, seconds: float) -> list[dict]:
@@ -129,6 +140,10 @@ def image_rows(sets: list[str], seeds: int) -> list[dict]:
     return rows
 
 
+def systems() -> list[str]:
+    return [*SYSTEMS, *(f"input x{multiple:g}" for multiple in MULTIPLES)]
+
+
 def summary_lines(frame: pd.DataFrame) -> list[str]:
     lines = []
     for group, part in frame.groupby("group", sort=False):
@@ -142,7 +157,7 @@ def summary_lines(frame: pd.DataFrame) -> list[str]:
             "| system | ROC-AUC | PR-AUC | mean seed std of ROC-AUC | sets where ROC-AUC beats the network's (ties within 0.001) |",
             "|---|---|---|---|---|",
         ]
-        for system in SYSTEMS:
+        for system in systems():
             wins = int((roc[system] > roc["network"] + 0.001).sum())
             losses = int((roc[system] < roc["network"] - 0.001).sum())
             lines.append(
@@ -152,9 +167,9 @@ def summary_lines(frame: pd.DataFrame) -> list[str]:
             )
         small = [s for s in SMALL_TABLES if s in spread.index]
         if small:
-            lines += ["", "Seed std of ROC-AUC on the small tables:", "", "| set | " + " | ".join(SYSTEMS) + " |"]
-            lines.append("|---|" + "---|" * len(SYSTEMS))
-            lines += [f"| {s} | " + " | ".join(f"{spread.loc[s, x]:.3f}" for x in SYSTEMS) + " |" for s in small]
+            lines += ["", "Seed std of ROC-AUC on the small tables:", "", "| set | " + " | ".join(systems()) + " |"]
+            lines.append("|---|" + "---|" * len(systems()))
+            lines += [f"| {s} | " + " | ".join(f"{spread.loc[s, x]:.3f}" for x in systems()) + " |" for s in small]
     return lines
 
 
@@ -164,8 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", default="", help="small image sets, e.g. digits,fashion500")
     parser.add_argument("--seeds", type=int, default=5, help="table seeds 0 .. seeds-1")
     parser.add_argument("--image-seeds", type=int, default=3, help="image seeds 0 .. image-seeds-1")
+    parser.add_argument(
+        "--multiples", default="", help="input part weights to score beside the default, e.g. 1,2,3,6,8"
+    )
+    parser.add_argument("--tag", default="", help="suffix of the result files")
     parser.add_argument("--output-dir", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
+    MULTIPLES[:] = [float(m) for m in args.multiples.split(",") if m]
     if not args.tables and not args.images:
         parser.error("choose --tables, --images SETS or both")
     rows = table_rows(args.seeds) if args.tables else []
@@ -182,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     text = "\n".join(lines) + "\n"
     print(text)
-    write_atomically(args.output_dir / "input_neighbour.md", text)
-    write_atomically(args.output_dir / "input_neighbour.csv", frame.to_csv(index=False))
+    stem = "input_neighbour" + (f"_{args.tag}" if args.tag else "")
+    write_atomically(args.output_dir / f"{stem}.md", text)
+    write_atomically(args.output_dir / f"{stem}.csv", frame.to_csv(index=False))
     return 0
 
 

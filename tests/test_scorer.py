@@ -39,10 +39,11 @@ def test_scores_do_not_depend_on_the_batch_size(fitted, fresh_normals):
 def test_the_default_score_adds_the_distance_to_the_nearest_normal_input_row(fitted, fresh_normals):
     """The input part, checked against scikit-learn's search: the default score minus the same
     score without input reference rows is the row's distance to its nearest reference row in model
-    space, divided by its normal level and weighted as the network's parts together."""
+    space, divided by its normal level and weighted INPUT_WEIGHT_MULTIPLE times the network's parts
+    together."""
     from sklearn.neighbors import NearestNeighbors
 
-    from aedetect.scoring.statistics import ScoreStatistics, row_scorer
+    from aedetect.scoring.statistics import INPUT_WEIGHT_MULTIPLE, ScoreStatistics, row_scorer
 
     matrix = fitted._matrix(fresh_normals)
     statistics = ScoreStatistics.of(fitted)
@@ -52,8 +53,37 @@ def test_the_default_score_adds_the_distance_to_the_nearest_normal_input_row(fit
     added = score_matrix(row_scorer(fitted.model_, statistics, *args), matrix)
     plain = score_matrix(row_scorer(fitted.model_, without, *args), matrix)
     nearest = NearestNeighbors(n_neighbors=1).fit(statistics.input_reference).kneighbors(matrix)[0][:, 0]
-    weight = 1 + fitted._scorer().latent_weight  # a table model has no rotation head
+    weight = INPUT_WEIGHT_MULTIPLE * (1 + fitted._scorer().latent_weight)  # a table model has no rotation head
+    assert statistics.input_weight[0] == weight
     np.testing.assert_allclose(added - plain, weight * nearest / statistics.input_scale[0], rtol=1e-4, atol=1e-4)
+
+
+def test_a_model_saved_without_the_input_weight_scores_with_the_weight_it_was_fitted_with(
+    fitted, fresh_normals, tmp_path
+):
+    """Models saved before the input part's weight was saved were fitted (and their threshold set)
+    with the input part weighted as the network's parts together: loaded, they score as then."""
+    from hostile.persistence import edit_weights
+
+    from aedetect import load
+    from aedetect.scoring.statistics import input_weight
+
+    fitted.save(tmp_path / "model")
+    edit_weights(tmp_path / "model", lambda tensors: tensors.pop("stats.input_weight_"))
+    old = load(tmp_path / "model")
+    assert old.input_weight_[0] == input_weight(rotation=False, multiple=1.0) == 1 + old._scorer().latent_weight
+    assert load(tmp_path / "model").threshold_ == fitted.threshold_
+    matrix = fitted._matrix(fresh_normals)
+    nearest = old._scorer().input_knn(torch.from_numpy(matrix)).numpy() / fitted.input_scale_[0]
+    change = fitted.input_weight_[0] - old.input_weight_[0]
+    np.testing.assert_allclose(
+        fitted.decision_function(fresh_normals) - old.decision_function(fresh_normals),
+        change * nearest,
+        rtol=1e-4,
+        atol=1e-4,
+    )
+    fitted.save(tmp_path / "current")
+    np.testing.assert_array_equal(load(tmp_path / "current").input_weight_, fitted.input_weight_)
 
 
 def test_inputs_wider_than_the_limit_keep_no_reference_rows(tmp_path):

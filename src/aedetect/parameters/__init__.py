@@ -206,8 +206,8 @@ PARAMETERS: tuple[Parameter, ...] = (
         "latent unit scaled to unit variance), each part divided by its level on held-out normal rows and the "
         "distance weighted more, so an input that is reconstructed well but lands far from normal codes is "
         "caught too; tables and images of at most 4,096 values trained on at most five rows per reference "
-        "row add the row's distance to the reference rows themselves in the scaled input space, weighted as "
-        'the other parts together. ``"latent_mahalanobis"``: the standardized error plus the squared Mahalanobis distance '
+        "row add the row's distance to the reference rows themselves in the scaled input space, weighted four "
+        'times the other parts together. ``"latent_mahalanobis"``: the standardized error plus the squared Mahalanobis distance '
         'of the code from the normal codes, likewise scaled. ``"negative_elbo"`` (``variant="variational"`` '
         "only): mean reconstruction error at the posterior mean plus the posterior's KL divergence from the "
         "prior over the number of values: the negative ELBO per value, without sampling.",

@@ -30,6 +30,7 @@ from aedetect.persistence.storage import ModelFileError
 from aedetect.preprocessing.arrays import ArrayPreprocessor
 from aedetect.preprocessing.tables import TablePreprocessor
 from aedetect.scoring.reference import N_BINS, DriftReference
+from aedetect.scoring.statistics import INPUT_WEIGHT_MULTIPLE, input_weight
 from aedetect.thresholds import rule_from_dict
 from aedetect.training.loop import History, resolve_device
 
@@ -45,8 +46,10 @@ STATISTICS = (
 )
 #: Saved where the model keeps reference rows of its inputs (see
 #: :data:`~aedetect.scoring.statistics.INPUT_REFERENCE_MAX_VALUES`); a model saved without them
-#: scores without the input part.
-INPUT_STATISTICS = ("input_reference_", "input_scale_")
+#: scores without the input part, and one saved with rows but without a weight (saved before the
+#: weight was) with the weight it was fitted with, :func:`~aedetect.scoring.statistics.input_weight`'s
+#: ``multiple=1``.
+INPUT_STATISTICS = ("input_reference_", "input_scale_", "input_weight_")
 #: The statistics that scores divide by: they must be > 0 when loaded.
 POSITIVE_STATISTICS = ("feature_error_means_", "latent_scale_", "score_scales_")
 
@@ -114,19 +117,22 @@ def fitted_attributes(folder: ModelFolder, device: str) -> dict[str, Any]:
             "calibration_scores_": (None,),
         },
     )
-    inputs = "stats.input_reference_" in folder.shapes or "stats.input_scale_" in folder.shapes
+    inputs = [name for name in INPUT_STATISTICS if f"stats.{name}" in folder.shapes]
     if inputs:
-        check_statistics(folder, {"input_reference_": (None, n_values), "input_scale_": (1,)})
+        weight = {"input_weight_": (1,)} if "input_weight_" in inputs else {}
+        check_statistics(folder, {"input_reference_": (None, n_values), "input_scale_": (1,), **weight})
     tensors = folder.tensors()
-    positive = POSITIVE_STATISTICS + (("input_scale_",) if inputs else ())
+    positive = POSITIVE_STATISTICS + tuple(name for name in inputs if name != "input_reference_")
     check_values(folder, tensors, positive, preprocessor.scale_, preprocessor.offset_)
     fitted["device_"] = resolve_device(device)
     model.load_state_dict({k[len("model.") :]: t for k, t in tensors.items() if k.startswith("model.")}, strict=True)
     fitted["model_"] = model.to(fitted["device_"]).eval()
     for name in STATISTICS:
         fitted[name] = tensors[f"stats.{name}"].numpy()
+    rotation = n_scales == 4
+    fitted["input_weight_"] = np.array([input_weight(rotation, multiple=1.0 if inputs else INPUT_WEIGHT_MULTIPLE)])
     if inputs:
-        fitted.update({name: tensors[f"stats.{name}"].numpy() for name in INPUT_STATISTICS})
+        fitted.update({name: tensors[f"stats.{name}"].numpy() for name in inputs})
     else:
         fitted.update(input_reference_=np.zeros((0, n_values), dtype=np.float32), input_scale_=np.ones(1))
     fitted["drift_reference_"] = _drift_reference(folder, tensors, preprocessor, n_values)

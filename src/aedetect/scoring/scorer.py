@@ -117,12 +117,11 @@ class RowScorer(nn.Module):
         adds its rotation NLL (``model.rotation_nll``) to the latent scores with the same weight.
     neighbours : int
         Which nearest reference code the kNN distance is measured to.
-    input_reference, input_scale : array, float
+    input_reference, input_scale, input_weight : array, float, float
         With ``score="latent_knn"``: normal rows in model space and the normal level of a row's
         distance to its ``neighbours``-th nearest of them. That distance, divided by its level, is
-        added with the weight of the network's parts together (``1 + latent_weight``, and
-        ``latent_weight`` more with a rotation head), so that what the raw inputs show and what the
-        network shows count alike. ``None`` or no rows: no input part.
+        added with weight ``input_weight`` (see :func:`aedetect.scoring.statistics.input_weight`).
+        ``None`` or no rows: no input part.
     """
 
     def __init__(
@@ -140,6 +139,7 @@ class RowScorer(nn.Module):
         neighbours: int = 5,
         input_reference=None,
         input_scale: float = 1.0,
+        input_weight: float = 1.0,
     ) -> None:
         super().__init__()
         self.model = model
@@ -164,7 +164,7 @@ class RowScorer(nn.Module):
         use_inputs = score == "latent_knn" and input_reference is not None and len(input_reference) > 0
         self.input_knn = LatentKnn(input_reference, neighbours) if use_inputs else None
         self.input_scale = float(input_scale)
-        self.input_weight = 1.0 + self.latent_weight * (2.0 if self.rotation else 1.0)
+        self.input_weight = float(input_weight)
 
     def batch_rows(self) -> int:
         """Rows per batch of in-memory scoring (see :data:`SCORER_BATCH`, :data:`KNN_BATCH_DISTANCES`)."""

@@ -50,6 +50,12 @@ INPUT_REFERENCE_KINDS = (TABLE, IMAGE)
 #: PyOD's default). A sample of more rows than that is a coarser density estimate than the network's
 #: parts; on the seed task (71,000 training rows) it lowered ROC-AUC from 0.756 to 0.750.
 INPUT_ROWS_PER_REFERENCE = 5
+#: The input part's weight as a multiple of the network's parts' weights together (``1 +
+#: LATENT_WEIGHT``, and ``LATENT_WEIGHT`` more with a rotation head). On the 25 ADBench sets, the
+#: 8x8 digits and Fashion-MNIST with 500 images per class, every multiple from 3 to 6 separated
+#: better than 1 (the parts counting alike) and about as well as each other; 4 is in the middle of
+#: that range (``benchmarks/results/quality.md``).
+INPUT_WEIGHT_MULTIPLE = 4.0
 #: Rows per batch of the kNN distances and rotation NLLs computed here.
 BATCH_ROWS = 4096
 
@@ -65,10 +71,12 @@ class ScoreStatistics:
     latent_precision: np.ndarray
     score_scales: np.ndarray
     #: The reference rows in model space (``(0, width)`` where inputs are wider than
-    #: :data:`INPUT_REFERENCE_MAX_VALUES`, or for a model saved before they were kept) and the mean
-    #: distance of normal rows to them (``[1.0]`` without reference rows).
+    #: :data:`INPUT_REFERENCE_MAX_VALUES`, or for a model saved before they were kept), the mean
+    #: distance of normal rows to them (``[1.0]`` without reference rows) and the weight of that
+    #: distance divided by it in the score (:func:`input_weight`).
     input_reference: np.ndarray
     input_scale: np.ndarray
+    input_weight: np.ndarray
 
     @classmethod
     def of(cls, fitted) -> ScoreStatistics:
@@ -86,6 +94,13 @@ def neighbour_rank(n_reference: int, trim_fraction: float) -> int:
     """
     wider = int(round(trim_fraction * NEIGHBOURS_PER_TRIMMED * n_reference))
     return max(1, int(round(KNN_RANK_SHARE * n_reference)), wider)
+
+
+def input_weight(rotation: bool, multiple: float = INPUT_WEIGHT_MULTIPLE) -> float:
+    """Weight of the input part: ``multiple`` times the network's parts' weights together (the
+    reconstruction part's 1, the latent part's :data:`LATENT_WEIGHT` and, with a rotation head, its
+    rotation part's as much again). Models saved before the weight was saved used ``multiple=1``."""
+    return multiple * (1.0 + LATENT_WEIGHT * (2.0 if rotation else 1.0))
 
 
 def fit_score_statistics(
@@ -175,7 +190,8 @@ def fit_score_statistics(
     )
     scales = [max(means[0] / means[1], 1e-12), max(means[2] / means[3], 1e-12), max(means[4] / means[5], 1e-12)]
     input_scale = np.array([max(means[6] / means[5], 1e-12) if keep_inputs else 1.0])
-    if getattr(model, "rotation", None) is not None:
+    rotation = getattr(model, "rotation", None) is not None
+    if rotation:
         rows = held_out if n_held else train_matrix
         rows = rows if rows is not None else train_matrix[:0]
         nll = group.sum([rotation_nll(model, rows, device).sum(), len(rows)])
@@ -189,6 +205,7 @@ def fit_score_statistics(
         np.array(scales),
         input_reference,
         input_scale,
+        np.array([input_weight(rotation)]),
     )
 
 
@@ -213,6 +230,7 @@ def row_scorer(
         neighbours=neighbour_rank(len(statistics.latent_reference), trim_fraction) + int(skip_own),
         input_reference=statistics.input_reference,
         input_scale=float(statistics.input_scale[0]),
+        input_weight=float(statistics.input_weight[0]),
     )
 
 
@@ -267,6 +285,7 @@ __all__ = [
     "fit_score_statistics",
     "neighbour_rank",
     "row_scorer",
+    "input_weight",
     "feature_contributions",
     "KNN_REFERENCE_ROWS",
     "LATENT_WEIGHT",
