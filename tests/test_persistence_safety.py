@@ -316,6 +316,18 @@ WEIGHT_EDITS = {
     "zero score scale": (lambda t: t["stats.score_scales_"].__setitem__(1, 0.0), "zero or negative.*score_scales_"),
     "zero latent scale": (lambda t: t["stats.latent_scale_"].__setitem__(0, 0.0), "latent_scale_"),
     "zero error mean": (lambda t: t["stats.feature_error_means_"].__setitem__(0, -1.0), "feature_error_means_"),
+    "negative input weight": (
+        lambda t: t["stats.input_weight_"].__setitem__(0, -5.0),
+        "zero or negative.*input_weight_",
+    ),
+    "input weight wrong shape": (
+        lambda t: t.__setitem__("stats.input_weight_", torch.ones(2, dtype=torch.float64)),
+        r"input_weight_ has the shape \(2,\).*expected \(1,\)",
+    ),
+    "input weight without rows": (
+        lambda t: (t.pop("stats.input_reference_"), t.pop("stats.input_scale_")),
+        "input_reference_ has the shape none",
+    ),
     "stats wrong shape": (
         lambda t: t.__setitem__("stats.latent_precision_", torch.eye(3, dtype=torch.float64)),
         r"latent_precision_ has the shape \(3, 3\).*expected \(2, 2\)",

@@ -50,7 +50,8 @@ STATISTICS = (
 #: weight was) with the weight it was fitted with, :func:`~aedetect.scoring.statistics.input_weight`'s
 #: ``multiple=1``.
 INPUT_STATISTICS = ("input_reference_", "input_scale_", "input_weight_")
-#: The statistics that scores divide by: they must be > 0 when loaded.
+#: The statistics that scores divide by: they must be > 0 when loaded (as must the input part's
+#: scale and weight, where saved).
 POSITIVE_STATISTICS = ("feature_error_means_", "latent_scale_", "score_scales_")
 
 

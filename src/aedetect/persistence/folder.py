@@ -52,7 +52,12 @@ from aedetect.persistence.storage import (
     staged_directory,
 )
 
-FORMAT_VERSION = 1
+#: The version that ``write_model`` writes. Version 2 saves the input part's weight
+#: (``stats.input_weight_``): an aedetect that reads only version 1 would score such a model with the
+#: input part weighted as when the weight was not saved, against a threshold set with another weight,
+#: so it refuses the file instead. Version 1 files still load (``READABLE_FORMAT_VERSIONS``).
+FORMAT_VERSION = 2
+READABLE_FORMAT_VERSIONS = (1, 2)
 
 
 def json_params(params: dict) -> dict:
@@ -119,10 +124,11 @@ def read_model(path) -> ModelFolder:
         )
     manifest = read_manifest(config_path, MODEL_FORMAT)
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_FORMAT_VERSIONS:
         raise ModelFileError(
             f"The model at {str(directory)!r} has format version {version!r} (saved by aedetect "
-            f"{manifest.get('aedetect_version', '?')}); this aedetect reads version {FORMAT_VERSION}. "
+            f"{manifest.get('aedetect_version', '?')}); this aedetect reads versions "
+            f"{' and '.join(map(str, READABLE_FORMAT_VERSIONS))}. "
             "Re-train it with this version or load it with the version that saved it."
         )
     weights = directory / WEIGHTS_FILE
@@ -213,7 +219,7 @@ def check_statistics(folder: ModelFolder, expected: dict[str, tuple[int | None, 
 def check_values(
     folder: ModelFolder, tensors: dict[str, torch.Tensor], positive: tuple[str, ...], scale: list, offset: list
 ) -> None:
-    """Every tensor is finite, the statistics named in ``positive`` (divided by) are > 0, and so is the
+    """Every tensor is finite, the statistics named in ``positive`` (scales and weights) are > 0, and so is the
     preprocessing ``scale`` (its ``offset`` finite)."""
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
@@ -224,8 +230,8 @@ def check_values(
     for name in positive:
         if not bool((tensors[f"stats.{name}"] > 0).all()):
             raise ModelFileError(
-                f"The model at {folder.where} has a zero or negative scale in the statistic "
-                f"{name} (scores divide by it); re-train or restore the model."
+                f"The model at {folder.where} has a zero or negative value in the statistic "
+                f"{name} (a scale or weight of the scores); re-train or restore the model."
             )
     scale, offset = np.asarray(scale, dtype=np.float64), np.asarray(offset, dtype=np.float64)
     if not (np.isfinite(scale).all() and (scale > 0).all() and np.isfinite(offset).all()):
@@ -248,6 +254,7 @@ def check_threshold(directory: Path, saved: dict, rule) -> None:
 
 __all__ = [
     "FORMAT_VERSION",
+    "READABLE_FORMAT_VERSIONS",
     "ModelFolder",
     "read_model",
     "write_model",

@@ -139,7 +139,7 @@ class RowScorer(nn.Module):
         neighbours: int = 5,
         input_reference=None,
         input_scale: float = 1.0,
-        input_weight: float = 1.0,
+        input_weight: float | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -164,7 +164,9 @@ class RowScorer(nn.Module):
         use_inputs = score == "latent_knn" and input_reference is not None and len(input_reference) > 0
         self.input_knn = LatentKnn(input_reference, neighbours) if use_inputs else None
         self.input_scale = float(input_scale)
-        self.input_weight = float(input_weight)
+        if use_inputs and input_weight is None:
+            raise ValueError("input_reference needs its input_weight (see aedetect.scoring.statistics.input_weight).")
+        self.input_weight = float(input_weight) if input_weight is not None else 0.0
 
     def batch_rows(self) -> int:
         """Rows per batch of in-memory scoring (see :data:`SCORER_BATCH`, :data:`KNN_BATCH_DISTANCES`)."""

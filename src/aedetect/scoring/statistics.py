@@ -41,14 +41,16 @@ LATENT_WEIGHT = 4.0
 #: (see :class:`~aedetect.scoring.scorer.RowScorer`). Wider inputs do not: a reference of 4,096 such
 #: rows would weigh more than the network, and a distance between raw samples that wide says little
 #: that the code does not. Series windows do not either: on ECG5000 the part moved ROC-AUC by +0.001
-#: (conv1d) and -0.004 (dense) (``benchmarks/results/quality.md``).
+#: (conv1d) and -0.004 (dense) (``benchmarks/results/quality.md``; measured with the part weighted as
+#: the network's parts, before :data:`INPUT_WEIGHT_MULTIPLE`).
 INPUT_REFERENCE_MAX_VALUES = 4096
 INPUT_REFERENCE_KINDS = (TABLE, IMAGE)
 #: The input part is kept only where the training rows are at most this many times the reference
 #: rows (5,120 for tables, 20,480 for images): the nearest of the reference rows then stands for at
 #: most the 5th nearest of the training rows, the resolution of a standard kNN detector (k = 5, as
 #: PyOD's default). A sample of more rows than that is a coarser density estimate than the network's
-#: parts; on the seed task (71,000 training rows) it lowered ROC-AUC from 0.756 to 0.750.
+#: parts; on the seed task (71,000 training rows) it lowered ROC-AUC from 0.756 to 0.750 (weighted as
+#: the network's parts; weighted more, it would count more there).
 INPUT_ROWS_PER_REFERENCE = 5
 #: The input part's weight as a multiple of the network's parts' weights together (``1 +
 #: LATENT_WEIGHT``, and ``LATENT_WEIGHT`` more with a rotation head). On the 25 ADBench sets, the
@@ -290,4 +292,5 @@ __all__ = [
     "KNN_REFERENCE_ROWS",
     "LATENT_WEIGHT",
     "INPUT_REFERENCE_MAX_VALUES",
+    "INPUT_WEIGHT_MULTIPLE",
 ]
