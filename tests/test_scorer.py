@@ -85,6 +85,23 @@ def test_a_model_saved_without_the_input_weight_scores_with_the_weight_it_was_fi
     np.testing.assert_array_equal(load(tmp_path / "current").input_weight_, fitted.input_weight_)
 
 
+def test_a_rotation_head_counts_among_the_network_parts_that_the_input_weight_multiplies(tmp_path):
+    from hostile.persistence import edit_weights
+
+    from aedetect import AutoencoderDetector, load
+    from aedetect.scoring.statistics import INPUT_WEIGHT_MULTIPLE, LATENT_WEIGHT
+
+    images = np.random.default_rng(0).random((40, 8, 8)).astype(np.float32)
+    images[:, 1:4, 1:3] += 0.8  # an upright mark
+    detector = AutoencoderDetector(random_state=0, epochs=1, hidden_dims=[4], latent_dim=2, rotation_head=True)
+    detector.fit(images)
+    assert detector._scorer().rotation and len(detector.input_reference_)
+    assert detector.input_weight_[0] == INPUT_WEIGHT_MULTIPLE * (1 + 2 * LATENT_WEIGHT)
+    detector.save(tmp_path / "model")
+    edit_weights(tmp_path / "model", lambda tensors: tensors.pop("stats.input_weight_"))
+    assert load(tmp_path / "model").input_weight_[0] == 1 + 2 * LATENT_WEIGHT
+
+
 def test_inputs_wider_than_the_limit_keep_no_reference_rows(tmp_path):
     from aedetect import AutoencoderDetector, load
     from aedetect.scoring.statistics import INPUT_REFERENCE_MAX_VALUES
