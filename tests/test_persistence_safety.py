@@ -324,6 +324,10 @@ WEIGHT_EDITS = {
         lambda t: t.__setitem__("stats.input_weight_", torch.ones(2, dtype=torch.float64)),
         r"input_weight_ has the shape \(2,\).*expected \(1,\)",
     ),
+    "input rows without their weight (version 2)": (
+        lambda t: t.pop("stats.input_weight_"),
+        "input_weight_ has the shape none",
+    ),
     "input weight without rows": (
         lambda t: (t.pop("stats.input_reference_"), t.pop("stats.input_scale_")),
         "input_reference_ has the shape none",

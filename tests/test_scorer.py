@@ -63,13 +63,13 @@ def test_a_model_saved_without_the_input_weight_scores_with_the_weight_it_was_fi
 ):
     """Models saved before the input part's weight was saved were fitted (and their threshold set)
     with the input part weighted as the network's parts together: loaded, they score as then."""
-    from hostile.persistence import edit_weights
+    from hostile.persistence import as_saved_without_input_weight
 
     from aedetect import load
     from aedetect.scoring.statistics import input_weight
 
     fitted.save(tmp_path / "model")
-    edit_weights(tmp_path / "model", lambda tensors: tensors.pop("stats.input_weight_"))
+    as_saved_without_input_weight(tmp_path / "model")
     old = load(tmp_path / "model")
     assert old.input_weight_[0] == input_weight(rotation=False, multiple=1.0) == 1 + old._scorer().latent_weight
     matrix = fitted._matrix(fresh_normals)
@@ -86,7 +86,7 @@ def test_a_model_saved_without_the_input_weight_scores_with_the_weight_it_was_fi
 
 
 def test_a_rotation_head_counts_among_the_network_parts_that_the_input_weight_multiplies(tmp_path):
-    from hostile.persistence import edit_weights
+    from hostile.persistence import as_saved_without_input_weight
 
     from aedetect import AutoencoderDetector, load
     from aedetect.scoring.statistics import INPUT_WEIGHT_MULTIPLE, LATENT_WEIGHT
@@ -98,7 +98,7 @@ def test_a_rotation_head_counts_among_the_network_parts_that_the_input_weight_mu
     assert detector._scorer().rotation and len(detector.input_reference_)
     assert detector.input_weight_[0] == INPUT_WEIGHT_MULTIPLE * (1 + 2 * LATENT_WEIGHT)
     detector.save(tmp_path / "model")
-    edit_weights(tmp_path / "model", lambda tensors: tensors.pop("stats.input_weight_"))
+    as_saved_without_input_weight(tmp_path / "model")
     assert load(tmp_path / "model").input_weight_[0] == 1 + 2 * LATENT_WEIGHT
 
 

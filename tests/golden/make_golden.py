@@ -31,6 +31,9 @@ import torch
 from aedetect import AutoencoderDetector, EnsembleDetector
 
 torch.set_num_threads(1)
+#: Folders saved by earlier code that stay as saved: they pin how later code loads such folders, so
+#: this script neither rewrites nor retrains them (their training is another case's).
+SAVED_BY_EARLIER_CODE = ("table-input-rows-unweighted",)
 TINY = dict(hidden_dims=[8], latent_dim=2, epochs=6, batch_size=32, random_state=0, device="cpu")
 
 
@@ -53,6 +56,7 @@ def cases():
     yield "table-latent-knn", AutoencoderDetector(**TINY), train, test
     # Saved with input rows by the code before the input part's weight was saved (format version 1):
     # it must score with the weight it was fitted with (see aedetect.persistence.detector_state).
+    # Trained as table-latent-knn.
     yield "table-input-rows-unweighted", AutoencoderDetector(**TINY), train, test
     yield "table-reconstruction", AutoencoderDetector(**TINY, score="reconstruction"), train, test
     yield "table-standardized", AutoencoderDetector(**TINY, score="standardized"), train, test
@@ -63,6 +67,8 @@ def cases():
 
 def main(root: Path, retrain: bool = False) -> None:
     for name, detector, train, test in cases():
+        if name in SAVED_BY_EARLIER_CODE:
+            continue
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         detector.fit(train)

@@ -45,6 +45,12 @@ def edit_weights(folder: Path, change: Callable[[dict[str, torch.Tensor]], None]
     return edit_manifest(folder, _set_weights_hash(folder / WEIGHTS))
 
 
+def as_saved_without_input_weight(folder: Path) -> Path:
+    """The folder as format version 1 wrote it: input reference rows without their weight."""
+    edit_weights(folder, lambda tensors: tensors.pop("stats.input_weight_"))
+    return edit_manifest(folder, lambda manifest: manifest.__setitem__("format_version", 1))
+
+
 def _set_weights_hash(weights: Path) -> Callable[[dict], None]:
     import hashlib
 

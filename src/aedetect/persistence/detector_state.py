@@ -105,7 +105,8 @@ def fitted_attributes(folder: ModelFolder, device: str) -> dict[str, Any]:
     network = manifest["model"]["config"]
     fitted["model_config_"], model = build_network(folder, fitted["model_kind_"], network)
     latent = int(network["latent_dim"] if "latent_dim" in network else network["base"]["latent_dim"])
-    n_scales = 4 if getattr(model, "rotation", None) is not None else 3
+    rotation = getattr(model, "rotation", None) is not None
+    n_scales = 4 if rotation else 3
     check_statistics(
         folder,
         {
@@ -119,8 +120,10 @@ def fitted_attributes(folder: ModelFolder, device: str) -> dict[str, Any]:
         },
     )
     inputs = [name for name in INPUT_STATISTICS if f"stats.{name}" in folder.shapes]
+    # Version 1 saved input rows without their weight; from version 2 on the weight comes with them.
+    weighted = "input_weight_" in inputs or int(manifest.get("format_version", 1)) >= 2
     if inputs:
-        weight = {"input_weight_": (1,)} if "input_weight_" in inputs else {}
+        weight = {"input_weight_": (1,)} if weighted else {}
         check_statistics(folder, {"input_reference_": (None, n_values), "input_scale_": (1,), **weight})
     tensors = folder.tensors()
     positive = POSITIVE_STATISTICS + tuple(name for name in inputs if name != "input_reference_")
@@ -130,11 +133,12 @@ def fitted_attributes(folder: ModelFolder, device: str) -> dict[str, Any]:
     fitted["model_"] = model.to(fitted["device_"]).eval()
     for name in STATISTICS:
         fitted[name] = tensors[f"stats.{name}"].numpy()
-    rotation = n_scales == 4
-    fitted["input_weight_"] = np.array([input_weight(rotation, multiple=1.0 if inputs else INPUT_WEIGHT_MULTIPLE)])
     if inputs:
         fitted.update({name: tensors[f"stats.{name}"].numpy() for name in inputs})
+        if not weighted:
+            fitted["input_weight_"] = np.array([input_weight(rotation, multiple=1.0)])
     else:
+        fitted["input_weight_"] = np.array([input_weight(rotation, multiple=INPUT_WEIGHT_MULTIPLE)])
         fitted.update(input_reference_=np.zeros((0, n_values), dtype=np.float32), input_scale_=np.ones(1))
     fitted["drift_reference_"] = _drift_reference(folder, tensors, preprocessor, n_values)
     rule = rule_from_dict(manifest["threshold"])

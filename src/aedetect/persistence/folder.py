@@ -18,8 +18,10 @@ weights against their checksum, the network is first built on PyTorch's ``meta``
 no memory) and compared tensor by tensor with the weights file's header, so a hostile size allocates
 nothing; statistics must have the right shapes and be finite.
 
-Format version 1 is kept: sealing added the ``manifest_sha256`` key and nothing else, so models saved
-before it (no seal) still load, and earlier aedetect versions read the new ones.
+Format versions: sealing added the ``manifest_sha256`` key and nothing else, so models saved before it
+(no seal) still load. Version 2 added the input part's weight (see :data:`FORMAT_VERSION`); this
+aedetect reads versions 1 and 2 (:data:`READABLE_FORMAT_VERSIONS`), an aedetect that reads only
+version 1 refuses version 2 files.
 """
 
 from __future__ import annotations
