@@ -25,7 +25,8 @@ knn
 input xM (``--multiples``)
     The default's score with its input part weighted M times the network's parts together instead
     of :data:`~aedetect.scoring.statistics.INPUT_WEIGHT_MULTIPLE` times: ``network + M /
-    INPUT_WEIGHT_MULTIPLE * (default - network)``, the same fitted detector.
+    INPUT_WEIGHT_MULTIPLE * (default - network)``, the same fitted detector (a multiple equal to
+    ``INPUT_WEIGHT_MULTIPLE`` is the ``default`` column and is left out).
 
 Data: the 25 ADBench sets under the clean protocol (``adbench.py``), and the small image sets of
 ``small_images.py`` (one-class protocol).
@@ -185,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", default="", help="suffix of the result files")
     parser.add_argument("--output-dir", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
-    MULTIPLES[:] = [float(m) for m in args.multiples.split(",") if m]
+    # The default's own weight is the ``default`` column already.
+    MULTIPLES[:] = [float(m) for m in args.multiples.split(",") if m and float(m) != INPUT_WEIGHT_MULTIPLE]
     if not args.tables and not args.images:
         parser.error("choose --tables, --images SETS or both")
     rows = table_rows(args.seeds) if args.tables else []

@@ -332,6 +332,14 @@ WEIGHT_EDITS = {
         lambda t: (t.pop("stats.input_reference_"), t.pop("stats.input_scale_")),
         "input_reference_ has the shape none",
     ),
+    "integer statistic": (
+        lambda t: t.__setitem__("stats.latent_scale_", t["stats.latent_scale_"].to(torch.int64)),
+        "tensor stats.latent_scale_ as I64.*float32 and float64 tensors only",
+    ),
+    "boolean weight": (
+        lambda t: t.__setitem__("model.decoder.0.bias", t["model.decoder.0.bias"] > 0),
+        "tensor model.decoder.0.bias as BOOL",
+    ),
     "stats wrong shape": (
         lambda t: t.__setitem__("stats.latent_precision_", torch.eye(3, dtype=torch.float64)),
         r"latent_precision_ has the shape \(3, 3\).*expected \(2, 2\)",

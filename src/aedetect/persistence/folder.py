@@ -144,18 +144,31 @@ def read_model(path) -> ModelFolder:
     return ModelFolder(directory, manifest, _weight_shapes(weights))
 
 
+#: The tensor types (safetensors' names) that aedetect writes: network weights and statistics.
+FLOAT_DTYPES = ("F32", "F64")
+
+
 def _weight_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
     """Every tensor's shape from the safetensors header, without reading the data. safetensors checks
     that the header is at most 100 MB and that its offsets tile the rest of the file exactly, so each
-    shape is backed by bytes on disk."""
+    shape is backed by bytes on disk. Every tensor must be float32 or float64, as written."""
     try:
         with safe_open(weights, framework="pt") as handle:
-            return {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}
+            slices = {name: handle.get_slice(name) for name in handle.keys()}
+            shapes = {name: tuple(part.get_shape()) for name, part in slices.items()}
+            dtypes = {name: part.get_dtype() for name, part in slices.items()}
     except (SafetensorError, OSError, ValueError, TypeError) as error:
         raise ModelFileError(
             f"The weights file {str(weights)!r} is not a safetensors file that aedetect wrote "
             f"({str(error).splitlines()[0][:200] if str(error) else type(error).__name__}); re-train or restore the model."
         ) from None
+    for name, dtype in dtypes.items():
+        if dtype not in FLOAT_DTYPES:
+            raise ModelFileError(
+                f"The weights file {str(weights)!r} holds the tensor {name[:200]} as {str(dtype)[:20]}; aedetect writes "
+                "float32 and float64 tensors only; re-train or restore the model."
+            )
+    return shapes
 
 
 @contextmanager
