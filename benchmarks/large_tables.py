@@ -68,19 +68,20 @@ from adbench import (  # noqa: E402
 )
 
 FILES = {"shuttle": "32_shuttle.npz", "smtp": "34_smtp.npz"}
-KDDCUP = DEFAULT_DATA.parent / "kddcup99" / "kddcup.data_10_percent.gz"
-#: The symbolic columns of the KDD Cup file (0-based): protocol_type, service, flag.
-KDDCUP_SYMBOLIC = [1, 2, 3]
+KDDCUP_FOLDER = DEFAULT_DATA.parent / "kddcup99"
 
 
 def load(name: str, rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if name in FILES:
         return next(iter(load_datasets([DEFAULT_DATA / FILES[name]]).values()))
     if name == "kddcup99":
-        frame = pd.read_csv(KDDCUP, header=None)
-        label = frame.pop(frame.columns[-1])
-        encoded = pd.get_dummies(frame, columns=KDDCUP_SYMBOLIC, dtype=np.float64)
-        return encoded.to_numpy(dtype=np.float64), (label == "normal.").to_numpy().astype(int)
+        # The package's loader (dataset:kddcup99) labels the attacks 1; here the normal connections
+        # are the anomalies, as in the autoencoder literature.
+        from aedetect.data.datasets import DATASETS, load_kddcup99
+
+        frame, attacks = load_kddcup99(KDDCUP_FOLDER)
+        encoded = pd.get_dummies(frame, columns=list(DATASETS["kddcup99"].categorical), dtype=np.float64)
+        return encoded.to_numpy(dtype=np.float64), 1 - attacks
     from sklearn.datasets import make_classification
 
     X, y = make_classification(
