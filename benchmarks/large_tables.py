@@ -135,10 +135,12 @@ class IvfInputPart:
             self.index.nprobe = self.PROBES
         self.index.add(rows)
         # The level on held-out normal rows; without them, on the training rows, each skipping itself.
-        self.level = max(
-            float(self._distance(matrix[held]).mean() if len(held) else self._distance(rows, skip_own=True).mean()),
-            1e-12,
+        level = (
+            self._distance(matrix[held]).mean()
+            if len(held)
+            else np.average(self._distance(rows, skip_own=True), weights=self.counts)  # each row as often as it occurs
         )
+        self.level = max(float(level), 1e-12)
         self.weight = float(detector.input_weight_[0])
         return self
 

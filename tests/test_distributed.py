@@ -111,7 +111,11 @@ def _worker(rank: int, port: int, folder: str) -> None:
     loss = sharding.loss(mine[:, 0], torch.arange(first, first + len(mine)), 10, TRIM)
     total = Group.job().sum([float(loss)])[0] / 2  # what DDP's average of the gradients stands for
     np.savez(out / f"batch{rank}.npz", normalised=normalised.detach().numpy(), mean=layer.running_mean, loss=total)
-    dist.destroy_process_group()
+    # As the CLI's processes end (see end_process): an interpreter shutdown after the collectives can
+    # abort (SIGABRT) while a gloo thread still frees their tensors, after the work has succeeded.
+    from aedetect.training.distributed import end_process
+
+    end_process(0)
 
 
 def _batch() -> torch.Tensor:

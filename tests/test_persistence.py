@@ -12,7 +12,7 @@ from sklearn.base import clone
 
 import aedetect
 from aedetect import AutoencoderDetector
-from aedetect.persistence.folder import FORMAT_VERSION, READABLE_FORMAT_VERSIONS
+from aedetect.persistence.folder import FORMAT_VERSION
 from aedetect.persistence.load import load
 from aedetect.persistence.storage import CONFIG_FILE, WEIGHTS_FILE, ModelFileError, seal
 
@@ -139,8 +139,7 @@ def test_other_format_version_is_a_clear_error(saved):
     config = json.loads((saved / CONFIG_FILE).read_text())
     config["format_version"] = FORMAT_VERSION + 1
     (saved / CONFIG_FILE).write_text(json.dumps(seal(config)))
-    readable = " and ".join(map(str, READABLE_FORMAT_VERSIONS))
-    with pytest.raises(ModelFileError, match=f"format version {FORMAT_VERSION + 1}.*reads versions {readable}"):
+    with pytest.raises(ModelFileError, match=f"format version {FORMAT_VERSION + 1}.*reads versions 1 and 2"):
         load(saved)
 
 

@@ -334,11 +334,15 @@ WEIGHT_EDITS = {
     ),
     "integer statistic": (
         lambda t: t.__setitem__("stats.latent_scale_", t["stats.latent_scale_"].to(torch.int64)),
-        "tensor stats.latent_scale_ as I64.*float32 and float64 tensors only",
+        "tensor stats.latent_scale_ as I64.*statistics as float32 or float64 only",
     ),
     "boolean weight": (
         lambda t: t.__setitem__("model.decoder.0.bias", t["model.decoder.0.bias"] > 0),
-        "tensor model.decoder.0.bias as BOOL",
+        "network declares decoder.0.bias as F32.*holds it as BOOL",
+    ),
+    "float64 weight": (
+        lambda t: t.__setitem__("model.decoder.0.bias", t["model.decoder.0.bias"].double()),
+        "network declares decoder.0.bias as F32.*holds it as F64",
     ),
     "stats wrong shape": (
         lambda t: t.__setitem__("stats.latent_precision_", torch.eye(3, dtype=torch.float64)),
@@ -357,6 +361,21 @@ def test_inconsistent_weights_are_refused_with_one_clear_error(model, name):
     edit_weights(model, change)
     with pytest.raises(ModelFileError, match=message):
         load(model)
+
+
+def test_a_batch_norm_counter_keeps_its_integer_type_and_only_that(tmp_path):
+    """Batch normalisation counts its batches in an int64 tensor: such a model loads, and the same
+    tensor stored as a float (a type the network does not declare) is refused."""
+    from conftest import FAST, normal_rows
+
+    rows = normal_rows(120)
+    AutoencoderDetector(**FAST, normalization="batch").fit(rows).save(tmp_path / "model")
+    loaded = load(tmp_path / "model")
+    counters = [name for name in loaded.model_.state_dict() if name.endswith("num_batches_tracked")]
+    assert counters and loaded.model_.state_dict()[counters[0]].dtype == torch.int64
+    edit_weights(tmp_path / "model", lambda t: t.__setitem__(f"model.{counters[0]}", t[f"model.{counters[0]}"].float()))
+    with pytest.raises(ModelFileError, match=f"declares {counters[0]} as I64.*holds it as F32"):
+        load(tmp_path / "model")
 
 
 def test_pickled_weights_are_never_unpickled(model, tmp_path):

@@ -16,7 +16,8 @@ later code must load as they are::
     PYTHONPATH=src python tests/golden/make_golden.py tests/golden --retrain
 
 writes ``retrained.npy`` (the scores of the same rows after fitting with the current code) beside
-each case, which the retraining test then compares with instead of ``scores.npy``.
+each case, which the retraining test then compares with instead of ``scores.npy``. Neither command
+touches the folders of :data:`SAVED_BY_EARLIER_CODE`.
 """
 
 from __future__ import annotations

@@ -46,9 +46,10 @@ STATISTICS = (
 )
 #: Saved where the model keeps reference rows of its inputs (see
 #: :data:`~aedetect.scoring.statistics.INPUT_REFERENCE_MAX_VALUES`); a model saved without them
-#: scores without the input part, and one saved with rows but without a weight (saved before the
-#: weight was) with the weight it was fitted with, :func:`~aedetect.scoring.statistics.input_weight`'s
-#: ``multiple=1``.
+#: scores without the input part, and a format version 1 folder with rows but without a weight
+#: (saved before the weight was) with the weight it was fitted with,
+#: :func:`~aedetect.scoring.statistics.input_weight`'s ``multiple=1``; from version 2 on, rows
+#: without their weight are refused.
 INPUT_STATISTICS = ("input_reference_", "input_scale_", "input_weight_")
 #: The statistics that scores divide by: they must be > 0 when loaded (as must the input part's
 #: scale and weight, where saved).

@@ -5,7 +5,8 @@ Layout::
     model.json           format version, package version, the estimator's own state (parameters,
                          network config, preprocessing, threshold, feature names, history, ...), the
                          SHA-256 of the weights file and the SHA-256 of the manifest itself
-    weights.safetensors  network weights and statistics (float tensors only)
+    weights.safetensors  network weights (the types the network declares) and statistics (float32
+                         or float64)
 
 An estimator turns its fitted state into a manifest part and named tensors and back (the detector
 through :mod:`aedetect.persistence.detector_state`); this module writes and reads the folder with
@@ -102,6 +103,8 @@ class ModelFolder:
     directory: Path
     manifest: dict
     shapes: dict[str, tuple[int, ...]]
+    #: Each tensor's type as safetensors names it (``F32``, ``I64``, ...).
+    dtypes: dict[str, str]
 
     @property
     def where(self) -> str:
@@ -141,17 +144,27 @@ def read_model(path) -> ModelFolder:
             f"The weights in {str(directory)!r} do not match their recorded checksum (changed after saving); "
             "re-train or restore the model."
         )
-    return ModelFolder(directory, manifest, _weight_shapes(weights))
+    return ModelFolder(directory, manifest, *_weight_header(weights))
 
 
-#: The tensor types (safetensors' names) that aedetect writes: network weights and statistics.
+#: The tensor types (safetensors' names) of the statistics and other arrays beside the network's
+#: tensors, whose types :func:`build_network` checks against the network's own.
 FLOAT_DTYPES = ("F32", "F64")
+#: safetensors' names of the tensor types that networks declare.
+TORCH_DTYPES = {
+    torch.float32: "F32",
+    torch.float64: "F64",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int64: "I64",
+}
 
 
-def _weight_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
-    """Every tensor's shape from the safetensors header, without reading the data. safetensors checks
-    that the header is at most 100 MB and that its offsets tile the rest of the file exactly, so each
-    shape is backed by bytes on disk. Every tensor must be float32 or float64, as written."""
+def _weight_header(weights: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
+    """Every tensor's shape and type from the safetensors header, without reading the data.
+    safetensors checks that the header is at most 100 MB and that its offsets tile the rest of the
+    file exactly, so each shape is backed by bytes on disk. Every tensor but the network's
+    (``model.*``) must be float32 or float64, as written."""
     try:
         with safe_open(weights, framework="pt") as handle:
             slices = {name: handle.get_slice(name) for name in handle.keys()}
@@ -163,12 +176,12 @@ def _weight_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
             f"({str(error).splitlines()[0][:200] if str(error) else type(error).__name__}); re-train or restore the model."
         ) from None
     for name, dtype in dtypes.items():
-        if dtype not in FLOAT_DTYPES:
+        if not name.startswith("model.") and dtype not in FLOAT_DTYPES:
             raise ModelFileError(
                 f"The weights file {str(weights)!r} holds the tensor {name[:200]} as {str(dtype)[:20]}; aedetect writes "
-                "float32 and float64 tensors only; re-train or restore the model."
+                "statistics as float32 or float64 only; re-train or restore the model."
             )
-    return shapes
+    return shapes, dtypes
 
 
 @contextmanager
@@ -204,6 +217,13 @@ def build_network(folder: ModelFolder, kind: str, config: dict):
                 f"The model at {folder.where} does not match its weights: the network config gives "
                 f"{name} the shape {expected.get(name, 'none (no such tensor)')}, {WEIGHTS_FILE} holds "
                 f"{held.get(name, 'no such tensor')}; re-train or restore the model."
+            )
+    for name, tensor in skeleton.state_dict().items():
+        want, got = TORCH_DTYPES.get(tensor.dtype, str(tensor.dtype)), folder.dtypes[f"model.{name}"]
+        if got != want:
+            raise ModelFileError(
+                f"The model at {folder.where} does not match its weights: the network declares {name} as "
+                f"{want}, {WEIGHTS_FILE} holds it as {got[:20]}; re-train or restore the model."
             )
     return build_model(kind, config)
 
