@@ -24,7 +24,8 @@ as often, but is indexed once), found by a FAISS ``IndexIVFFlat`` over the disti
 the square root of their count, ``nprobe`` = 4; ``pip install faiss-cpu``, a wheel of about 19 MB),
 divided by its mean on the held-out normal rows and weighted as the default weights its input part;
 index building counts as fit time, the search as score time. ``aedetect-flat`` is the same with an
-exact search (FAISS ``IndexFlatL2``). The IVF search is approximate: on the generated table it
+exact search (FAISS ``IndexFlatL2``), ``aedetect-hnsw`` with an HNSW graph (``IndexHNSWFlat``, M 32,
+efSearch 64), whose search does not grow with the rows as the IVF's does. The IVF search is approximate: on the generated table it
 separated better than the exact 5th nearest does (see ``benchmarks/results/quality.md``), so its
 PR-AUC is not the exact method's. The table gives ROC-AUC, PR-AUC, fit and score seconds per system
 and the ratio of kNN's fit + score time to aedetect's.
@@ -32,7 +33,7 @@ and the ratio of kNN's fit + score time to aedetect's.
 Usage::
 
     python benchmarks/large_tables.py [--sets shuttle,smtp,generated] [--rows 300000] [--seeds 1]
-        [--detectors aedetect,knn,knn-sub4096,aedetect-ivf,aedetect-flat] [--reference-codes 4096]
+        [--detectors aedetect,knn,knn-sub4096,aedetect-ivf,aedetect-flat,aedetect-hnsw] [--reference-codes 4096]
 
 ``--sets`` takes any of shuttle, smtp, kddcup99 and generated.
 
@@ -98,19 +99,21 @@ def load(name: str, rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-class IvfInputPart:
+class InputPartProbe:
     """``aedetect-ivf`` (see the module's docstring): the default detector, and the distance of a row to
     the 5th nearest of every row it trained on (repeated rows counted once each time they occur, but
-    indexed once), found by a FAISS IVF index (``exact=True``, ``aedetect-flat``: by an exact search,
-    FAISS ``IndexFlatL2``)."""
+    indexed once), found by a FAISS index: ``search="ivf"`` an IVF index, ``"flat"``
+    (``aedetect-flat``) an exact search, ``"hnsw"`` (``aedetect-hnsw``) an HNSW graph (M 32,
+    efSearch 64; built on several threads, so not bit-reproducible)."""
 
     NEIGHBOURS, PROBES = 5, 4
+    HNSW_LINKS, HNSW_SEARCH = 32, 64
 
-    def __init__(self, seed: int, params: dict, exact: bool = False) -> None:
+    def __init__(self, seed: int, params: dict, search: str = "ivf") -> None:
         from aedetect import AutoencoderDetector
 
         self.detector = AutoencoderDetector(random_state=seed, device="cpu", **params)
-        self.exact = exact
+        self.search = search
 
     def fit(self, X):
         import faiss
@@ -119,21 +122,26 @@ class IvfInputPart:
 
         detector = self.detector.fit(X)
         if len(detector.input_reference_):
-            raise ValueError("aedetect-ivf is for tables that keep no input rows (the default adds its own part)")
+            raise ValueError("the probes are for tables that keep no input rows (the default adds its own part)")
         held, train = held_out_split(len(X), detector.validation_fraction, detector.random_state_)
         matrix = detector._matrix(X)
         # Each distinct row once, with its count: a table that repeats rows (the KDD Cup file holds
         # each of some attack records thousands of times) would otherwise crowd a few IVF lists.
         rows, self.counts = np.unique(np.asarray(matrix[train], dtype=np.float32), axis=0, return_counts=True)
         rows = np.ascontiguousarray(rows)
-        if self.exact:
+        if self.search == "flat":
             self.index = faiss.IndexFlatL2(rows.shape[1])
+        elif self.search == "hnsw":
+            self.index = faiss.IndexHNSWFlat(rows.shape[1], self.HNSW_LINKS)
+            self.index.hnsw.efSearch = self.HNSW_SEARCH
         else:
             lists = max(1, int(len(rows) ** 0.5))
             self.index = faiss.IndexIVFFlat(faiss.IndexFlatL2(rows.shape[1]), rows.shape[1], lists)
             self.index.train(rows)
             self.index.nprobe = self.PROBES
         self.index.add(rows)
+        self.exact = faiss.IndexFlatL2(rows.shape[1])  # for the rows an approximate search leaves short
+        self.exact.add(rows)
         # The level on held-out normal rows; without them, on the training rows, each skipping itself.
         level = (
             self._distance(matrix[held]).mean()
@@ -148,13 +156,13 @@ class IvfInputPart:
         query = np.ascontiguousarray(matrix, dtype=np.float32)
         k = self.NEIGHBOURS + int(skip_own)
         squared, labels = self.index.search(query, k)
-        # FAISS answers -1 (and the largest float) where the probed lists hold fewer than k rows:
-        # those rows are searched again in every list.
+        # FAISS answers -1 (and the largest float) where an approximate search found fewer than k
+        # rows (an IVF's probed lists hold fewer, an HNSW walk reached fewer): those rows are searched
+        # again exactly.
         short = np.flatnonzero(labels[:, -1] < 0)
-        if len(short) and not self.exact:
-            self.index.nprobe = self.index.nlist
-            squared[short], labels[short] = self.index.search(query[short], k)
-            self.index.nprobe = self.PROBES
+        self.short = len(short)
+        if len(short):
+            squared[short], labels[short] = self.exact.search(query[short], k)
         # The k-th nearest training row, repeats counted: among the k nearest distinct rows, the first
         # at which the running count of rows reaches k.
         counts = np.where(labels >= 0, self.counts[np.maximum(labels, 0)], 0)
@@ -166,9 +174,9 @@ class IvfInputPart:
 
 
 def make(name: str, seed: int, params: dict):
-    """``adbench.make_detector``, plus ``aedetect-ivf`` and ``aedetect-flat``."""
-    if name in ("aedetect-ivf", "aedetect-flat"):
-        return IvfInputPart(seed, params, exact=name == "aedetect-flat"), False
+    """``adbench.make_detector``, plus ``aedetect-ivf``, ``aedetect-flat`` and ``aedetect-hnsw``."""
+    if name in ("aedetect-ivf", "aedetect-flat", "aedetect-hnsw"):
+        return InputPartProbe(seed, params, search=name.removeprefix("aedetect-")), False
     return make_detector(name, seed, params)
 
 
