@@ -16,10 +16,11 @@ generated
     the minority class is the anomaly.
 
 kNN is PyOD's ``KNN()`` on standardised inputs, as in ``adbench.py`` (``knn-subN``: fitted on N
-training rows drawn at random). ``aedetect-ivf`` is a probe, not the default: the default's score
-plus an input part over *every* training row, for tables too large to keep input rows (see
-:data:`aedetect.scoring.statistics.INPUT_ROWS_PER_REFERENCE`). It is the distance to the 5th
-nearest training row in model space (standardised columns; a row that occurs several times counts
+training rows drawn at random). The default keeps up to 32,768 distinct training rows for its input
+part (``input_rows``; :mod:`aedetect.scoring.statistics`); ``aedetect-rows0`` is the default with
+``input_rows=0``, the network's parts alone. ``aedetect-ivf`` is a probe from before the default
+kept rows of large tables: the network's parts (``input_rows=0``) plus an input part over *every*
+training row, the distance to the 5th nearest training row in model space (standardised columns; a row that occurs several times counts
 as often, but is indexed once), found by a FAISS ``IndexIVFFlat`` over the distinct rows (``nlist`` =
 the square root of their count, ``nprobe`` = 4; ``pip install faiss-cpu``, a wheel of about 19 MB),
 divided by its mean on the held-out normal rows and weighted as the default weights its input part;
@@ -34,7 +35,8 @@ and the ratio of kNN's fit + score time to aedetect's.
 Usage::
 
     python benchmarks/large_tables.py [--sets shuttle,smtp,generated] [--rows 300000] [--seeds 1]
-        [--detectors aedetect,knn,knn-sub4096,aedetect-ivf,aedetect-flat,aedetect-hnsw] [--reference-codes 4096]
+        [--detectors aedetect,aedetect-rows0,knn,knn-sub4096,aedetect-ivf,aedetect-flat,aedetect-hnsw]
+        [--reference-codes 4096]
 
 ``--sets`` takes any of shuttle, smtp, kddcup99 and generated.
 
@@ -113,7 +115,7 @@ class InputPartProbe:
     def __init__(self, seed: int, params: dict, search: str = "ivf") -> None:
         from aedetect import AutoencoderDetector
 
-        self.detector = AutoencoderDetector(random_state=seed, device="cpu", **params)
+        self.detector = AutoencoderDetector(random_state=seed, device="cpu", **{**params, "input_rows": 0})
         self.search = search
 
     def fit(self, X):
@@ -176,7 +178,9 @@ class InputPartProbe:
 
 
 def make(name: str, seed: int, params: dict):
-    """``adbench.make_detector``, plus ``aedetect-ivf``, ``aedetect-flat`` and ``aedetect-hnsw``."""
+    """``adbench.make_detector``, plus ``aedetect-rows0``, ``aedetect-ivf``, ``aedetect-flat`` and ``aedetect-hnsw``."""
+    if name == "aedetect-rows0":
+        return make_detector("aedetect", seed, {**params, "input_rows": 0})
     if name in ("aedetect-ivf", "aedetect-flat", "aedetect-hnsw"):
         return InputPartProbe(seed, params, search=name.removeprefix("aedetect-")), False
     return make_detector(name, seed, params)

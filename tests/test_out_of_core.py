@@ -14,7 +14,7 @@ from aedetect import AutoencoderDetector
 from aedetect.data.io import split_labels
 from aedetect.distributed import fit_distributed
 from aedetect.out_of_core import TableStream, fit_streaming, needs_streaming, parse_memory
-from aedetect.partitions import Group, PassGroup, in_passes, row_hash
+from aedetect.partitions import Group, PassGroup, content_hash, in_passes, row_hash
 from aedetect.preprocessing.values import InvalidValueError
 from aedetect.training.streaming import step_shares
 
@@ -88,6 +88,10 @@ def test_the_statistics_on_the_same_network_are_those_of_training_in_memory(trai
     np.testing.assert_allclose(again.threshold_, memory.threshold_, rtol=1e-5)
     np.testing.assert_allclose(again.score_scales_, memory.score_scales_, rtol=1e-6)
     np.testing.assert_allclose(again.latent_precision_, memory.latent_precision_, rtol=1e-6)
+    # The input rows: the distinct training rows with the smallest content hashes, the same values.
+    assert len(memory.input_reference_) > 0
+    np.testing.assert_array_equal(again.input_reference_, memory.input_reference_)
+    np.testing.assert_allclose(again.input_scale_, memory.input_scale_, rtol=1e-5)
 
 
 def _labels(frame):
@@ -130,6 +134,34 @@ def test_a_group_over_chunks_sums_gathers_and_picks_as_over_rows():
     np.testing.assert_allclose(results[-1][0], whole[0], rtol=1e-14)
     assert np.array_equal(results[-1][1], whole[1]) and np.array_equal(results[-1][2], whole[2])
     assert isinstance(passes, PassGroup)
+
+
+def test_a_group_over_chunks_picks_the_same_distinct_rows_as_over_rows():
+    """Repeats within a chunk and across chunks count once: the sample, its share and the rows gathered
+    are those of the whole table."""
+    distinct = np.random.default_rng(2).normal(size=(40, 3)).astype(np.float32)
+    rows = distinct[
+        np.random.default_rng(3).integers(0, 40, size=120)
+    ]  # 120 rows, each distinct one 3 times on average
+    hashes = content_hash(rows, 5)
+    assert len(np.unique(hashes)) == len(np.unique(rows, axis=0))
+
+    def sample(part, group):
+        values, keys = part
+        chosen, share = group.smallest_distinct(keys, 10)
+        return share, group.gather_distinct(keys[chosen], values[chosen])
+
+    whole_share, (whole_hashes, whole_rows) = sample((rows, hashes), Group())
+    assert len(whole_rows) == 10 and np.array_equal(whole_hashes, np.sort(np.unique(hashes))[:10])
+    assert 0.1 < whole_share < 0.5  # 10 of the about 40 distinct rows
+    cuts = [0, 0, 37, 38, 120]
+    results, _ = in_passes(sample, lambda: [(rows[a:b], hashes[a:b]) for a, b in zip(cuts, cuts[1:], strict=False)])
+    share, (chunk_hashes, chunk_rows) = results[-1]
+    assert share == whole_share
+    assert np.array_equal(chunk_hashes, whole_hashes) and np.array_equal(chunk_rows, whole_rows)
+    # Fewer distinct rows than asked for: every row, and a share of 1.
+    mask, share = Group().smallest_distinct(hashes, 1000)
+    assert mask.all() and share == 1.0
 
 
 def test_each_step_takes_every_process_share_and_one_process_the_batches_of_memory():

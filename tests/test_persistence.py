@@ -139,7 +139,7 @@ def test_other_format_version_is_a_clear_error(saved):
     config = json.loads((saved / CONFIG_FILE).read_text())
     config["format_version"] = FORMAT_VERSION + 1
     (saved / CONFIG_FILE).write_text(json.dumps(seal(config)))
-    with pytest.raises(ModelFileError, match=f"format version {FORMAT_VERSION + 1}.*reads versions 1 and 2"):
+    with pytest.raises(ModelFileError, match=f"format version {FORMAT_VERSION + 1}.*reads versions 1, 2 and 3"):
         load(saved)
 
 

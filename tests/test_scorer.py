@@ -125,12 +125,84 @@ def test_series_windows_keep_no_input_reference_rows():
     assert detector.input_reference_.shape == (0, 16) and detector._scorer().input_knn is None
 
 
-@pytest.mark.parametrize(("rows", "kept"), [(5 * 1024, True), (5 * 1024 + 1, False)])
-def test_tables_keep_input_rows_only_up_to_five_training_rows_per_reference_row(rows, kept):
+def test_tables_keep_each_distinct_training_row_once_as_an_input_reference_row():
     from aedetect import AutoencoderDetector
 
-    table = np.random.default_rng(0).normal(size=(rows, 3))
+    distinct = np.random.default_rng(0).normal(size=(150, 3))
+    table = np.repeat(distinct, 4, axis=0)  # each row four times
     detector = AutoencoderDetector(random_state=0, epochs=1, hidden_dims=[4], latent_dim=2, validation_fraction=0)
     detector.fit(table)
-    assert detector.input_reference_.shape == ((1024, 3) if kept else (0, 3))
-    assert (detector._scorer().input_knn is not None) == kept
+    assert detector.input_reference_.shape == (150, 3)
+    np.testing.assert_allclose(
+        np.sort(detector.input_reference_, axis=0), np.sort(detector._matrix(distinct), axis=0), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(("distinct", "kept"), [(160, 64), (1000, 0)])
+def test_tables_keep_a_sample_of_their_distinct_rows_only_while_it_holds_a_fifth_of_them(monkeypatch, distinct, kept):
+    """Up to the table limit the reference holds every distinct row, beyond it a uniform sample of them,
+    and none when the sample would hold fewer than one in INPUT_ROWS_PER_REFERENCE of them."""
+    from aedetect import AutoencoderDetector
+    from aedetect.kinds import TABLE
+    from aedetect.scoring import statistics
+
+    monkeypatch.setitem(statistics.INPUT_REFERENCE_ROWS, TABLE, 64)
+    table = np.repeat(np.random.default_rng(0).normal(size=(distinct, 3)), 2, axis=0)
+    detector = AutoencoderDetector(random_state=0, epochs=1, hidden_dims=[4], latent_dim=2, validation_fraction=0)
+    detector.fit(table)
+    assert detector.input_reference_.shape == (kept, 3)
+    assert len(np.unique(detector.input_reference_, axis=0)) == kept
+    assert (detector._scorer().input_knn is not None) == bool(kept)
+
+
+def test_wide_tables_keep_fewer_input_rows_so_that_the_reference_holds_at_most_its_values(monkeypatch):
+    from aedetect import AutoencoderDetector
+    from aedetect.scoring import statistics
+
+    monkeypatch.setattr(statistics, "INPUT_REFERENCE_VALUES", 40 * 8)
+    table = np.random.default_rng(0).normal(size=(100, 8))
+    detector = AutoencoderDetector(random_state=0, epochs=1, hidden_dims=[4], latent_dim=2, validation_fraction=0)
+    assert detector.fit(table).input_reference_.shape == (40, 8)
+
+
+@pytest.mark.parametrize(("input_rows", "kept"), [(0, 0), (50, 50), (None, 100)])
+def test_input_rows_sets_how_many_distinct_rows_the_input_part_keeps(tmp_path, input_rows, kept):
+    from aedetect import AutoencoderDetector, load
+
+    table = np.random.default_rng(0).normal(size=(100, 3))
+    detector = AutoencoderDetector(
+        random_state=0, epochs=1, hidden_dims=[4], latent_dim=2, validation_fraction=0, input_rows=input_rows
+    ).fit(table)
+    assert detector.input_reference_.shape == (kept, 3)
+    assert (detector._scorer().input_knn is not None) == bool(kept)
+    detector.save(tmp_path / "model")
+    loaded = load(tmp_path / "model")
+    assert loaded.input_rows == input_rows
+    np.testing.assert_array_equal(loaded.decision_function(table[:5]), detector.decision_function(table[:5]))
+
+
+def test_intrinsic_dimension_estimates_the_dimensions_rows_spread_over():
+    from aedetect.scoring.statistics import intrinsic_dimension, knn_distance
+
+    rng = np.random.default_rng(0)
+    for dimension in (2, 5):
+        reference = rng.random((2000, dimension)).astype(np.float32)
+        rows = rng.random((300, dimension)).astype(np.float32)
+        near = knn_distance(rows, reference, np.ones(dimension), 1)
+        after = knn_distance(rows, reference, np.ones(dimension), 2)
+        assert intrinsic_dimension(np.log(after / near).sum(), len(rows), 1) == pytest.approx(dimension, rel=0.15)
+    assert intrinsic_dimension(0.0, 10, 1) == 0.0  # no row tells: no estimate
+
+
+def test_tables_whose_rows_spread_over_many_dimensions_keep_no_input_part():
+    """Forty independent noise columns: every row's nearest row is about as far, and the input part is
+    left out; the same forty columns made from three hidden ones keep it."""
+    from aedetect import AutoencoderDetector
+
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=(300, 40))
+    flat = rng.normal(size=(300, 3)) @ rng.normal(size=(3, 40))
+    for table, kept in ((noise, False), (flat, True)):
+        detector = AutoencoderDetector(random_state=0, epochs=1, hidden_dims=[4], latent_dim=2).fit(table)
+        assert (len(detector.input_reference_) > 0) == kept
+        assert (detector._scorer().input_knn is not None) == kept

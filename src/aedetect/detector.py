@@ -101,6 +101,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         sparsity_weight: float = 1e-3,
         beta: float = 1.0,
         score: str = "latent_knn",
+        input_rows: int | None = None,
         threshold: str | ThresholdRule = "false_alarm_rate:0.01",
         random_state: int | None = 0,
         device: str = "auto",
@@ -133,6 +134,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.sparsity_weight = sparsity_weight
         self.beta = beta
         self.score = score
+        self.input_rows = input_rows
         self.threshold = threshold
         self.random_state = random_state
         self.device = device
@@ -255,6 +257,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             seed=self.random_state_,
             group=group,
             train_hashes=row_hash(train_keys, self.random_state_),
+            input_rows=self.input_rows,
         )
         self._set_statistics(statistics)
         self.calibration_scores_ = calibration_scores(
@@ -276,8 +279,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     @property
     def n_neighbours_(self) -> int:
-        """Rank of the nearest reference code (and reference input row) that ``latent_knn`` measures the
-        distance to (see :func:`~aedetect.scoring.statistics.neighbour_rank`)."""
+        """Rank of the nearest reference code that ``latent_knn`` measures the distance to (see
+        :func:`~aedetect.scoring.statistics.neighbour_rank`; the input part's is
+        :func:`~aedetect.scoring.statistics.input_neighbour_rank`, the same without ``trim_fraction``)."""
         self._check_fitted()
         return neighbour_rank(len(self.latent_reference_), self.trim_fraction)
 

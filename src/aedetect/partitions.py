@@ -7,6 +7,9 @@ that picks rows or sums over rows is written once here and used the same way on 
   order, then the rows of each), or the value of an id column. :func:`row_hash` turns ``(seed, key)``
   into a 64-bit hash; the rows with the smallest hashes are a uniform sample that any partitioning
   of the rows reproduces (the validation rows, the latent reference codes, the quantile sample).
+  :func:`content_hash` hashes a row's values instead, so that repeated rows share a hash: the rows
+  with the smallest distinct such hashes are a uniform sample of the distinct rows (the reference
+  input rows).
 - :class:`Group` sums, gathers and takes extremes over the processes of an initialised
   ``torch.distributed`` process group, and is the identity on one process.
 - :class:`PassGroup` does the same over the chunks of a stream as well (data larger than memory):
@@ -50,6 +53,34 @@ def row_hash(keys, seed: int) -> np.ndarray:
     else:  # strings and other ids: pandas' hash, which is fixed across runs and platforms
         values = pd.util.hash_array(keys.astype(object))
     return _splitmix64(values ^ _splitmix64(np.asarray([seed], dtype=np.int64).view(np.uint64))[0])
+
+
+def content_hash(rows: np.ndarray, seed: int) -> np.ndarray:
+    """64-bit hash of ``seed`` and the values of each row of ``rows`` (a 2-d float32 matrix): rows that
+    hold the same values have the same hash, on every machine and in every partition."""
+    rows = np.ascontiguousarray(rows, dtype=np.float32)
+    bits = rows.view(np.uint32).astype(np.uint64)
+    hashes = np.full(len(rows), _splitmix64(np.asarray([seed], dtype=np.int64).view(np.uint64))[0])
+    for column in bits.T:  # a column at a time: as long as one read of the rows
+        hashes = _splitmix64(hashes ^ column)
+    return hashes
+
+
+def distinct_share(candidates: np.ndarray, count: int) -> tuple[np.uint64 | None, float]:
+    """The largest of the ``count`` smallest distinct hashes among ``candidates`` (sorted, distinct), and
+    the share of all distinct hashes that those ``count`` are: ``(None, 1.0)`` when there are no more.
+    Hashes are uniform over their range, so the ``count``-th smallest of ``D`` lies near ``count / D``
+    of it: that fraction of the range estimates the share, without counting the distinct rows."""
+    if len(candidates) <= count:
+        return None, 1.0
+    largest = candidates[count - 1]
+    return largest, float(largest) / 2.0**64
+
+
+def _distinct_rows(hashes: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each distinct hash once with its (first) row, in hash order."""
+    hashes, first = np.unique(np.asarray(hashes, dtype=np.uint64), return_index=True)
+    return hashes, np.ascontiguousarray(rows[first])
 
 
 class Group:
@@ -119,6 +150,21 @@ class Group:
             return np.ones(len(hashes), dtype=bool)
         return hashes <= candidates[count - 1]
 
+    def smallest_distinct(self, hashes: np.ndarray, count: int) -> tuple[np.ndarray, float]:
+        """Mask of the rows whose hash is among the ``count`` smallest *distinct* hashes of all processes'
+        rows (repeats of a hash all in or all out), and the share of the distinct hashes that is
+        (estimated, :func:`distinct_share`; 1.0 when the mask holds every row)."""
+        hashes = np.asarray(hashes, dtype=np.uint64)
+        # One more than asked for, so that a share below 1 shows.
+        largest, share = distinct_share(np.unique(self.gather(np.unique(hashes)[: count + 1])), count)
+        return (np.ones(len(hashes), dtype=bool) if largest is None else hashes <= largest), share
+
+    def gather_distinct(self, hashes: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every process's rows, each distinct hash once (with the row of its first occurrence), in hash
+        order: the distinct hashes and their rows."""
+        hashes, rows = _distinct_rows(hashes, rows)
+        return _distinct_rows(self.gather(hashes), self.gather(rows))
+
 
 class _EndOfPass(Exception):
     """The chunk has given its part of the operation that this pass gathers."""
@@ -181,6 +227,11 @@ class PassGroup:
             hashes, count = part
             candidates = np.sort(self.group.gather(hashes))
             answer = None if len(candidates) < count else candidates[count - 1]
+        elif kind == "smallest_distinct":
+            hashes, count = part
+            answer = distinct_share(np.unique(self.group.gather(hashes)), count)
+        elif kind == "gather_distinct":
+            answer = self.group.gather_distinct(*part)
         else:
             answer = getattr(self.group, kind)(part)
         self._answers.append((kind, answer))
@@ -212,6 +263,22 @@ class PassGroup:
         largest = self._operation("smallest", (np.sort(hashes)[:count], count), keep)
         return np.ones(len(hashes), dtype=bool) if largest is None else hashes <= largest
 
+    def smallest_distinct(self, hashes: np.ndarray, count: int) -> tuple[np.ndarray, float]:
+        hashes = np.asarray(hashes, dtype=np.uint64)
+
+        def keep(kept, new):  # only the count + 1 smallest distinct hashes of the chunks seen
+            return np.unique(np.concatenate([kept[0], new[0]]))[: count + 1], count
+
+        largest, share = self._operation("smallest_distinct", (np.unique(hashes)[: count + 1], count), keep)
+        return (np.ones(len(hashes), dtype=bool) if largest is None else hashes <= largest), share
+
+    def gather_distinct(self, hashes: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # Repeats are dropped as each chunk's rows are added, so what is held is the distinct rows.
+        def keep(kept, new):
+            return _distinct_rows(np.concatenate([kept[0], new[0]]), np.concatenate([kept[1], new[1]]))
+
+        return self._operation("gather_distinct", _distinct_rows(hashes, rows), keep)
+
 
 def in_passes(function, chunks, group: Group | None = None):
     """``function(chunk, passes)`` on every chunk of ``chunks()``, in passes, until it completes on all.
@@ -238,4 +305,4 @@ def in_passes(function, chunks, group: Group | None = None):
         passes._merge()
 
 
-__all__ = ["Group", "PassGroup", "in_passes", "row_hash"]
+__all__ = ["Group", "PassGroup", "in_passes", "row_hash", "content_hash"]

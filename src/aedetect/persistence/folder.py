@@ -20,9 +20,9 @@ no memory) and compared tensor by tensor with the weights file's header, so a ho
 nothing; statistics must have the right shapes and be finite.
 
 Format versions: sealing added the ``manifest_sha256`` key and nothing else, so models saved before it
-(no seal) still load. Version 2 added the input part's weight (see :data:`FORMAT_VERSION`); this
-aedetect reads versions 1 and 2 (:data:`READABLE_FORMAT_VERSIONS`), an aedetect that reads only
-version 1 refuses version 2 files.
+(no seal) still load. Version 2 added the input part's weight, version 3 the input rows chosen
+apart from the reference codes (see :data:`FORMAT_VERSION`); this aedetect reads versions 1 to 3
+(:data:`READABLE_FORMAT_VERSIONS`), an aedetect that reads fewer refuses the newer files.
 """
 
 from __future__ import annotations
@@ -58,9 +58,14 @@ from aedetect.persistence.storage import (
 #: The version that ``write_model`` writes. Version 2 saves the input part's weight
 #: (``stats.input_weight_``): an aedetect that reads only version 1 would score such a model with the
 #: input part weighted as when the weight was not saved, against a threshold set with another weight,
-#: so it refuses the file instead. Version 1 files still load (``READABLE_FORMAT_VERSIONS``).
-FORMAT_VERSION = 2
-READABLE_FORMAT_VERSIONS = (1, 2)
+#: so it refuses the file instead. Version 3 keeps as input rows the distinct training rows, more than
+#: the reference codes, and with ``trim_fraction`` measures the input part to a neighbour ranked by
+#: their count (:func:`~aedetect.scoring.statistics.input_neighbour_rank`), and saves the ``input_rows``
+#: parameter: an aedetect that reads only versions 1 and 2 would rank it as the codes' neighbour, so it
+#: refuses the file. Older files still load (``READABLE_FORMAT_VERSIONS``): their input rows are their
+#: reference codes' rows, and both ranks are the same for them.
+FORMAT_VERSION = 3
+READABLE_FORMAT_VERSIONS = (1, 2, 3)
 
 
 def json_params(params: dict) -> dict:
@@ -133,7 +138,7 @@ def read_model(path) -> ModelFolder:
         raise ModelFileError(
             f"The model at {str(directory)!r} has format version {version!r} (saved by aedetect "
             f"{manifest.get('aedetect_version', '?')}); this aedetect reads versions "
-            f"{' and '.join(map(str, READABLE_FORMAT_VERSIONS))}. "
+            f"{', '.join(map(str, READABLE_FORMAT_VERSIONS[:-1]))} and {READABLE_FORMAT_VERSIONS[-1]}. "
             "Re-train it with this version or load it with the version that saved it."
         )
     weights = directory / WEIGHTS_FILE

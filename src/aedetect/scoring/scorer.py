@@ -34,6 +34,9 @@ from aedetect.training.loop import ELEMENTWISE
 SCORER_BATCH = 16384
 KNN_BATCH_DISTANCES = 4096 * 512
 KNN_MAX_BATCH = 4096
+#: ... and never fewer than this many rows: a table's 32,768 input rows make 64-row batches (8 MB of
+#: distances), where 256 rows would hold four times that.
+KNN_MIN_BATCH = 64
 #: Reference rows per group of the kNN search (see :class:`LatentKnn`): a multiple of the CPU's
 #: vector width, so that the group minima are one vectorised reduction.
 KNN_GROUP = 32
@@ -41,6 +44,11 @@ KNN_GROUP = 32
 
 def _sum_of_squares(values: torch.Tensor) -> torch.Tensor:
     return values.pow(2).sum(dim=1)
+
+
+def knn_batch_rows(references: int) -> int:
+    """Rows per batch of a kNN search among ``references`` rows (see :data:`KNN_BATCH_DISTANCES`)."""
+    return min(KNN_MAX_BATCH, max(KNN_MIN_BATCH, KNN_BATCH_DISTANCES // max(references, 1)))
 
 
 class LatentKnn(nn.Module):
@@ -119,9 +127,12 @@ class RowScorer(nn.Module):
         Which nearest reference code the kNN distance is measured to.
     input_reference, input_scale, input_weight : array, float, float
         With ``score="latent_knn"``: normal rows in model space and the normal level of a row's
-        distance to its ``neighbours``-th nearest of them. That distance, divided by its level, is
-        added with weight ``input_weight`` (see :func:`aedetect.scoring.statistics.input_weight`).
+        distance to its ``input_neighbours``-th nearest of them. That distance, divided by its level,
+        is added with weight ``input_weight`` (see :func:`aedetect.scoring.statistics.input_weight`).
         ``None`` or no rows: no input part.
+    input_neighbours : int, optional
+        Which nearest reference row the input part measures the distance to (default:
+        ``neighbours``).
     """
 
     def __init__(
@@ -140,6 +151,7 @@ class RowScorer(nn.Module):
         input_reference=None,
         input_scale: float = 1.0,
         input_weight: float | None = None,
+        input_neighbours: int | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -162,7 +174,8 @@ class RowScorer(nn.Module):
         self.rotation = score.startswith("latent") and getattr(model, "rotation", None) is not None
         self.rotation_scale = float(scales[3]) if len(scales) > 3 else 1.0
         use_inputs = score == "latent_knn" and input_reference is not None and len(input_reference) > 0
-        self.input_knn = LatentKnn(input_reference, neighbours) if use_inputs else None
+        input_neighbours = neighbours if input_neighbours is None else input_neighbours
+        self.input_knn = LatentKnn(input_reference, input_neighbours) if use_inputs else None
         self.input_scale = float(input_scale)
         if use_inputs and input_weight is None:
             raise ValueError("input_reference needs its input_weight (see aedetect.scoring.statistics.input_weight).")
@@ -172,8 +185,9 @@ class RowScorer(nn.Module):
         """Rows per batch of in-memory scoring (see :data:`SCORER_BATCH`, :data:`KNN_BATCH_DISTANCES`)."""
         if self.knn is None:
             return SCORER_BATCH
-        references = max(search.n_groups * search.group for search in (self.knn, self.input_knn) if search is not None)
-        return min(KNN_MAX_BATCH, max(256, KNN_BATCH_DISTANCES // references))
+        return knn_batch_rows(
+            max(search.n_groups * search.group for search in (self.knn, self.input_knn) if search is not None)
+        )
 
     def _code_and_reconstruction(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         if not self.score.startswith("latent"):
@@ -246,4 +260,4 @@ def check_finite(scores: np.ndarray, data_kind: DataKind) -> np.ndarray:
     return scores
 
 
-__all__ = ["RowScorer", "LatentKnn", "score_matrix", "check_finite"]
+__all__ = ["RowScorer", "LatentKnn", "score_matrix", "check_finite", "knn_batch_rows"]

@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from aedetect.kinds import IMAGE, SERIES, TABLE, DataKind
-from aedetect.partitions import Group, row_hash
+from aedetect.partitions import Group, content_hash, row_hash
 from aedetect.scoring.forward import forward_pass
-from aedetect.scoring.scorer import LatentKnn, RowScorer
+from aedetect.scoring.scorer import LatentKnn, RowScorer, knn_batch_rows
 
 # The tuned numbers below are backed by the runs in benchmarks/results/tuning.md.
 #: Normal codes kept as kNN references, per data kind (every training row where there are fewer): more
@@ -37,7 +37,7 @@ NEIGHBOURS_PER_TRIMMED = 0.5
 #: divided by its normal level): the weight that separated best on ADBench's clean protocol.
 LATENT_WEIGHT = 4.0
 #: Tables and images of at most this many values (columns after encoding, pixels times channels)
-#: also keep their reference rows themselves, and ``latent_knn`` adds the distance of a row to them
+#: also keep reference rows themselves, and ``latent_knn`` adds the distance of a row to them
 #: (see :class:`~aedetect.scoring.scorer.RowScorer`). Wider inputs do not: a reference of 4,096 such
 #: rows would weigh more than the network, and a distance between raw samples that wide says little
 #: that the code does not. Series windows do not either: on ECG5000 the part moved ROC-AUC by +0.001
@@ -45,13 +45,35 @@ LATENT_WEIGHT = 4.0
 #: the network's parts, before :data:`INPUT_WEIGHT_MULTIPLE`).
 INPUT_REFERENCE_MAX_VALUES = 4096
 INPUT_REFERENCE_KINDS = (TABLE, IMAGE)
-#: The input part is kept only where the training rows are at most this many times the reference
-#: rows (5,120 for tables, 20,480 for images): the nearest of the reference rows then stands for at
-#: most the 5th nearest of the training rows, the resolution of a standard kNN detector (k = 5, as
-#: PyOD's default). A sample of more rows than that is a coarser density estimate than the network's
-#: parts; on the seed task (71,000 training rows) it lowered ROC-AUC from 0.756 to 0.750 (weighted as
-#: the network's parts; weighted more, it would count more there).
+#: The reference rows are the distinct training rows (a row repeated in the data is kept once; the
+#: nearest one is as near), all of them up to this many, a uniform sample of them beyond
+#: (:func:`~aedetect.partitions.content_hash`). Tables keep up to 32,768: the nearest of every
+#: training row separated large tables as well as kNN (k = 5) does (KDD Cup 1999, a generated table
+#: of 200,000 rows) where the network's parts alone trailed it, and a search over 32,768 rows still
+#: scores about 30,000 (118 columns) to 85,000 (10 columns) rows/s on 2 cores; 16,384 fell 0.026
+#: PR-AUC short of kNN on the generated table (``benchmarks/results/quality.md``). The detector's
+#: ``input_rows`` sets another number (0: no input part). Images keep 4,096, as many as their latent
+#: reference codes: their networks cost far more per row than the search.
+INPUT_REFERENCE_ROWS: dict[DataKind, int] = {TABLE: 32768, IMAGE: 4096}
+#: ... and at most this many values in all (16 MB of float32), the size of the widest reference that
+#: :data:`INPUT_REFERENCE_MAX_VALUES` allows a table's 1,024 latent reference codes.
+INPUT_REFERENCE_VALUES = 1024 * INPUT_REFERENCE_MAX_VALUES
+#: The input part is kept only where the reference holds at least one in this many of the distinct
+#: training rows: the nearest of the reference rows then stands for at most the 5th nearest training
+#: row, the resolution of a standard kNN detector (k = 5, as PyOD's default). A sample of fewer is a
+#: coarser density estimate than the network's parts: on the seed task (71,000 training rows) 1,024 of
+#: them lowered ROC-AUC from 0.756 to 0.750, and on smtp (47,563 training rows) 4,096 of them lowered
+#: PR-AUC from 0.625 to 0.441, where all of them gave 0.622 (``benchmarks/results/quality.md``).
 INPUT_ROWS_PER_REFERENCE = 5
+#: ... and only where the training rows' intrinsic dimension, estimated from the distances of normal
+#: rows to their nearest and next nearest reference rows (:func:`intrinsic_dimension`), is at most
+#: this. In more dimensions the distances to near rows concentrate (every row's nearest row is about
+#: as far), and the part adds mostly noise: on the seed task (32 columns, 28 of them noise; estimate
+#: 26) it lowered ROC-AUC from 0.757 to 0.742 and PR-AUC from 0.505 to 0.455. Where it helped, the
+#: estimates were at most 16 (the 25 ADBench tables at most 13.5, KDD Cup 1999 3.3, the generated
+#: table 8.7; Fashion-MNIST classes 11.5 to 14.9, with 500 images 9.9 to 16.1;
+#: ``benchmarks/results/quality.md``). 20 lies between: a guard against such data, not a fit to a set.
+INPUT_MAX_DIMENSION = 20.0
 #: The input part's weight as a multiple of the network's parts' weights together (``1 +
 #: LATENT_WEIGHT``, and ``LATENT_WEIGHT`` more with a rotation head). Every multiple from 3 to 6 gave
 #: a higher PR-AUC on the 25 ADBench sets and a higher ROC-AUC on the 8x8 digits and on Fashion-MNIST
@@ -59,7 +81,7 @@ INPUT_ROWS_PER_REFERENCE = 5
 #: (the tables' ROC-AUC moved by under 0.001); 4 is in the middle of that range
 #: (``benchmarks/results/quality.md``).
 INPUT_WEIGHT_MULTIPLE = 4.0
-#: Rows per batch of the kNN distances and rotation NLLs computed here.
+#: Rows per batch of the rotation NLLs computed here.
 BATCH_ROWS = 4096
 
 
@@ -99,6 +121,36 @@ def neighbour_rank(n_reference: int, trim_fraction: float) -> int:
     return max(1, int(round(KNN_RANK_SHARE * n_reference)), wider)
 
 
+def input_neighbour_rank(n_inputs: int, n_codes: int, trim_fraction: float) -> int:
+    """Rank of the nearest reference row that the input part measures the distance to: the latent
+    part's (:func:`neighbour_rank` of the ``n_codes`` reference codes), or with ``trim_fraction`` half
+    the expected count of anomalies among the ``n_inputs`` reference rows, if more. (Models saved
+    before the input rows were chosen apart from the codes hold as many of each: the latent rank.)"""
+    wider = int(round(trim_fraction * NEIGHBOURS_PER_TRIMMED * n_inputs))
+    return max(neighbour_rank(n_codes, trim_fraction), wider)
+
+
+def input_reference_rows(data_kind: DataKind, width: int, input_rows: int | None = None) -> int:
+    """How many reference rows a model of ``data_kind`` with rows of ``width`` values keeps at most
+    (0: none, no input part): ``input_rows`` (the detector's parameter; ``None``:
+    :data:`INPUT_REFERENCE_ROWS`), and no more than :data:`INPUT_REFERENCE_VALUES` values."""
+    if data_kind not in INPUT_REFERENCE_KINDS or width > INPUT_REFERENCE_MAX_VALUES:
+        return 0
+    rows = INPUT_REFERENCE_ROWS[data_kind] if input_rows is None else input_rows
+    return min(rows, INPUT_REFERENCE_VALUES // width)
+
+
+def intrinsic_dimension(log_ratio_sum: float, rows: int, rank: int) -> float:
+    """The intrinsic dimension that the distances of ``rows`` rows to their ``rank``-th and next nearest
+    neighbours suggest (the TwoNN estimator for ``rank = 1``; Facco et al., 2017): where rows are
+    spread evenly over ``d`` dimensions, ``log(r_next / r_rank)`` is exponential with mean
+    ``1 / (rank * d)``. ``log_ratio_sum`` sums it over the rows (those at a distance above 0); 0 when
+    no row tells (every next neighbour as near as the one before)."""
+    if rows == 0 or log_ratio_sum <= 0:
+        return 0.0
+    return rows / (rank * log_ratio_sum)
+
+
 def input_weight(rotation: bool, multiple: float = INPUT_WEIGHT_MULTIPLE) -> float:
     """Weight of the input part: ``multiple`` times the network's parts' weights together (the
     reconstruction part's 1, the latent part's :data:`LATENT_WEIGHT` and, with a rotation head, its
@@ -118,6 +170,7 @@ def fit_score_statistics(
     seed: int,
     group: Group | None = None,
     train_hashes: np.ndarray | None = None,
+    input_rows: int | None = None,
 ) -> ScoreStatistics:
     """Normal levels that the composite scores divide by, and the latent reference codes.
 
@@ -125,6 +178,7 @@ def fit_score_statistics(
     saw (or ``None``). The reference codes are the kept training rows with the smallest
     ``train_hashes`` (:func:`~aedetect.partitions.row_hash` of their row keys; by default of their
     positions, with ``seed``), in hash order: a uniform sample that any partitioning reproduces.
+    ``input_rows`` caps the reference rows of the input part (:func:`input_reference_rows`).
     With ``group`` the rows are this process's share, and every statistic is fitted on the rows of
     all processes: float64 sums merged over the processes, quantiles of the gathered row values.
     """
@@ -155,16 +209,16 @@ def fit_score_statistics(
     order = np.argsort(reference_hashes, kind="stable")
     reference = group.gather(codes[chosen])[order]
     latent_reference = (reference / latent_scale).astype(np.float32)
-    keep_inputs = (
-        data_kind in INPUT_REFERENCE_KINDS
-        and rows.shape[1] <= INPUT_REFERENCE_MAX_VALUES
-        and count <= INPUT_ROWS_PER_REFERENCE * KNN_REFERENCE_ROWS[data_kind]
-    )
-    input_reference = (
-        group.gather(rows[kept[chosen]])[order].astype(np.float32)
-        if keep_inputs
-        else np.zeros((0, rows.shape[1]), dtype=np.float32)
-    )
+    input_reference = np.zeros((0, width), dtype=np.float32)
+    most = input_reference_rows(data_kind, width, input_rows)
+    if most:
+        # The distinct kept training rows with the smallest content hashes, if they are enough of them.
+        kept_rows = rows[kept] if len(kept) < len(rows) else rows  # trimmed: a copy only then
+        content = content_hash(kept_rows, seed)
+        sample, share = group.smallest_distinct(content, most)
+        if share >= 1 / INPUT_ROWS_PER_REFERENCE:
+            input_reference = group.gather_distinct(content[sample], kept_rows[sample])[1].astype(np.float32)
+    keep_inputs = len(input_reference) > 0
     covariance = scatter / (count - 1) if count > 1 else np.eye(codes.shape[1])
     # A small ridge keeps the inverse finite when latent units are (nearly) collinear.
     ridge = 1e-6 * max(float(np.trace(covariance)) / covariance.shape[0], 1e-12)
@@ -181,17 +235,34 @@ def fit_score_statistics(
         if trim_fraction > 0 and n_held > 1:  # held-out rows may hold anomalies too
             normal_like = standardized <= np.quantile(group.gather(standardized), 1 - trim_fraction)
             standardized, codes, rows = standardized[normal_like], codes[normal_like], rows[normal_like]
-        rank = neighbours
+        own = 0
     else:  # the training rows are among the references: skip each one's own
-        if keep_inputs and len(kept) < len(rows):  # trimmed: the kept training rows (a copy only then)
-            rows = rows[kept]
-        rank = neighbours + 1
-    knn = knn_distance(codes, latent_reference, latent_scale, rank)
-    input_knn = knn_distance(rows, input_reference, np.ones(width), rank) if keep_inputs else np.empty(0)
+        if keep_inputs:
+            rows = kept_rows
+        own = 1
+    knn = knn_distance(codes, latent_reference, latent_scale, neighbours + own)
+    input_rank = input_neighbour_rank(len(input_reference), len(latent_reference), trim_fraction) + own
+    input_knn, log_ratios = np.empty(0), np.empty(0)
+    if keep_inputs:
+        input_knn = knn_distance(rows, input_reference, np.ones(width), input_rank)
+        after = knn_distance(rows, input_reference, np.ones(width), input_rank + 1)
+        log_ratios = np.log(after[input_knn > 0] / input_knn[input_knn > 0])
     means = group.sum(
-        [standardized.sum(), len(standardized), latent.sum(), len(latent), knn.sum(), len(knn), input_knn.sum()]
+        [
+            standardized.sum(),
+            len(standardized),
+            latent.sum(),
+            len(latent),
+            knn.sum(),
+            len(knn),
+            input_knn.sum(),
+            log_ratios.sum(),
+            len(log_ratios),
+        ]
     )
     scales = [max(means[0] / means[1], 1e-12), max(means[2] / means[3], 1e-12), max(means[4] / means[5], 1e-12)]
+    if keep_inputs and intrinsic_dimension(means[7], int(means[8]), input_rank - own) > INPUT_MAX_DIMENSION:
+        input_reference, keep_inputs = input_reference[:0], False
     input_scale = np.array([max(means[6] / means[5], 1e-12) if keep_inputs else 1.0])
     rotation = getattr(model, "rotation", None) is not None
     if rotation:
@@ -232,6 +303,10 @@ def row_scorer(
         latent_weight=LATENT_WEIGHT,
         neighbours=neighbour_rank(len(statistics.latent_reference), trim_fraction) + int(skip_own),
         input_reference=statistics.input_reference,
+        input_neighbours=input_neighbour_rank(
+            len(statistics.input_reference), len(statistics.latent_reference), trim_fraction
+        )
+        + int(skip_own),
         input_scale=float(statistics.input_scale[0]),
         input_weight=float(statistics.input_weight[0]),
     )
@@ -263,12 +338,14 @@ def mahalanobis_squared(codes: np.ndarray, mean: np.ndarray, precision: np.ndarr
 
 
 def knn_distance(codes: np.ndarray, reference: np.ndarray, scale: np.ndarray, k: int) -> np.ndarray:
-    """Distance from each code (divided by ``scale``) to its ``k``-th nearest reference code."""
+    """Distance from each code (divided by ``scale``) to its ``k``-th nearest reference code, in batches
+    of the scorer's size for that many references (:func:`~aedetect.scoring.scorer.knn_batch_rows`)."""
     knn = LatentKnn(reference, k)
+    rows = knn_batch_rows(knn.n_groups * knn.group)
     parts = []
     with torch.inference_mode():
-        for start in range(0, len(codes), BATCH_ROWS):
-            query = torch.as_tensor((codes[start : start + BATCH_ROWS] / scale).astype(np.float32))
+        for start in range(0, len(codes), rows):
+            query = torch.as_tensor((codes[start : start + rows] / scale).astype(np.float32))
             parts.append(knn(query).numpy())
     return np.concatenate(parts).astype(np.float64) if parts else np.empty(0)
 
@@ -287,6 +364,9 @@ __all__ = [
     "ScoreStatistics",
     "fit_score_statistics",
     "neighbour_rank",
+    "input_neighbour_rank",
+    "input_reference_rows",
+    "intrinsic_dimension",
     "row_scorer",
     "input_weight",
     "feature_contributions",
@@ -294,4 +374,6 @@ __all__ = [
     "LATENT_WEIGHT",
     "INPUT_REFERENCE_MAX_VALUES",
     "INPUT_WEIGHT_MULTIPLE",
+    "INPUT_REFERENCE_ROWS",
+    "INPUT_MAX_DIMENSION",
 ]
