@@ -91,8 +91,10 @@ def test_a_rotation_head_counts_among_the_network_parts_that_the_input_weight_mu
     from aedetect import AutoencoderDetector, load
     from aedetect.scoring.statistics import INPUT_WEIGHT_MULTIPLE, LATENT_WEIGHT
 
-    images = np.random.default_rng(0).random((40, 8, 8)).astype(np.float32)
-    images[:, 1:4, 1:3] += 0.8  # an upright mark
+    rng = np.random.default_rng(0)
+    # Images that vary along three patterns (few dimensions: the input part is kept), with an upright mark.
+    images = (rng.random((40, 3)) @ rng.random((3, 64)) / 3).reshape(40, 8, 8).astype(np.float32)
+    images[:, 1:4, 1:3] += 0.8
     detector = AutoencoderDetector(random_state=0, epochs=1, hidden_dims=[4], latent_dim=2, rotation_head=True)
     detector.fit(images)
     assert detector._scorer().rotation and len(detector.input_reference_)

@@ -58,11 +58,10 @@ def row_hash(keys, seed: int) -> np.ndarray:
 def content_hash(rows: np.ndarray, seed: int) -> np.ndarray:
     """64-bit hash of ``seed`` and the values of each row of ``rows`` (a 2-d float32 matrix): rows that
     hold the same values have the same hash, on every machine and in every partition."""
-    rows = np.ascontiguousarray(rows, dtype=np.float32)
-    bits = rows.view(np.uint32).astype(np.uint64)
+    rows = np.asarray(rows, dtype=np.float32)
     hashes = np.full(len(rows), _splitmix64(np.asarray([seed], dtype=np.int64).view(np.uint64))[0])
-    for column in bits.T:  # a column at a time: as long as one read of the rows
-        hashes = _splitmix64(hashes ^ column)
+    for j in range(rows.shape[1]):  # a column at a time: no copy of the rows, one read of them
+        hashes = _splitmix64(hashes ^ rows[:, j].view(np.uint32).astype(np.uint64))
     return hashes
 
 

@@ -65,15 +65,18 @@ INPUT_REFERENCE_VALUES = 1024 * INPUT_REFERENCE_MAX_VALUES
 #: them lowered ROC-AUC from 0.756 to 0.750, and on smtp (47,563 training rows) 4,096 of them lowered
 #: PR-AUC from 0.625 to 0.441, where all of them gave 0.622 (``benchmarks/results/quality.md``).
 INPUT_ROWS_PER_REFERENCE = 5
-#: ... and only where the training rows' intrinsic dimension, estimated from the distances of normal
-#: rows to their nearest and next nearest reference rows (:func:`intrinsic_dimension`), is at most
-#: this. In more dimensions the distances to near rows concentrate (every row's nearest row is about
+#: ... and only where the training rows' intrinsic dimension, estimated from the distances of up to
+#: :data:`DIMENSION_ROWS` reference rows to their nearest and next nearest other reference rows
+#: (:func:`reference_dimension`), is at most this. In more dimensions the distances to near rows concentrate (every row's nearest row is about
 #: as far), and the part adds mostly noise: on the seed task (32 columns, 28 of them noise; estimate
 #: 26) it lowered ROC-AUC from 0.757 to 0.742 and PR-AUC from 0.505 to 0.455. Where it helped, the
 #: estimates were at most 16 (the 25 ADBench tables at most 13.5, KDD Cup 1999 3.3, the generated
 #: table 8.7; Fashion-MNIST classes 11.5 to 14.9, with 500 images 9.9 to 16.1;
 #: ``benchmarks/results/quality.md``). 20 lies between: a guard against such data, not a fit to a set.
 INPUT_MAX_DIMENSION = 20.0
+#: Reference rows that the dimension is estimated on (the first in hash order, a uniform sample): the
+#: estimate's standard error is about the dimension over the square root of the rows, 0.6 at 20.
+DIMENSION_ROWS = 1024
 #: The input part's weight as a multiple of the network's parts' weights together (``1 +
 #: LATENT_WEIGHT``, and ``LATENT_WEIGHT`` more with a rotation head). Every multiple from 3 to 6 gave
 #: a higher PR-AUC on the 25 ADBench sets and a higher ROC-AUC on the 8x8 digits and on Fashion-MNIST
@@ -151,6 +154,18 @@ def intrinsic_dimension(log_ratio_sum: float, rows: int, rank: int) -> float:
     return rows / (rank * log_ratio_sum)
 
 
+def reference_dimension(reference: np.ndarray, rank: int) -> float:
+    """:func:`intrinsic_dimension` of the distinct rows of ``reference`` (model space, in hash order):
+    the distances of its first :data:`DIMENSION_ROWS` rows to their ``rank``-th and next nearest other
+    rows (each row's own, at 0, skipped)."""
+    probe = reference[:DIMENSION_ROWS]
+    width = np.ones(reference.shape[1])
+    near = knn_distance(probe, reference, width, rank + 1)
+    after = knn_distance(probe, reference, width, rank + 2)
+    told = near > 0
+    return intrinsic_dimension(float(np.log(after[told] / near[told]).sum()), int(told.sum()), rank)
+
+
 def input_weight(rotation: bool, multiple: float = INPUT_WEIGHT_MULTIPLE) -> float:
     """Weight of the input part: ``multiple`` times the network's parts' weights together (the
     reconstruction part's 1, the latent part's :data:`LATENT_WEIGHT` and, with a rotation head, its
@@ -218,6 +233,9 @@ def fit_score_statistics(
         sample, share = group.smallest_distinct(content, most)
         if share >= 1 / INPUT_ROWS_PER_REFERENCE:
             input_reference = group.gather_distinct(content[sample], kept_rows[sample])[1].astype(np.float32)
+    rank = input_neighbour_rank(len(input_reference), len(latent_reference), trim_fraction)
+    if len(input_reference) and reference_dimension(input_reference, rank) > INPUT_MAX_DIMENSION:
+        input_reference = input_reference[:0]  # the same on every process: the reference is gathered
     keep_inputs = len(input_reference) > 0
     covariance = scatter / (count - 1) if count > 1 else np.eye(codes.shape[1])
     # A small ridge keeps the inverse finite when latent units are (nearly) collinear.
@@ -242,27 +260,11 @@ def fit_score_statistics(
         own = 1
     knn = knn_distance(codes, latent_reference, latent_scale, neighbours + own)
     input_rank = input_neighbour_rank(len(input_reference), len(latent_reference), trim_fraction) + own
-    input_knn, log_ratios = np.empty(0), np.empty(0)
-    if keep_inputs:
-        input_knn = knn_distance(rows, input_reference, np.ones(width), input_rank)
-        after = knn_distance(rows, input_reference, np.ones(width), input_rank + 1)
-        log_ratios = np.log(after[input_knn > 0] / input_knn[input_knn > 0])
+    input_knn = knn_distance(rows, input_reference, np.ones(width), input_rank) if keep_inputs else np.empty(0)
     means = group.sum(
-        [
-            standardized.sum(),
-            len(standardized),
-            latent.sum(),
-            len(latent),
-            knn.sum(),
-            len(knn),
-            input_knn.sum(),
-            log_ratios.sum(),
-            len(log_ratios),
-        ]
+        [standardized.sum(), len(standardized), latent.sum(), len(latent), knn.sum(), len(knn), input_knn.sum()]
     )
     scales = [max(means[0] / means[1], 1e-12), max(means[2] / means[3], 1e-12), max(means[4] / means[5], 1e-12)]
-    if keep_inputs and intrinsic_dimension(means[7], int(means[8]), input_rank - own) > INPUT_MAX_DIMENSION:
-        input_reference, keep_inputs = input_reference[:0], False
     input_scale = np.array([max(means[6] / means[5], 1e-12) if keep_inputs else 1.0])
     rotation = getattr(model, "rotation", None) is not None
     if rotation:
@@ -367,6 +369,7 @@ __all__ = [
     "input_neighbour_rank",
     "input_reference_rows",
     "intrinsic_dimension",
+    "reference_dimension",
     "row_scorer",
     "input_weight",
     "feature_contributions",
