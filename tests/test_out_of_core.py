@@ -210,3 +210,11 @@ def test_the_command_line_asks_about_a_label_like_column_when_streaming(folder, 
     trained = CliRunner().invoke(app, [*args, "--label-column", "label"])
     assert trained.exit_code == 0, trained.output
     assert "trained on the normal rows x 6 columns" in trained.output and "processes" not in trained.output
+
+
+def test_a_row_and_its_copy_with_negative_zeros_are_one_distinct_row():
+    rows = np.array([[0.0, 1.5], [-0.0, 1.5], [2.0, -0.0]], dtype=np.float32)
+    hashes = content_hash(rows, 0)
+    assert hashes[0] == hashes[1] != hashes[2]
+    mask, share = Group().smallest_distinct(hashes, 0)
+    assert not mask.any() and share == 0.0

@@ -135,9 +135,8 @@ def test_tables_keep_each_distinct_training_row_once_as_an_input_reference_row()
     detector = AutoencoderDetector(random_state=0, epochs=1, hidden_dims=[4], latent_dim=2, validation_fraction=0)
     detector.fit(table)
     assert detector.input_reference_.shape == (150, 3)
-    np.testing.assert_allclose(
-        np.sort(detector.input_reference_, axis=0), np.sort(detector._matrix(distinct), axis=0), rtol=1e-6
-    )
+    kept, rows = np.unique(detector.input_reference_, axis=0), np.unique(detector._matrix(distinct), axis=0)
+    np.testing.assert_allclose(kept, rows, rtol=1e-6)  # the same rows, row by row
 
 
 @pytest.mark.parametrize(("distinct", "kept"), [(160, 64), (1000, 0)])
@@ -208,3 +207,24 @@ def test_tables_whose_rows_spread_over_many_dimensions_keep_no_input_part():
         detector = AutoencoderDetector(random_state=0, epochs=1, hidden_dims=[4], latent_dim=2).fit(table)
         assert (len(detector.input_reference_) > 0) == kept
         assert (detector._scorer().input_knn is not None) == kept
+
+
+def test_with_trim_fraction_the_input_part_looks_past_the_anomalies_expected_among_its_rows():
+    """Its rank is half the anomalies expected among its own rows; a model whose input rows are its
+    reference codes' rows (every model saved before format version 3) keeps the codes' rank; and
+    the dimension bound is judged at the nearest row whatever the rank."""
+    from aedetect import AutoencoderDetector
+    from aedetect.scoring.statistics import input_neighbour_rank, neighbour_rank
+
+    for n, trim in ((30, 0.0), (1024, 0.0), (4096, 0.0), (1024, 0.1), (300, 0.2)):
+        assert input_neighbour_rank(n, n, trim) == neighbour_rank(n, trim)
+    table = np.random.default_rng(0).normal(size=(3000, 3))  # more rows than the 1,024 reference codes
+    detector = AutoencoderDetector(
+        random_state=0, epochs=1, hidden_dims=[4], latent_dim=2, trim_fraction=0.1, validation_fraction=0
+    ).fit(table)
+    kept = len(detector.input_reference_)
+    assert kept > 2000
+    assert detector._scorer().input_knn.k == round(0.1 * 0.5 * kept) > detector._scorer().knn.k
+    noise = np.random.default_rng(1).normal(size=(300, 40))
+    trimmed = AutoencoderDetector(random_state=0, epochs=1, hidden_dims=[4], latent_dim=2, trim_fraction=0.1)
+    assert len(trimmed.fit(noise).input_reference_) == 0

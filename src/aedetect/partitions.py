@@ -60,8 +60,9 @@ def content_hash(rows: np.ndarray, seed: int) -> np.ndarray:
     hold the same values have the same hash, on every machine and in every partition."""
     rows = np.asarray(rows, dtype=np.float32)
     hashes = np.full(len(rows), _splitmix64(np.asarray([seed], dtype=np.int64).view(np.uint64))[0])
-    for j in range(rows.shape[1]):  # a column at a time: no copy of the rows, one read of them
-        hashes = _splitmix64(hashes ^ rows[:, j].view(np.uint32).astype(np.uint64))
+    for j in range(rows.shape[1]):  # a column at a time: a copy of one column, not of the rows
+        # + 0 turns -0.0 into 0.0: the same value, so the same hash.
+        hashes = _splitmix64(hashes ^ (rows[:, j] + np.float32(0)).view(np.uint32).astype(np.uint64))
     return hashes
 
 
@@ -154,6 +155,8 @@ class Group:
         rows (repeats of a hash all in or all out), and the share of the distinct hashes that is
         (estimated, :func:`distinct_share`; 1.0 when the mask holds every row)."""
         hashes = np.asarray(hashes, dtype=np.uint64)
+        if count <= 0:  # as smallest: no operation
+            return np.zeros(len(hashes), dtype=bool), 0.0
         # One more than asked for, so that a share below 1 shows.
         largest, share = distinct_share(np.unique(self.gather(np.unique(hashes)[: count + 1])), count)
         return (np.ones(len(hashes), dtype=bool) if largest is None else hashes <= largest), share
@@ -264,6 +267,8 @@ class PassGroup:
 
     def smallest_distinct(self, hashes: np.ndarray, count: int) -> tuple[np.ndarray, float]:
         hashes = np.asarray(hashes, dtype=np.uint64)
+        if count <= 0:  # as Group.smallest_distinct: no operation
+            return np.zeros(len(hashes), dtype=bool), 0.0
 
         def keep(kept, new):  # only the count + 1 smallest distinct hashes of the chunks seen
             return np.unique(np.concatenate([kept[0], new[0]]))[: count + 1], count
