@@ -191,8 +191,8 @@ def test_intrinsic_dimension_estimates_the_dimensions_rows_spread_over():
         rows = rng.random((300, dimension)).astype(np.float32)
         near = knn_distance(rows, reference, np.ones(dimension), 1)
         after = knn_distance(rows, reference, np.ones(dimension), 2)
-        assert intrinsic_dimension(np.log(after / near).sum(), len(rows), 1) == pytest.approx(dimension, rel=0.15)
-    assert intrinsic_dimension(0.0, 10, 1) == 0.0  # no row tells: no estimate
+        assert intrinsic_dimension(np.log(after / near).sum(), len(rows)) == pytest.approx(dimension, rel=0.15)
+    assert intrinsic_dimension(0.0, 10) == 0.0  # no row tells: no estimate
 
 
 def test_tables_whose_rows_spread_over_many_dimensions_keep_no_input_part():

@@ -76,7 +76,7 @@ INPUT_ROWS_PER_REFERENCE = 5
 #: held to it: on the 8x8 digits and Fashion-MNIST (all images and 500 per class) the part helped
 #: with estimates of 6.9 to 17.5 per class (``benchmarks/results/quality.md``), so no one bound
 #: separates them from the seed task.
-INPUT_MAX_DIMENSION: dict[DataKind, float] = {TABLE: 16.0, IMAGE: float("inf")}
+INPUT_MAX_DIMENSION: dict[DataKind, float] = {TABLE: 16.0}
 #: Reference rows that the dimension is estimated on (the first in hash order, a uniform sample): the
 #: estimate's standard error is about the dimension over the square root of the rows, 0.5 at 16.
 DIMENSION_ROWS = 1024
@@ -147,27 +147,29 @@ def input_reference_rows(data_kind: DataKind, width: int, input_rows: int | None
     return min(rows, INPUT_REFERENCE_VALUES // width)
 
 
-def intrinsic_dimension(log_ratio_sum: float, rows: int, rank: int) -> float:
-    """The intrinsic dimension that the distances of ``rows`` rows to their ``rank``-th and next nearest
-    neighbours suggest (the TwoNN estimator for ``rank = 1``; Facco et al., 2017): where rows are
-    spread evenly over ``d`` dimensions, ``log(r_next / r_rank)`` is exponential with mean
-    ``1 / (rank * d)``. ``log_ratio_sum`` sums it over the rows (those at a distance above 0); 0 when
-    no row tells (every next neighbour as near as the one before)."""
+def intrinsic_dimension(log_ratio_sum: float, rows: int) -> float:
+    """The intrinsic dimension that the distances of ``rows`` rows to their nearest and next nearest
+    neighbours suggest (the TwoNN estimator; Facco et al., 2017): where rows are spread evenly over
+    ``d`` dimensions, ``log(r_next / r_nearest)`` is exponential with mean ``1 / d``.
+    ``log_ratio_sum`` sums it over the rows (those at a distance above 0); 0 when no row tells (every
+    next neighbour as near as the nearest)."""
     if rows == 0 or log_ratio_sum <= 0:
         return 0.0
-    return rows / (rank * log_ratio_sum)
+    return rows / log_ratio_sum
 
 
-def reference_dimension(reference: np.ndarray, rank: int) -> float:
+def reference_dimension(reference: np.ndarray) -> float:
     """:func:`intrinsic_dimension` of the distinct rows of ``reference`` (model space, in hash order):
-    the distances of its first :data:`DIMENSION_ROWS` rows to their ``rank``-th and next nearest other
-    rows (each row's own, at 0, skipped)."""
+    the distances of its first :data:`DIMENSION_ROWS` rows to their nearest and next nearest other
+    rows (each row's own, at 0, skipped). Taken at the nearest whatever ``trim_fraction``: the bound
+    was set there, and a farther rank estimates fewer dimensions (8,000 normal rows of 24 columns:
+    20.9 at the nearest, 12.6 at the 400th)."""
     probe = reference[:DIMENSION_ROWS]
     width = np.ones(reference.shape[1])
-    near = knn_distance(probe, reference, width, rank + 1)
-    after = knn_distance(probe, reference, width, rank + 2)
+    near = knn_distance(probe, reference, width, 2)
+    after = knn_distance(probe, reference, width, 3)
     told = near > 0
-    return intrinsic_dimension(float(np.log(after[told] / near[told]).sum()), int(told.sum()), rank)
+    return intrinsic_dimension(float(np.log(after[told] / near[told]).sum()), int(told.sum()))
 
 
 def input_weight(rotation: bool, multiple: float = INPUT_WEIGHT_MULTIPLE) -> float:
@@ -237,10 +239,8 @@ def fit_score_statistics(
         sample, share = group.smallest_distinct(content, most)
         if share >= 1 / INPUT_ROWS_PER_REFERENCE:
             input_reference = group.gather_distinct(content[sample], kept_rows[sample])[1].astype(np.float32)
-    # At the nearest neighbour whatever trim_fraction: the bound was set there, and a farther rank
-    # estimates fewer dimensions (8,000 normal rows of 24 columns: 20.9 at rank 1, 12.6 at rank 400).
-    bound = INPUT_MAX_DIMENSION.get(data_kind, float("inf"))
-    if len(input_reference) and bound < float("inf") and reference_dimension(input_reference, 1) > bound:
+    bound = INPUT_MAX_DIMENSION.get(data_kind)  # tables only
+    if len(input_reference) and bound is not None and reference_dimension(input_reference) > bound:
         input_reference = input_reference[:0]  # the same on every process: the reference is gathered
     keep_inputs = len(input_reference) > 0
     covariance = scatter / (count - 1) if count > 1 else np.eye(codes.shape[1])
