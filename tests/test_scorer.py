@@ -228,3 +228,41 @@ def test_with_trim_fraction_the_input_part_looks_past_the_anomalies_expected_amo
     noise = np.random.default_rng(1).normal(size=(300, 40))
     trimmed = AutoencoderDetector(random_state=0, epochs=1, hidden_dims=[4], latent_dim=2, trim_fraction=0.1)
     assert len(trimmed.fit(noise).input_reference_) == 0
+
+
+def test_distinct_rows_finds_each_repeated_row_and_keeps_apart_what_differs():
+    from aedetect.partitions import distinct_rows
+
+    rows = np.array([[1, 2], [3, 4], [1, 2], [np.nan, 1], [np.nan, 1], [-0.0, 0], [0, 0], [3, 4]], dtype=np.float32)
+    first, inverse = distinct_rows(rows)
+    np.testing.assert_array_equal(rows[first][inverse], rows)  # NaN rows: each stands for itself
+    assert sorted(first.tolist()) == [0, 1, 3, 4, 5]  # (1, 2), (3, 4), each NaN row, one zero row
+    assert distinct_rows(np.zeros((0, 3), np.float32))[0].shape == (0,)
+
+
+def test_distinct_rows_keeps_rows_apart_whose_hashes_collide(monkeypatch):
+    import aedetect.partitions as partitions
+
+    monkeypatch.setattr(partitions, "content_hash", lambda rows, seed: np.zeros(len(rows), dtype=np.uint64))
+    rows = np.array([[1, 2], [3, 4], [1, 2], [5, 6]], dtype=np.float32)
+    first, inverse = partitions.distinct_rows(rows)
+    np.testing.assert_array_equal(rows[first][inverse], rows)
+    assert len(first) == 3  # every row hashes alike, yet only the true repeat is merged
+
+
+def test_a_repeated_row_is_searched_once_and_scores_as_alone(fitted, fresh_normals):
+    """With an input part a row that occurs several times is scored once: the scores are those of
+    the rows one by one, and the search sees each distinct row once."""
+    matrix = fitted._matrix(fresh_normals)
+    repeated = matrix[np.arange(len(matrix)).repeat(3)]
+    scorer = fitted._scorer()
+    assert scorer.input_knn is not None
+    searched = []
+    handle = scorer.input_knn.register_forward_hook(lambda module, args, out: searched.append(len(args[0])))
+    try:
+        scores = score_matrix(scorer, repeated, batch_size=len(repeated))
+    finally:
+        handle.remove()
+    assert searched == [len(matrix)]
+    alone = np.concatenate([score_matrix(scorer, row[None]) for row in matrix])
+    np.testing.assert_allclose(scores, alone.repeat(3), rtol=1e-6)

@@ -9,7 +9,7 @@ that picks rows or sums over rows is written once here and used the same way on 
   of the rows reproduces (the validation rows, the latent reference codes, the quantile sample).
   :func:`content_hash` hashes a row's values instead, so that repeated rows share a hash: the rows
   with the smallest distinct such hashes are a uniform sample of the distinct rows (the reference
-  input rows).
+  input rows), and :func:`distinct_rows` finds the repeated rows of a matrix (scored once).
 - :class:`Group` sums, gathers and takes extremes over the processes of an initialised
   ``torch.distributed`` process group, and is the identity on one process.
 - :class:`PassGroup` does the same over the chunks of a stream as well (data larger than memory):
@@ -64,6 +64,29 @@ def content_hash(rows: np.ndarray, seed: int) -> np.ndarray:
         # + 0 turns -0.0 into 0.0: the same value, so the same hash.
         hashes = _splitmix64(hashes ^ (rows[:, j] + np.float32(0)).view(np.uint32).astype(np.uint64))
     return hashes
+
+
+def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the distinct rows of ``rows`` (float32, any shape per row) are: the position of one row
+    of each distinct value, and for each row which of those holds its values, so that
+    ``rows[first][inverse]`` is ``rows``. Rows are matched by :func:`content_hash` and then compared
+    value by value: two rows whose hashes collide stay apart (a row holding NaN is its own)."""
+    rows = np.asarray(rows, dtype=np.float32)
+    flat = rows.reshape(len(rows), int(np.prod(rows.shape[1:])))
+    _, first, inverse = np.unique(content_hash(flat, 0), return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    step = 65536  # compared a block of rows at a time: no copy of the whole matrix
+    apart = np.flatnonzero(
+        np.concatenate(
+            [~(flat[s : s + step] == flat[first[inverse[s : s + step]]]).all(axis=1) for s in range(0, len(flat), step)]
+            or [np.zeros(0, dtype=bool)]
+        )
+    )
+    apart = apart[first[inverse[apart]] != apart]  # not the row that stands for them
+    if len(apart):
+        inverse[apart] = len(first) + np.arange(len(apart))
+        first = np.concatenate([first, apart])
+    return first, inverse
 
 
 def distinct_share(candidates: np.ndarray, count: int) -> tuple[np.uint64 | None, float]:
@@ -309,4 +332,4 @@ def in_passes(function, chunks, group: Group | None = None):
         passes._merge()
 
 
-__all__ = ["Group", "PassGroup", "in_passes", "row_hash", "content_hash"]
+__all__ = ["Group", "PassGroup", "in_passes", "row_hash", "content_hash", "distinct_rows"]

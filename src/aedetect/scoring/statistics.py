@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from aedetect.kinds import IMAGE, SERIES, TABLE, DataKind
-from aedetect.partitions import Group, content_hash, row_hash
+from aedetect.partitions import Group, content_hash, distinct_rows, row_hash
 from aedetect.scoring.forward import forward_pass
 from aedetect.scoring.scorer import LatentKnn, RowScorer, knn_batch_rows
 
@@ -266,7 +266,10 @@ def fit_score_statistics(
         own = 1
     knn = knn_distance(codes, latent_reference, latent_scale, neighbours + own)
     input_rank = input_neighbour_rank(len(input_reference), len(latent_reference), trim_fraction) + own
-    input_knn = knn_distance(rows, input_reference, np.ones(width), input_rank) if keep_inputs else np.empty(0)
+    input_knn = np.empty(0)
+    if keep_inputs:  # each distinct row searched once (see score_matrix)
+        first, inverse = distinct_rows(rows)
+        input_knn = knn_distance(rows[first], input_reference, np.ones(width), input_rank)[inverse]
     means = group.sum(
         [standardized.sum(), len(standardized), latent.sum(), len(latent), knn.sum(), len(knn), input_knn.sum()]
     )
@@ -342,7 +345,7 @@ def _forward(model: nn.Module, matrix: np.ndarray, loss: str, device: torch.devi
 def mahalanobis_squared(codes: np.ndarray, mean: np.ndarray, precision: np.ndarray) -> np.ndarray:
     """Squared Mahalanobis distance of each code from the normal codes."""
     centred = codes - mean
-    return np.einsum("ij,jk,ik->i", centred, precision, centred)
+    return ((centred @ precision) * centred).sum(axis=1)  # a matrix product: einsum's three operands loop
 
 
 def knn_distance(codes: np.ndarray, reference: np.ndarray, scale: np.ndarray, k: int) -> np.ndarray:
