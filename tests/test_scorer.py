@@ -263,6 +263,6 @@ def test_a_repeated_row_is_searched_once_and_scores_as_alone(fitted, fresh_norma
         scores = score_matrix(scorer, repeated, batch_size=len(repeated))
     finally:
         handle.remove()
-    assert searched == [len(matrix)]
+    assert len(searched) == 1 and len(matrix) <= searched[0] < 2 * len(matrix)  # (padded to whole blocks)
     alone = np.concatenate([score_matrix(scorer, row[None]) for row in matrix])
     np.testing.assert_allclose(scores, alone.repeat(3), rtol=1e-6)
