@@ -139,19 +139,22 @@ def test_tables_keep_each_distinct_training_row_once_as_an_input_reference_row()
     np.testing.assert_allclose(kept, rows, rtol=1e-6)  # the same rows, row by row
 
 
-@pytest.mark.parametrize(("distinct", "kept"), [(160, 64), (1000, 0)])
-def test_tables_keep_a_sample_of_their_distinct_rows_only_while_it_holds_a_fifth_of_them(monkeypatch, distinct, kept):
+@pytest.mark.parametrize(("distinct", "columns", "kept"), [(160, 3, 64), (1000, 3, 0), (1000, 8, 64)])
+def test_tables_keep_a_sample_of_their_distinct_rows_only_while_it_stretches_distances_little(
+    monkeypatch, distinct, columns, kept
+):
     """Up to the table limit the reference holds every distinct row, beyond it a uniform sample of them,
-    and none when the sample would hold fewer than one in INPUT_ROWS_PER_REFERENCE of them."""
+    and none when the sample would stretch nearest distances more than INPUT_DISTANCE_STRETCH times:
+    one row in 16 of three dimensions would (16 ** (1 / 3) = 2.5), of eight would not (1.4)."""
     from aedetect import AutoencoderDetector
     from aedetect.kinds import TABLE
     from aedetect.scoring import statistics
 
     monkeypatch.setitem(statistics.INPUT_REFERENCE_ROWS, TABLE, 64)
-    table = np.repeat(np.random.default_rng(0).normal(size=(distinct, 3)), 2, axis=0)
+    table = np.repeat(np.random.default_rng(0).normal(size=(distinct, columns)), 2, axis=0)
     detector = AutoencoderDetector(random_state=0, epochs=1, hidden_dims=[4], latent_dim=2, validation_fraction=0)
     detector.fit(table)
-    assert detector.input_reference_.shape == (kept, 3)
+    assert detector.input_reference_.shape == (kept, columns)
     assert len(np.unique(detector.input_reference_, axis=0)) == kept
     assert (detector._scorer().input_knn is not None) == bool(kept)
 
@@ -266,3 +269,15 @@ def test_a_repeated_row_is_searched_once_and_scores_as_alone(fitted, fresh_norma
     assert len(searched) == 1 and len(matrix) <= searched[0] < 2 * len(matrix)  # (padded to whole blocks)
     alone = np.concatenate([score_matrix(scorer, row[None]) for row in matrix])
     np.testing.assert_allclose(scores, alone.repeat(3), rtol=1e-6)
+
+
+def test_the_dimension_estimate_holds_on_rows_of_large_values():
+    """Rows far from the origin (a standardised rare category can be hundreds): the estimate is the
+    same as near it, where float32's ranking by |r|^2 - 2 q.r would misrank the nearest rows."""
+    from aedetect.scoring.statistics import reference_dimension
+
+    rows = np.random.default_rng(0).random((3000, 3)).astype(np.float32)
+    far = np.concatenate([rows, np.full((3000, 1), 1000.0, dtype=np.float32)], axis=1)
+    assert reference_dimension(far) == pytest.approx(reference_dimension(rows), rel=1e-3)
+    assert reference_dimension(rows) == pytest.approx(3, rel=0.15)
+    assert reference_dimension(rows[:2]) == 0.0  # two rows tell nothing

@@ -220,12 +220,13 @@ PARAMETERS: tuple[Parameter, ...] = (
         "0: no input part, faster scoring).",
         details="The distinct training rows (a row repeated in the data counts once), all of them up to this "
         "many, a uniform sample of them beyond, and at most 4,194,304 values in all (16 MB): a wider table "
-        "keeps fewer. The part is added only while the rows kept are at least a fifth of the distinct training "
-        "rows, so that the nearest of them stands for at most the 5th nearest training row, and, for a table, "
-        "while the rows' intrinsic dimension (estimated from their nearest neighbours) is at most 16, beyond "
-        "which near rows are all about as far (see :mod:`aedetect.scoring.statistics`). Each scored row is compared "
-        "with every kept row: on 2 cores a table keeping 32,768 rows scores about 30,000 (118 columns) to "
-        "85,000 (10 columns) rows/s, where one keeping none scores "
+        "keeps fewer. Where they are a sample, the part is added only while the nearest kept row lies at most "
+        "about twice as far as the nearest training row would (a sample of one in s rows over d intrinsic "
+        "dimensions, estimated from the rows' nearest neighbours, stretches distances s ** (1 / d) times), and, "
+        "for a table, while that dimension is at most 16, beyond which near rows are all about as far (see "
+        ":mod:`aedetect.scoring.statistics`). Each scored row is compared with every kept row (a row that occurs "
+        "several times, once): on 2 cores a table keeping 32,768 rows scores about 30,000 (118 columns) to "
+        "85,000 (10 columns) distinct rows/s, where one keeping none scores "
         "about a million; ``0`` trades the part's separation on large tables for that speed.",
     ),
     Parameter(

@@ -17,7 +17,7 @@ from torch import nn
 from aedetect.kinds import IMAGE, SERIES, TABLE, DataKind
 from aedetect.partitions import Group, content_hash, distinct_rows, row_hash
 from aedetect.scoring.forward import forward_pass
-from aedetect.scoring.scorer import LatentKnn, RowScorer, knn_batch_rows
+from aedetect.scoring.scorer import KNN_BATCH_DISTANCES, LatentKnn, RowScorer, knn_batch_rows
 
 # The tuned numbers below are backed by the runs in benchmarks/results/tuning.md.
 #: Normal codes kept as kNN references, per data kind (every training row where there are fewer): more
@@ -58,13 +58,19 @@ INPUT_REFERENCE_ROWS: dict[DataKind, int] = {TABLE: 32768, IMAGE: 4096}
 #: ... and at most this many values in all (16 MB of float32), the size of the widest reference that
 #: :data:`INPUT_REFERENCE_MAX_VALUES` allows a table's 1,024 latent reference codes.
 INPUT_REFERENCE_VALUES = 1024 * INPUT_REFERENCE_MAX_VALUES
-#: The input part is kept only where the reference holds at least one in this many of the distinct
-#: training rows: the nearest of the reference rows then stands for at most the 5th nearest training
-#: row, the resolution of a standard kNN detector (k = 5, as PyOD's default). A sample of fewer is a
-#: coarser density estimate than the network's parts: on the seed task (71,000 training rows) 1,024 of
-#: them lowered ROC-AUC from 0.756 to 0.750, and on smtp (47,563 training rows) 4,096 of them lowered
-#: PR-AUC from 0.625 to 0.441, where all of them gave 0.622 (``benchmarks/results/quality.md``).
-INPUT_ROWS_PER_REFERENCE = 5
+#: Where the reference rows are a sample of the distinct training rows, the input part is kept only
+#: while the nearest of them lies at most this many times as far from a row as the nearest of all
+#: the training rows would: a sample of one in ``s`` rows spread over ``d`` intrinsic dimensions
+#: (:func:`reference_dimension`) stretches nearest distances about ``s ** (1 / d)`` times, so the
+#: sample is kept while it holds at least ``INPUT_DISTANCE_STRETCH ** -d`` of the distinct rows. Rows
+#: along a few dimensions need most of their rows kept (smtp, 1.8 to 2.0 dimensions: 4,096 of its
+#: 39,868 distinct training rows, a stretch of 3.2, lowered PR-AUC from 0.625 without the part to
+#: 0.441, where 16,384, a stretch of 1.6, gave 0.637); rows spread over more need few (a generated
+#: table of 8 to 9 dimensions: 4,096 of 99,000 rows, a stretch of 1.4, lifted PR-AUC from 0.161 to
+#: 0.200, and 32,768 of 396,000, 1.3, from 0.238 to 0.285, against kNN's 0.291). Two lies between
+#: (``benchmarks/results/quality.md``). This replaced a fixed share (one in five) that dropped the part
+#: from every table of more than 163,840 distinct training rows.
+INPUT_DISTANCE_STRETCH = 2.0
 #: ... and, for tables, only where the training rows' intrinsic dimension, estimated from the
 #: distances of up to :data:`DIMENSION_ROWS` reference rows to their nearest and next nearest other
 #: reference rows (:func:`reference_dimension`), is at most this. A table's columns can be noise
@@ -164,10 +170,17 @@ def reference_dimension(reference: np.ndarray) -> float:
     rows (each row's own, at 0, skipped). Taken at the nearest whatever ``trim_fraction``: the bound
     was set there, and a farther rank estimates fewer dimensions (8,000 normal rows of 24 columns:
     20.9 at the nearest, 12.6 at the 400th)."""
-    probe = reference[:DIMENSION_ROWS]
-    width = np.ones(reference.shape[1])
-    near = knn_distance(probe, reference, width, 2)
-    after = knn_distance(probe, reference, width, 3)
+    if len(reference) < 3:  # a row and two others at the least
+        return 0.0
+    probe, wide = reference[:DIMENSION_ROWS].astype(np.float64), reference.astype(np.float64)
+    norms = (wide**2).sum(axis=1)
+    near, after = np.empty(len(probe)), np.empty(len(probe))
+    step = max(1, KNN_BATCH_DISTANCES // len(wide))
+    for start in range(0, len(probe), step):  # in float64: float32 misranks rows of large values
+        rows = probe[start : start + step]
+        squares = np.maximum((rows**2).sum(axis=1)[:, None] + norms - 2.0 * rows @ wide.T, 0.0)
+        ranked = np.sqrt(np.partition(squares, (1, 2), axis=1)[:, 1:3])  # [:, 0] is the row's own
+        near[start : start + step], after[start : start + step] = ranked[:, 0], ranked[:, 1]
     told = near > 0
     return intrinsic_dimension(float(np.log(after[told] / near[told]).sum()), int(told.sum()))
 
@@ -237,11 +250,12 @@ def fit_score_statistics(
         kept_rows = rows[kept] if len(kept) < len(rows) else rows  # trimmed: a copy only then
         content = content_hash(kept_rows, seed)
         sample, share = group.smallest_distinct(content, most)
-        if share >= 1 / INPUT_ROWS_PER_REFERENCE:
-            input_reference = group.gather_distinct(content[sample], kept_rows[sample])[1].astype(np.float32)
-    bound = INPUT_MAX_DIMENSION.get(data_kind)  # tables only
-    if len(input_reference) and bound is not None and reference_dimension(input_reference) > bound:
-        input_reference = input_reference[:0]  # the same on every process: the reference is gathered
+        input_reference = group.gather_distinct(content[sample], kept_rows[sample])[1].astype(np.float32)
+        bound = INPUT_MAX_DIMENSION.get(data_kind)  # tables only
+        if share < 1 or bound is not None:
+            dimension = reference_dimension(input_reference)  # the same on every process: gathered rows
+            if share < INPUT_DISTANCE_STRETCH**-dimension or (bound is not None and dimension > bound):
+                input_reference = input_reference[:0]
     keep_inputs = len(input_reference) > 0
     covariance = scatter / (count - 1) if count > 1 else np.eye(codes.shape[1])
     # A small ridge keeps the inverse finite when latent units are (nearly) collinear.
@@ -379,6 +393,7 @@ __all__ = [
     "input_reference_rows",
     "intrinsic_dimension",
     "reference_dimension",
+    "INPUT_DISTANCE_STRETCH",
     "row_scorer",
     "input_weight",
     "feature_contributions",
