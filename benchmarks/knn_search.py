@@ -15,7 +15,7 @@ Data as in ``large_tables.py`` (clean protocol, seed 0): columns standardised on
 (the default's table scaler), the kept rows a uniform sample of the distinct training rows,
 ``--queries`` test rows drawn at random. It also reports the share of distinct rows among all test
 rows: a row that occurs several times is searched once (:func:`aedetect.partitions.distinct_rows`).
-Seconds are medians of ``--repeats`` runs; ``max |diff|`` is the largest difference between the
+Seconds are medians of ``--repeats`` runs; ``max diff`` is the largest difference between the
 two searches' distances.
 
 Usage::
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                 "aedetect s": round(ours, 3),
                 "ckdtree s": round(tree, 3),
                 "ckdtree / aedetect": round(tree / ours, 2),
-                "max |diff|": float(np.abs(found - expected).max()),
+                "max diff": float(np.abs(found - expected).max()),
                 "distinct test rows": round(share, 3),
             }
         )

@@ -108,9 +108,9 @@ class ScoreStatistics:
     latent_precision: np.ndarray
     score_scales: np.ndarray
     #: The reference rows in model space (``(0, width)`` without an input part: series, inputs wider
-    #: than :data:`INPUT_REFERENCE_MAX_VALUES`, ``input_rows=0``, too few rows kept for the distinct
-    #: training rows, a table of too many dimensions, or a model saved before they were kept), the mean
-    #: distance of normal rows to them (``[1.0]`` without reference rows) and the weight of that
+    #: than :data:`INPUT_REFERENCE_MAX_VALUES`, ``input_rows=0``, a sample of the distinct training
+    #: rows that stretches nearest distances too far (:data:`INPUT_DISTANCE_STRETCH`), a table of too
+    #: many dimensions, or a model saved before they were kept), the mean distance of normal rows to them (``[1.0]`` without reference rows) and the weight of that
     #: distance divided by it in the score (:func:`input_weight`).
     input_reference: np.ndarray
     input_scale: np.ndarray
@@ -246,7 +246,8 @@ def fit_score_statistics(
     input_reference = np.zeros((0, width), dtype=np.float32)
     most = input_reference_rows(data_kind, width, input_rows)
     if most:
-        # The distinct kept training rows with the smallest content hashes, if they are enough of them.
+        # The distinct kept training rows with the smallest content hashes, while a sample of them
+        # stretches nearest distances little enough (INPUT_DISTANCE_STRETCH).
         kept_rows = rows[kept] if len(kept) < len(rows) else rows  # trimmed: a copy only then
         content = content_hash(kept_rows, seed)
         sample, share = group.smallest_distinct(content, most)
