@@ -110,8 +110,9 @@ class ScoreStatistics:
     #: The reference rows in model space (``(0, width)`` without an input part: series, inputs wider
     #: than :data:`INPUT_REFERENCE_MAX_VALUES`, ``input_rows=0``, a sample of the distinct training
     #: rows that stretches nearest distances too far (:data:`INPUT_DISTANCE_STRETCH`), a table of too
-    #: many dimensions, or a model saved before they were kept), the mean distance of normal rows to them (``[1.0]`` without reference rows) and the weight of that
-    #: distance divided by it in the score (:func:`input_weight`).
+    #: many dimensions, or a model saved before they were kept), the mean distance of normal rows to
+    #: them (``[1.0]`` without reference rows) and the weight of that distance divided by it in the
+    #: score (:func:`input_weight`).
     input_reference: np.ndarray
     input_scale: np.ndarray
     input_weight: np.ndarray
