@@ -246,7 +246,7 @@ def test_distinct_rows_finds_each_repeated_row_and_keeps_apart_what_differs():
 def test_distinct_rows_keeps_rows_apart_whose_hashes_collide(monkeypatch):
     import aedetect.partitions as partitions
 
-    monkeypatch.setattr(partitions, "content_hash", lambda rows, seed: np.zeros(len(rows), dtype=np.uint64))
+    monkeypatch.setattr(partitions, "_splitmix64", lambda values: np.zeros(np.shape(values), dtype=np.uint64))
     rows = np.array([[1, 2], [3, 4], [1, 2], [5, 6]], dtype=np.float32)
     first, inverse = partitions.distinct_rows(rows)
     np.testing.assert_array_equal(rows[first][inverse], rows)
@@ -281,3 +281,27 @@ def test_the_dimension_estimate_holds_on_rows_of_large_values():
     assert reference_dimension(far) == pytest.approx(reference_dimension(rows), rel=1e-3)
     assert reference_dimension(rows) == pytest.approx(3, rel=0.15)
     assert reference_dimension(rows[:2]) == 0.0  # two rows tell nothing
+
+
+def test_scoring_the_distinct_rows_once_changes_no_fitted_level_or_score(monkeypatch):
+    """The same table fitted with every row searched (distinct_rows made the identity) and with each
+    distinct row searched once: the same input level and the same scores, a bad row still named."""
+    from aedetect import AutoencoderDetector
+    from aedetect.preprocessing.values import InvalidValueError
+    from aedetect.scoring import scorer, statistics
+
+    table = np.repeat(np.random.default_rng(0).normal(size=(120, 3)), 3, axis=0)
+    params = dict(random_state=0, epochs=2, hidden_dims=[4], latent_dim=2)
+    merged = AutoencoderDetector(**params).fit(table)
+    every = lambda rows: (np.arange(len(rows)), np.arange(len(rows)))  # noqa: E731
+    monkeypatch.setattr(statistics, "distinct_rows", every)
+    monkeypatch.setattr(scorer, "distinct_rows", every)
+    alone = AutoencoderDetector(**params).fit(table)
+    assert merged._scorer().input_knn is not None
+    np.testing.assert_allclose(merged.input_scale_, alone.input_scale_, rtol=1e-6)
+    np.testing.assert_allclose(merged.decision_scores_, alone.decision_scores_, rtol=1e-6)
+    monkeypatch.undo()
+    matrix = merged._matrix(table[:6])
+    matrix[[3, 5]] = np.nan  # two rows whose scores are not finite (NaN rows are never merged)
+    with pytest.raises(InvalidValueError, match="data row 4"):  # the first of them, counted from 1
+        scorer.check_finite(scorer.score_matrix(merged._scorer(), matrix), merged.data_kind_)

@@ -33,6 +33,10 @@ import torch.distributed as dist
 _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
 
 
+#: Values per block of :func:`distinct_rows` (16 MB of float32): its temporaries stay a few times that.
+DISTINCT_BLOCK_VALUES = 1 << 22
+
+
 def _splitmix64(values: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser: a bijection of 64-bit integers whose outputs look uniform."""
     with np.errstate(over="ignore"):
@@ -69,13 +73,24 @@ def content_hash(rows: np.ndarray, seed: int) -> np.ndarray:
 def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where the distinct rows of ``rows`` (float32, any shape per row) are: the position of one row
     of each distinct value, and for each row which of those holds its values, so that
-    ``rows[first][inverse]`` is ``rows``. Rows are matched by :func:`content_hash` and then compared
-    value by value: two rows whose hashes collide stay apart (a row holding NaN is its own)."""
+    ``rows[first][inverse]`` is ``rows``. Rows are grouped by a hash of their values (one pass over
+    blocks of :data:`DISTINCT_BLOCK_VALUES` values, no loop over columns: a 10-row request costs
+    microseconds) and then compared value by value, so that two rows whose hashes collide stay apart
+    (a row holding NaN is its own). The hash only groups rows: :func:`content_hash`, which picks
+    rows, is not it."""
     rows = np.asarray(rows, dtype=np.float32)
-    flat = rows.reshape(len(rows), int(np.prod(rows.shape[1:])))
-    _, first, inverse = np.unique(content_hash(flat, 0), return_index=True, return_inverse=True)
+    width = int(np.prod(rows.shape[1:]))
+    flat = rows.reshape(len(rows), width)
+    step = max(1, DISTINCT_BLOCK_VALUES // max(width, 1))
+    weights = _splitmix64(np.arange(width, dtype=np.uint64)) | np.uint64(1)  # odd: a bijection per value
+    hashes = np.empty(len(flat), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for s in range(0, len(flat), step):
+            # + 0 turns -0.0 into 0.0: the same value, so the same hash.
+            values = (flat[s : s + step] + np.float32(0)).view(np.uint32).astype(np.uint64)
+            hashes[s : s + step] = _splitmix64((values * weights).sum(axis=1, dtype=np.uint64))
+    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
-    step = 65536  # compared a block of rows at a time: no copy of the whole matrix
     apart = np.flatnonzero(
         np.concatenate(
             [~(flat[s : s + step] == flat[first[inverse[s : s + step]]]).all(axis=1) for s in range(0, len(flat), step)]

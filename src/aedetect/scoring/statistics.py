@@ -69,7 +69,9 @@ INPUT_REFERENCE_VALUES = 1024 * INPUT_REFERENCE_MAX_VALUES
 #: table of 8 to 9 dimensions: 4,096 of 99,000 rows, a stretch of 1.4, lifted PR-AUC from 0.161 to
 #: 0.200, and 32,768 of 396,000, 1.3, from 0.238 to 0.285, against kNN's 0.291). Two lies between
 #: (``benchmarks/results/quality.md``). This replaced a fixed share (one in five) that dropped the part
-#: from every table of more than 163,840 distinct training rows.
+#: from every table of more than 163,840 distinct training rows. Where the rows tell no dimension
+#: (fewer than three, or every row's next nearest as near as its nearest), no stretch can be judged
+#: and a sample is not kept.
 INPUT_DISTANCE_STRETCH = 2.0
 #: ... and, for tables, only where the training rows' intrinsic dimension, estimated from the
 #: distances of up to :data:`DIMENSION_ROWS` reference rows to their nearest and next nearest other
@@ -285,7 +287,10 @@ def fit_score_statistics(
     input_knn = np.empty(0)
     if keep_inputs:  # each distinct row searched once (see score_matrix)
         first, inverse = distinct_rows(rows)
-        input_knn = knn_distance(rows[first], input_reference, np.ones(width), input_rank)[inverse]
+        if len(first) < len(rows):  # a copy of the distinct rows only where some repeat
+            rows = rows[first]
+        input_knn = knn_distance(rows, input_reference, np.ones(width), input_rank)
+        input_knn = input_knn[inverse] if len(first) < len(inverse) else input_knn
     means = group.sum(
         [standardized.sum(), len(standardized), latent.sum(), len(latent), knn.sum(), len(knn), input_knn.sum()]
     )
