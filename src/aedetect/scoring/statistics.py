@@ -182,7 +182,8 @@ def reference_dimension(reference: np.ndarray) -> float:
     for start in range(0, len(probe), step):  # in float64: float32 misranks rows of large values
         rows = probe[start : start + step]
         squares = np.maximum((rows**2).sum(axis=1)[:, None] + norms - 2.0 * rows @ wide.T, 0.0)
-        ranked = np.sqrt(np.partition(squares, (1, 2), axis=1)[:, 1:3])  # [:, 0] is the row's own
+        nearest = torch.from_numpy(squares).topk(3, dim=1, largest=False).values.numpy()  # faster than np.partition
+        ranked = np.sqrt(nearest[:, 1:3])  # [:, 0] is the row's own
         near[start : start + step], after[start : start + step] = ranked[:, 0], ranked[:, 1]
     told = near > 0
     return intrinsic_dimension(float(np.log(after[told] / near[told]).sum()), int(told.sum()))
