@@ -286,16 +286,15 @@ def test_the_dimension_estimate_holds_on_rows_of_large_values():
 def test_scoring_the_distinct_rows_once_changes_no_fitted_level_or_score(monkeypatch):
     """The same table fitted with every row searched (distinct_rows made the identity) and with each
     distinct row searched once: the same input level and the same scores, a bad row still named."""
-    from aedetect import AutoencoderDetector
+    from aedetect import AutoencoderDetector, partitions
     from aedetect.preprocessing.values import InvalidValueError
-    from aedetect.scoring import scorer, statistics
+    from aedetect.scoring import scorer
 
     table = np.repeat(np.random.default_rng(0).normal(size=(120, 3)), 3, axis=0)
     params = dict(random_state=0, epochs=2, hidden_dims=[4], latent_dim=2)
     merged = AutoencoderDetector(**params).fit(table)
     every = lambda rows: (np.arange(len(rows)), np.arange(len(rows)))  # noqa: E731
-    monkeypatch.setattr(statistics, "distinct_rows", every)
-    monkeypatch.setattr(scorer, "distinct_rows", every)
+    monkeypatch.setattr(partitions, "distinct_rows", every)
     alone = AutoencoderDetector(**params).fit(table)
     assert merged._scorer().input_knn is not None
     np.testing.assert_allclose(merged.input_scale_, alone.input_scale_, rtol=1e-6)

@@ -9,7 +9,7 @@ that picks rows or sums over rows is written once here and used the same way on 
   of the rows reproduces (the validation rows, the latent reference codes, the quantile sample).
   :func:`content_hash` hashes a row's values instead, so that repeated rows share a hash: the rows
   with the smallest distinct such hashes are a uniform sample of the distinct rows (the reference
-  input rows), and :func:`distinct_rows` finds the repeated rows of a matrix (scored once).
+  input rows), and :func:`distinct_rows` finds the repeated rows of a matrix (:func:`on_distinct_rows`: scored once).
 - :class:`Group` sums, gathers and takes extremes over the processes of an initialised
   ``torch.distributed`` process group, and is the identity on one process.
 - :class:`PassGroup` does the same over the chunks of a stream as well (data larger than memory):
@@ -75,7 +75,7 @@ def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     of each distinct value, and for each row which of those holds its values, so that
     ``rows[first][inverse]`` is ``rows``. Rows are grouped by a hash of their values (one pass over
     blocks of :data:`DISTINCT_BLOCK_VALUES` values, no loop over columns: a 10-row request costs
-    microseconds) and then compared value by value, so that two rows whose hashes collide stay apart
+    well under a millisecond) and then compared value by value, so that two rows whose hashes collide stay apart
     (a row holding NaN is its own). The hash only groups rows: :func:`content_hash`, which picks
     rows, is not it."""
     rows = np.asarray(rows, dtype=np.float32)
@@ -102,6 +102,15 @@ def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         inverse[apart] = len(first) + np.arange(len(apart))
         first = np.concatenate([first, apart])
     return first, inverse
+
+
+def on_distinct_rows(compute, rows: np.ndarray) -> np.ndarray:
+    """``compute(rows)``, a value per row, computed once for each distinct row (:func:`distinct_rows`)
+    and repeated for its copies; a copy of the distinct rows is made only where some repeat."""
+    first, inverse = distinct_rows(rows)
+    if len(first) == len(rows):
+        return compute(rows)
+    return compute(rows[first])[inverse]
 
 
 def distinct_share(candidates: np.ndarray, count: int) -> tuple[np.uint64 | None, float]:
@@ -347,4 +356,4 @@ def in_passes(function, chunks, group: Group | None = None):
         passes._merge()
 
 
-__all__ = ["Group", "PassGroup", "in_passes", "row_hash", "content_hash", "distinct_rows"]
+__all__ = ["Group", "PassGroup", "in_passes", "row_hash", "content_hash", "distinct_rows", "on_distinct_rows"]

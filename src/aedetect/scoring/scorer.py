@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from aedetect.kinds import TABLE, DataKind
-from aedetect.partitions import distinct_rows
+from aedetect.partitions import on_distinct_rows
 from aedetect.preprocessing.values import InvalidValueError
 from aedetect.scoring.forward import eval_if_training, padded_batches
 from aedetect.training.loop import ELEMENTWISE
@@ -233,8 +233,8 @@ def score_matrix(
     whole blocks, :func:`aedetect.scoring.forward.padded_batches`) and results go straight into one
     output array, so memory beyond the input is one batch's activations. A row's score does not
     depend on the batch it is computed in; so with an input part, whose search among the kept rows
-    costs each row tens of microseconds where finding the repeated rows costs about one
-    (:func:`~aedetect.partitions.distinct_rows`), a row that occurs several times is scored once
+    costs each row tens of microseconds where finding the repeated rows costs under one
+    (:func:`~aedetect.partitions.on_distinct_rows`), a row that occurs several times is scored once
     (a copy of the distinct rows, when some repeat).
     """
     eval_if_training(scorer)
@@ -242,9 +242,7 @@ def score_matrix(
         batch_size = scorer.batch_rows()
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     if scorer.input_knn is not None and len(matrix) > 1:
-        first, inverse = distinct_rows(matrix)
-        if len(first) < len(matrix):
-            return _score_batches(scorer, matrix[first], device, batch_size)[inverse]
+        return on_distinct_rows(lambda rows: _score_batches(scorer, rows, device, batch_size), matrix)
     return _score_batches(scorer, matrix, device, batch_size)
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from aedetect.kinds import IMAGE, SERIES, TABLE, DataKind
-from aedetect.partitions import Group, content_hash, distinct_rows, row_hash
+from aedetect.partitions import Group, content_hash, on_distinct_rows, row_hash
 from aedetect.scoring.forward import forward_pass
 from aedetect.scoring.scorer import KNN_BATCH_DISTANCES, LatentKnn, RowScorer, knn_batch_rows
 
@@ -66,8 +66,8 @@ INPUT_REFERENCE_VALUES = 1024 * INPUT_REFERENCE_MAX_VALUES
 #: along a few dimensions need most of their rows kept (smtp, 1.8 to 2.0 dimensions: 4,096 of its
 #: 39,868 distinct training rows, a stretch of 3.2, lowered PR-AUC from 0.625 without the part to
 #: 0.441, where 16,384, a stretch of 1.6, gave 0.637); rows spread over more need few (a generated
-#: table of 8 to 9 dimensions: 4,096 of 99,000 rows, a stretch of 1.4, lifted PR-AUC from 0.161 to
-#: 0.200, and 32,768 of 396,000, 1.3, from 0.238 to 0.285, against kNN's 0.291). Two lies between
+#: table of 8 to 9 dimensions: 4,096 of 99,000 rows, a stretch of 1.5, lifted PR-AUC from 0.161 to
+#: 0.200, and 32,768 of 356,400, 1.3, from 0.238 to 0.285, against kNN's 0.291). Two lies between
 #: (``benchmarks/results/quality.md``). This replaced a fixed share (one in five) that dropped the part
 #: from every table of more than 163,840 distinct training rows. Where the rows tell no dimension
 #: (fewer than three, or every row's next nearest as near as its nearest), no stretch can be judged
@@ -287,11 +287,7 @@ def fit_score_statistics(
     input_rank = input_neighbour_rank(len(input_reference), len(latent_reference), trim_fraction) + own
     input_knn = np.empty(0)
     if keep_inputs:  # each distinct row searched once (see score_matrix)
-        first, inverse = distinct_rows(rows)
-        if len(first) < len(rows):  # a copy of the distinct rows only where some repeat
-            rows = rows[first]
-        input_knn = knn_distance(rows, input_reference, np.ones(width), input_rank)
-        input_knn = input_knn[inverse] if len(first) < len(inverse) else input_knn
+        input_knn = on_distinct_rows(lambda some: knn_distance(some, input_reference, np.ones(width), input_rank), rows)
     means = group.sum(
         [standardized.sum(), len(standardized), latent.sum(), len(latent), knn.sum(), len(knn), input_knn.sum()]
     )
