@@ -224,7 +224,9 @@ def fit_score_statistics(
     if train_hashes is None:
         train_hashes = row_hash(np.arange(len(train_matrix)), seed)
     out = _forward(model, train_matrix, loss, device)
-    errors, codes = out["errors"].astype(np.float64), out["codes"].astype(np.float64)
+    # The errors stay float32 (a float64 copy of a large table's errors is its largest array): sums
+    # and row means are taken in float64 (mean_error_ratio), as with a float64 copy, to the last bit.
+    errors, codes = out["errors"], out["codes"].astype(np.float64)
     width = int(np.prod(train_matrix.shape[1:]))
     rows = train_matrix.reshape(len(train_matrix), width)
     kept = np.arange(len(rows))  # the training rows that set the statistics (indices, not a copy)
@@ -232,12 +234,12 @@ def fit_score_statistics(
     if trim_fraction > 0 and count > 1:
         # The worst-reconstructed rows may be anomalies: they set no normal level, scale or
         # reference code, so that anomalies among the training rows do not mask their kind.
-        levels = np.maximum(group.sum(errors.sum(axis=0)) / count, 1e-8)
-        row_error = (errors / levels).mean(axis=1)
+        levels = np.maximum(group.sum(errors.sum(axis=0, dtype=np.float64)) / count, 1e-8)
+        row_error = mean_error_ratio(errors, levels)
         kept = np.flatnonzero(row_error <= np.quantile(group.gather(row_error), 1 - trim_fraction))
         errors, codes, train_hashes = errors[kept], codes[kept], np.asarray(train_hashes)[kept]
         count = group.sum([len(codes)])[0]
-    feature_error_means = np.maximum(group.sum(errors.sum(axis=0)) / count, 1e-8)
+    feature_error_means = np.maximum(group.sum(errors.sum(axis=0, dtype=np.float64)) / count, 1e-8)
     latent_mean = group.sum(codes.sum(axis=0)) / count
     centred = codes - latent_mean
     scatter = group.sum(centred.T @ centred)
@@ -266,20 +268,20 @@ def fit_score_statistics(
     # A small ridge keeps the inverse finite when latent units are (nearly) collinear.
     ridge = 1e-6 * max(float(np.trace(covariance)) / covariance.shape[0], 1e-12)
     latent_precision = np.linalg.pinv(covariance + ridge * np.eye(covariance.shape[0]))
-    standardized = (errors / feature_error_means).mean(axis=1)
     latent = mahalanobis_squared(codes, latent_mean, latent_precision)
     neighbours = neighbour_rank(len(latent_reference), trim_fraction)
     n_held = group.sum([0 if held_out is None else len(held_out)])[0]
     if n_held:
         held = held_out if held_out is not None else train_matrix[:0]
         out = _forward(model, held, loss, device)
-        standardized = (out["errors"] / feature_error_means).mean(axis=1)
+        standardized = mean_error_ratio(out["errors"], feature_error_means)
         codes, rows = out["codes"], held.reshape(len(held), width)
         if trim_fraction > 0 and n_held > 1:  # held-out rows may hold anomalies too
             normal_like = standardized <= np.quantile(group.gather(standardized), 1 - trim_fraction)
             standardized, codes, rows = standardized[normal_like], codes[normal_like], rows[normal_like]
         own = 0
     else:  # the training rows are among the references: skip each one's own
+        standardized = mean_error_ratio(errors, feature_error_means)
         if keep_inputs:
             rows = kept_rows
         own = 1
@@ -358,6 +360,15 @@ def _forward(model: nn.Module, matrix: np.ndarray, loss: str, device: torch.devi
         model, np.zeros((1, *matrix.shape[1:]), dtype=np.float32), loss, device, keep=("errors", "codes")
     )
     return {name: values[:0] for name, values in probe.items()}
+
+
+def mean_error_ratio(errors: np.ndarray, levels: np.ndarray, block: int = 8192) -> np.ndarray:
+    """Each row's mean of ``errors / levels`` in float64, a block of rows at a time: the same values
+    as ``(errors / levels).mean(axis=1)``, without a float64 temporary as large as ``errors``."""
+    means = np.empty(len(errors))
+    for start in range(0, len(errors), block):
+        means[start : start + block] = (errors[start : start + block] / levels).mean(axis=1)
+    return means
 
 
 def mahalanobis_squared(codes: np.ndarray, mean: np.ndarray, precision: np.ndarray) -> np.ndarray:
