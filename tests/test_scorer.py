@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from aedetect.scoring import scorer as scorer_module
 from aedetect.scoring.scorer import LatentKnn, score_matrix
 
 
@@ -21,6 +22,27 @@ def test_two_stage_knn_equals_brute_force(n, k):
     distances = np.sqrt(((query[:, None, :].astype(np.float64) - reference[None]) ** 2).sum(axis=2))
     expected = np.sort(distances, axis=1)[:, min(k, n) - 1]
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+@pytest.mark.skipif(scorer_module._faiss() is None, reason="FAISS searches only on Linux x86-64")
+@pytest.mark.parametrize("width", [2, 3, 10, 32])
+def test_the_fused_search_finds_the_matrix_products_nearest_rows_whatever_the_batch(width, monkeypatch):
+    rng = np.random.default_rng(width)
+    reference = rng.normal(size=(3000, width)).astype(np.float32)
+    query = torch.from_numpy(rng.normal(size=(400, width)).astype(np.float32))
+    knn = LatentKnn(reference, 1)
+    assert (
+        knn.fused("cpu")
+        and not LatentKnn(reference, 2).fused("cpu")
+        and not LatentKnn(reference[:, :1], 1).fused("cpu")
+    )
+    fused = knn(query).numpy()
+    one_at_a_time = np.concatenate([knn(query[i : i + 1]).numpy() for i in range(len(query))])
+    monkeypatch.setattr(scorer_module, "FUSED_SEARCH_WIDTH", 0)
+    assert not knn.fused("cpu")
+    assert np.array_equal(fused, knn(query).numpy()) and np.array_equal(fused, one_at_a_time)
+    distances = np.sqrt(((query.numpy()[:, None, :].astype(np.float64) - reference[None]) ** 2).sum(axis=2))
+    np.testing.assert_allclose(fused, distances.min(axis=1), rtol=1e-5)
 
 
 def test_duplicated_reference_codes_count_once_each():

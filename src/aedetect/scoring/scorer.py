@@ -13,6 +13,10 @@ flattened per row, so image and sequence models score like tables.
 
 from __future__ import annotations
 
+import platform
+import sys
+import threading
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -41,6 +45,46 @@ KNN_MIN_BATCH = 64
 #: Reference rows per group of the kNN search (see :class:`LatentKnn`): a multiple of the CPU's
 #: vector width, so that the group minima are one vectorised reduction.
 KNN_GROUP = 32
+#: A nearest-row search of rows this wide or narrower runs in FAISS's fused kernel on a CPU (see
+#: :meth:`LatentKnn.forward`): it keeps each row's running minimum in registers instead of writing and
+#: reading a distance matrix, about 15 times faster at 3 to 32 columns (``benchmarks/knn_search.py``).
+#: FAISS has that kernel up to 32 columns; wider rows and further neighbours gain little from it. It
+#: ranks by the same expanded form in float32, so the two searches differ only where two rows are
+#: equally near up to its rounding (on smtp's 3 columns: 336 of 47,593 test rows, distances a few
+#: thousandths apart). Over 2 to 32 columns its choice did
+#: not depend on the batch (tested); rows of one column keep the matrix product, as there it did.
+FUSED_SEARCH_WIDTH = 32
+
+
+def _faiss():
+    """FAISS, imported on first use on Linux x86-64; ``None`` elsewhere or where it cannot be imported
+    (the matrix-product search then serves every query). FAISS's wheels for macOS and Windows bundle an
+    OpenMP runtime of their own, which aborts or crashes beside PyTorch's (faiss-wheels issue #73), so
+    the dependency and its use are limited to the platform where both share GNU OpenMP."""
+    global _FAISS
+    if _FAISS is False:
+        faiss = None
+        if sys.platform == "linux" and platform.machine() == "x86_64":
+            try:
+                import faiss
+            except ImportError:  # pragma: no cover - installed without its dependencies
+                faiss = None
+        _FAISS = faiss
+    return _FAISS
+
+
+_FAISS = False
+#: FAISS picks its kernel by the number of queries (a per-pair loop below a threshold): each search
+#: sets the threshold to 0 under this lock and restores it, so that every batch, of one row or of
+#: thousands, is ranked by the same kernel (a row's score does not depend on its batch).
+_FAISS_LOCK = threading.Lock()
+#: Each search's FAISS index (a copy of its reference rows), kept beside the module rather than on it,
+#: so that copying or pickling a scorer never copies a FAISS object.
+_INDEXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _exporting() -> bool:
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
 
 
 def _sum_of_squares(values: torch.Tensor) -> torch.Tensor:
@@ -65,6 +109,9 @@ class LatentKnn(nn.Module):
     float32 gets accurate where the expanded form would cancel. For ``k = 1`` the selections are
     ``argmin`` rather than ``topk``, which costs a CPU several times less on short rows. Every step
     (MatMul, ReduceMin, ArgMin/TopK, Gather) exports to ONNX.
+
+    On a CPU, the nearest row (``k = 1``) of narrow rows is found by FAISS's fused kernel instead
+    (:meth:`fused`, :data:`FUSED_SEARCH_WIDTH`), and its distance computed directly as above.
     """
 
     def __init__(self, reference, k: int) -> None:
@@ -72,6 +119,7 @@ class LatentKnn(nn.Module):
         reference = np.asarray(reference, dtype=np.float32)
         n, width = reference.shape
         self.k = int(min(k, n))
+        self.n_reference = n
         group = KNN_GROUP
         if -(-n // group) < self.k:  # too few groups to pick k of them: one row per group
             group = 1
@@ -86,8 +134,43 @@ class LatentKnn(nn.Module):
         self.register_buffer("reference", torch.as_tensor(padded))
         self.register_buffer("keys_t", torch.as_tensor(np.ascontiguousarray(keys.T, dtype=np.float32)))
 
+    def fused(self, device: torch.device | str) -> bool:
+        """Whether a search on ``device`` runs in FAISS's fused kernel: the nearest row (``k = 1``) of
+        rows of 2 to :data:`FUSED_SEARCH_WIDTH` columns, on a CPU, where FAISS is installed. Its
+        batches then hold no distance matrix."""
+        return (
+            self.k == 1
+            and 2 <= self.reference.shape[1] <= FUSED_SEARCH_WIDTH
+            and torch.device(device).type == "cpu"
+            and _faiss() is not None
+        )
+
+    def batch_references(self, device: torch.device | str) -> int:
+        """How many distances per query row a batch of this search holds (see :func:`knn_batch_rows`)."""
+        return 0 if self.fused(device) else self.n_groups * self.group
+
+    def _nearest_fused(self, query: torch.Tensor) -> torch.Tensor:
+        faiss = _faiss()
+        with _FAISS_LOCK:
+            index = _INDEXES.get(self)
+            if index is None:
+                index = _INDEXES[self] = faiss.IndexFlatL2(self.reference.shape[1])
+                index.add(np.ascontiguousarray(self.reference[: self.n_reference].numpy()))
+            threshold = faiss.cvar.distance_compute_blas_threshold
+            faiss.cvar.distance_compute_blas_threshold = 0
+            faiss.omp_set_num_threads(torch.get_num_threads())
+            try:
+                nearest = index.search(np.ascontiguousarray(query.detach().numpy(), dtype=np.float32), 1)[1][:, 0]
+            finally:
+                faiss.cvar.distance_compute_blas_threshold = threshold
+        return torch.as_tensor(nearest)
+
     def forward(self, query: torch.Tensor) -> torch.Tensor:
         k, group = self.k, self.group
+        if type(query) is torch.Tensor and not _exporting() and self.fused(query.device):
+            # The same neighbour as below up to float32 rounding of near ties; its distance is then
+            # computed directly, as below. The exported graph keeps the matrix-product search.
+            return _sum_of_squares(query - self.reference[self._nearest_fused(query)]).sqrt()
         augmented = torch.cat([query, torch.ones_like(query[:, :1])], dim=1)
         ranked = (augmented @ self.keys_t).reshape(-1, self.n_groups, group)
         minima = ranked.amin(dim=2)
@@ -182,12 +265,13 @@ class RowScorer(nn.Module):
             raise ValueError("input_reference needs its input_weight (see aedetect.scoring.statistics.input_weight).")
         self.input_weight = float(input_weight) if input_weight is not None else 0.0
 
-    def batch_rows(self) -> int:
-        """Rows per batch of in-memory scoring (see :data:`SCORER_BATCH`, :data:`KNN_BATCH_DISTANCES`)."""
+    def batch_rows(self, device: torch.device | str = "cpu") -> int:
+        """Rows per batch of in-memory scoring on ``device`` (see :data:`SCORER_BATCH`,
+        :data:`KNN_BATCH_DISTANCES`)."""
         if self.knn is None:
             return SCORER_BATCH
         return knn_batch_rows(
-            max(search.n_groups * search.group for search in (self.knn, self.input_knn) if search is not None)
+            max(search.batch_references(device) for search in (self.knn, self.input_knn) if search is not None)
         )
 
     def _code_and_reconstruction(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
@@ -239,7 +323,7 @@ def score_matrix(
     """
     eval_if_training(scorer)
     if batch_size is None:
-        batch_size = scorer.batch_rows()
+        batch_size = scorer.batch_rows(device)
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     if scorer.input_knn is not None and len(matrix) > 1:
         return on_distinct_rows(lambda rows: _score_batches(scorer, rows, device, batch_size), matrix)

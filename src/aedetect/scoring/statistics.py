@@ -381,7 +381,7 @@ def knn_distance(codes: np.ndarray, reference: np.ndarray, scale: np.ndarray, k:
     """Distance from each code (divided by ``scale``) to its ``k``-th nearest reference code, in batches
     of the scorer's size for that many references (:func:`~aedetect.scoring.scorer.knn_batch_rows`)."""
     knn = LatentKnn(reference, k)
-    rows = knn_batch_rows(knn.n_groups * knn.group)
+    rows = knn_batch_rows(knn.batch_references("cpu"))
     parts = []
     with torch.inference_mode():
         for start in range(0, len(codes), rows):
