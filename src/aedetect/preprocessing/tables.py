@@ -151,7 +151,10 @@ class TablePreprocessor:
             # Mean, then the spread around it: two float64 sums over all rows (as StandardScaler).
             count = group.sum([len(numeric)])[0]
             offset = group.sum(numeric.sum(axis=0)) / count
-            scale = np.sqrt(group.sum(((numeric - offset) ** 2).sum(axis=0)) / count)
+            squares = np.zeros(numeric.shape[1])
+            for start in range(0, len(numeric), _BLOCK_ROWS):  # in blocks: no temporary as large as the table
+                squares += ((numeric[start : start + _BLOCK_ROWS] - offset) ** 2).sum(axis=0)
+            scale = np.sqrt(group.sum(squares) / count)
         elif self.scaler == "robust":
             fitted = RobustScaler().fit(group.gather(numeric[sampled]))
             offset, scale = fitted.center_, fitted.scale_

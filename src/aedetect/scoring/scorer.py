@@ -84,7 +84,10 @@ _INDEXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _exporting() -> bool:
-    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
+    """Whether the module is being traced (ONNX export, TorchScript, torch.compile): the graph then
+    keeps the matrix-product search. A traced query that is not a plain tensor also takes that path."""
+    compiling = getattr(torch.compiler, "is_compiling", None)  # absent from some older torch releases
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or bool(compiling and compiling())
 
 
 def _sum_of_squares(values: torch.Tensor) -> torch.Tensor:

@@ -371,10 +371,14 @@ def mean_error_ratio(errors: np.ndarray, levels: np.ndarray, block: int = 8192) 
     return means
 
 
-def mahalanobis_squared(codes: np.ndarray, mean: np.ndarray, precision: np.ndarray) -> np.ndarray:
-    """Squared Mahalanobis distance of each code from the normal codes."""
-    centred = codes - mean
-    return ((centred @ precision) * centred).sum(axis=1)  # a matrix product: einsum's three operands loop
+def mahalanobis_squared(codes: np.ndarray, mean: np.ndarray, precision: np.ndarray, block: int = 8192) -> np.ndarray:
+    """Squared Mahalanobis distance of each code from the normal codes, a block of rows at a time (the
+    same values as all rows at once, without temporaries as large as ``codes``)."""
+    distances = np.empty(len(codes))
+    for start in range(0, len(codes), block):
+        centred = codes[start : start + block] - mean
+        distances[start : start + block] = ((centred @ precision) * centred).sum(axis=1)  # not einsum: it loops
+    return distances
 
 
 def knn_distance(codes: np.ndarray, reference: np.ndarray, scale: np.ndarray, k: int) -> np.ndarray:
