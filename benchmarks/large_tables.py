@@ -22,7 +22,7 @@ part (``input_rows``; :mod:`aedetect.scoring.statistics`); ``aedetect-rows0`` is
 kept rows of large tables: the network's parts (``input_rows=0``) plus an input part over *every*
 training row, the distance to the 5th nearest training row in model space (standardised columns; a row that occurs several times counts
 as often, but is indexed once), found by a FAISS ``IndexIVFFlat`` over the distinct rows (``nlist`` =
-the square root of their count, ``nprobe`` = 4; ``pip install faiss-cpu``, a wheel of about 19 MB),
+the square root of their count, ``nprobe`` = 4; FAISS comes with the package on Linux x86-64),
 divided by its mean on the held-out normal rows and weighted as the default weights its input part;
 index building counts as fit time, the search as score time. ``aedetect-flat`` is the same with an
 exact search (FAISS ``IndexFlatL2``), ``aedetect-hnsw`` with an HNSW graph (``IndexHNSWFlat``, M 32,
