@@ -45,6 +45,26 @@ def test_the_fused_search_finds_the_matrix_products_nearest_rows_whatever_the_ba
     np.testing.assert_allclose(fused, distances.min(axis=1), rtol=1e-5)
 
 
+@pytest.mark.skipif(scorer_module._faiss() is None, reason="FAISS searches only on Linux x86-64")
+def test_among_rows_equally_near_up_to_rounding_both_searches_find_a_nearest_row(monkeypatch):
+    """Rows far from the origin and near-duplicates: the two searches may pick different rows, but
+    each lies as near as the nearest up to float32 rounding of |q|^2 + |r|^2 - 2 q.r."""
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=(200, 3)) + 20.0
+    reference = (np.repeat(base, 10, axis=0) + rng.normal(scale=1e-3, size=(2000, 3))).astype(np.float32)
+    query = (base[rng.integers(0, 200, 2000)] + rng.normal(scale=1e-3, size=(2000, 3))).astype(np.float32)
+    knn = LatentKnn(reference, 1)
+    fused = knn(torch.from_numpy(query)).numpy().astype(np.float64)
+    monkeypatch.setattr(scorer_module, "FUSED_SEARCH_WIDTH", 0)
+    product = knn(torch.from_numpy(query)).numpy().astype(np.float64)
+    squared = ((query[:, None, :].astype(np.float64) - reference[None]) ** 2).sum(axis=2)
+    rounding = (
+        8 * np.finfo(np.float32).eps * ((query.astype(np.float64) ** 2).sum(axis=1) + (reference**2).sum(axis=1).max())
+    )
+    for found in (fused, product):
+        assert np.all(found**2 - squared.min(axis=1) <= rounding)
+
+
 def test_duplicated_reference_codes_count_once_each():
     reference = np.repeat(np.arange(10, dtype=np.float32)[:, None], 2, axis=1).repeat(3, axis=0)  # each code 3 times
     got = LatentKnn(reference, 5)(torch.zeros(1, 2)).numpy()

@@ -67,7 +67,9 @@ def check_in_range(numeric: np.ndarray, columns: Sequence[str], allow_missing: b
     With ``allow_missing`` (imputation), NaN and infinite cells are holes to fill and pass; finite
     values beyond float32 never do (they are not missing, they are wrong).
     """
-    if numeric.size == 0 or (-FLOAT32_MAX <= numeric.min() and numeric.max() <= FLOAT32_MAX):
+    if numeric.size == 0 or (
+        numeric.dtype.kind in "fiu" and -FLOAT32_MAX <= numeric.min() and numeric.max() <= FLOAT32_MAX
+    ):
         return  # two reductions, no temporary: a NaN anywhere makes both comparisons false
     with np.errstate(invalid="ignore"):
         bad = ~(np.abs(numeric) <= FLOAT32_MAX)

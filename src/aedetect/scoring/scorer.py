@@ -3,7 +3,10 @@
 :class:`RowScorer` holds the network and the score statistics fitted on normal rows as buffers and
 maps a model-space matrix (rows already preprocessed) to one score per row, higher = more anomalous.
 The detector scores in memory through it (:func:`score_matrix`), and the ONNX export traces the very
-same module, so the two cannot drift apart.
+same module, so the two cannot drift apart, with one difference: in memory on a CPU, the nearest row
+of narrow rows is found by FAISS (:data:`FUSED_SEARCH_WIDTH`), where the exported graph runs the
+matrix-product search; the two pick the same row except among rows equally near up to float32
+rounding of ``|q|^2 + |r|^2 - 2 q.r``, and either row's distance is then computed the same way.
 
 The network may be any ``nn.Module`` whose ``forward`` returns the reconstruction of its input and
 which has an ``encode`` method (the latent code); when it also has a ``decoder`` the code is decoded
@@ -45,22 +48,24 @@ KNN_MIN_BATCH = 64
 #: Reference rows per group of the kNN search (see :class:`LatentKnn`): a multiple of the CPU's
 #: vector width, so that the group minima are one vectorised reduction.
 KNN_GROUP = 32
-#: A nearest-row search of rows this wide or narrower runs in FAISS's fused kernel on a CPU (see
-#: :meth:`LatentKnn.forward`): it keeps each row's running minimum in registers instead of writing and
-#: reading a distance matrix, about 15 times faster at 3 to 32 columns (``benchmarks/knn_search.py``).
-#: FAISS has that kernel up to 32 columns; wider rows and further neighbours gain little from it. It
-#: ranks by the same expanded form in float32, so the two searches differ only where two rows are
-#: equally near up to its rounding (on smtp's 3 columns: 336 of 47,593 test rows, distances a few
-#: thousandths apart). Over 2 to 32 columns its choice did
-#: not depend on the batch (tested); rows of one column keep the matrix product, as there it did.
+#: A nearest-row search of rows from :data:`FUSED_SEARCH_MIN_WIDTH` to this many columns runs in
+#: FAISS's fused kernel on a CPU (see :meth:`LatentKnn.forward`): it keeps each row's running minimum
+#: in registers instead of writing and reading a distance matrix (timings against the matrix product:
+#: ``benchmarks/results/knn_search.md``). FAISS has that kernel up to 32 columns; wider rows and
+#: further neighbours gained little from FAISS (``benchmarks/results/quality.md``). It ranks by the
+#: expanded form in float32 too, with its own order of additions, so the two searches can pick
+#: different rows among rows equally near up to that rounding. Its choice did not depend on the batch
+#: (``tests/test_scorer.py``); rows of one column keep the matrix product, as there it did.
 FUSED_SEARCH_WIDTH = 32
+FUSED_SEARCH_MIN_WIDTH = 2
 
 
 def _faiss():
     """FAISS, imported on first use on Linux x86-64; ``None`` elsewhere or where it cannot be imported
     (the matrix-product search then serves every query). FAISS's wheels for macOS and Windows bundle an
-    OpenMP runtime of their own, which aborts or crashes beside PyTorch's (faiss-wheels issue #73), so
-    the dependency and its use are limited to the platform where both share GNU OpenMP."""
+    LLVM or Intel OpenMP runtime that aborts or crashes beside PyTorch's (faiss-wheels issue #73), so
+    the dependency and its use are limited to Linux x86-64, where FAISS's wheel and PyTorch's each
+    load their own copy of GNU OpenMP, which live side by side."""
     global _FAISS
     if _FAISS is False:
         faiss = None
@@ -76,10 +81,13 @@ def _faiss():
 _FAISS = False
 #: FAISS picks its kernel by the number of queries (a per-pair loop below a threshold): each search
 #: sets the threshold to 0 under this lock and restores it, so that every batch, of one row or of
-#: thousands, is ranked by the same kernel (a row's score does not depend on its batch).
+#: thousands, is ranked by the same kernel (a row's score does not depend on its batch). The lock
+#: also makes searches from several threads (the service's) take turns; another user of FAISS in
+#: the same process may see the threshold at 0 while a search runs (only its speed changes).
 _FAISS_LOCK = threading.Lock()
-#: Each search's FAISS index (a copy of its reference rows), kept beside the module rather than on it,
-#: so that copying or pickling a scorer never copies a FAISS object.
+#: Each search's FAISS index (a copy of its reference rows) with the version of the rows it copied,
+#: kept beside the module rather than on it, so that copying or pickling a scorer never copies a
+#: FAISS object; rows changed in place (``load_state_dict``) are indexed again.
 _INDEXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -139,11 +147,11 @@ class LatentKnn(nn.Module):
 
     def fused(self, device: torch.device | str) -> bool:
         """Whether a search on ``device`` runs in FAISS's fused kernel: the nearest row (``k = 1``) of
-        rows of 2 to :data:`FUSED_SEARCH_WIDTH` columns, on a CPU, where FAISS is installed. Its
-        batches then hold no distance matrix."""
+        rows of :data:`FUSED_SEARCH_MIN_WIDTH` to :data:`FUSED_SEARCH_WIDTH` columns, on a CPU, where
+        FAISS is installed. Its batches then hold no distance matrix."""
         return (
             self.k == 1
-            and 2 <= self.reference.shape[1] <= FUSED_SEARCH_WIDTH
+            and FUSED_SEARCH_MIN_WIDTH <= self.reference.shape[1] <= FUSED_SEARCH_WIDTH
             and torch.device(device).type == "cpu"
             and _faiss() is not None
         )
@@ -152,28 +160,35 @@ class LatentKnn(nn.Module):
         """How many distances per query row a batch of this search holds (see :func:`knn_batch_rows`)."""
         return 0 if self.fused(device) else self.n_groups * self.group
 
-    def _nearest_fused(self, query: torch.Tensor) -> torch.Tensor:
+    def _nearest_fused(self, query: torch.Tensor) -> torch.Tensor | None:
+        """Each query row's nearest reference row by FAISS, or ``None`` where FAISS found none for
+        some row (a query whose expanded distances overflow float32)."""
         faiss = _faiss()
+        version = (self.reference._version, self.reference.data_ptr())
+        rows = np.ascontiguousarray(query.detach().to(torch.float32).numpy())
         with _FAISS_LOCK:
-            index = _INDEXES.get(self)
-            if index is None:
-                index = _INDEXES[self] = faiss.IndexFlatL2(self.reference.shape[1])
+            index, indexed = _INDEXES.get(self, (None, None))
+            if indexed != version:
+                index = faiss.IndexFlatL2(self.reference.shape[1])
                 index.add(np.ascontiguousarray(self.reference[: self.n_reference].numpy()))
+                _INDEXES[self] = (index, version)
             threshold = faiss.cvar.distance_compute_blas_threshold
             faiss.cvar.distance_compute_blas_threshold = 0
             faiss.omp_set_num_threads(torch.get_num_threads())
             try:
-                nearest = index.search(np.ascontiguousarray(query.detach().numpy(), dtype=np.float32), 1)[1][:, 0]
+                nearest = index.search(rows, 1)[1][:, 0]
             finally:
                 faiss.cvar.distance_compute_blas_threshold = threshold
-        return torch.as_tensor(nearest)
+        return None if (nearest < 0).any() else torch.as_tensor(nearest)
 
     def forward(self, query: torch.Tensor) -> torch.Tensor:
         k, group = self.k, self.group
         if type(query) is torch.Tensor and not _exporting() and self.fused(query.device):
             # The same neighbour as below up to float32 rounding of near ties; its distance is then
             # computed directly, as below. The exported graph keeps the matrix-product search.
-            return _sum_of_squares(query - self.reference[self._nearest_fused(query)]).sqrt()
+            nearest = self._nearest_fused(query)
+            if nearest is not None:
+                return _sum_of_squares(query - self.reference[nearest]).sqrt()
         augmented = torch.cat([query, torch.ones_like(query[:, :1])], dim=1)
         ranked = (augmented @ self.keys_t).reshape(-1, self.n_groups, group)
         minima = ranked.amin(dim=2)

@@ -372,8 +372,9 @@ def mean_error_ratio(errors: np.ndarray, levels: np.ndarray, block: int = 8192) 
 
 
 def mahalanobis_squared(codes: np.ndarray, mean: np.ndarray, precision: np.ndarray, block: int = 8192) -> np.ndarray:
-    """Squared Mahalanobis distance of each code from the normal codes, a block of rows at a time (the
-    same values as all rows at once, without temporaries as large as ``codes``)."""
+    """Squared Mahalanobis distance of each code from the normal codes, a block of rows at a time (no
+    temporaries as large as ``codes``; the values of all rows at once up to the last bits, as BLAS may
+    split a block's product differently)."""
     distances = np.empty(len(codes))
     for start in range(0, len(codes), block):
         centred = codes[start : start + block] - mean
