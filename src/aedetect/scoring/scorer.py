@@ -16,6 +16,7 @@ flattened per row, so image and sequence models score like tables.
 
 from __future__ import annotations
 
+import functools
 import platform
 import sys
 import threading
@@ -60,25 +61,22 @@ FUSED_SEARCH_WIDTH = 32
 FUSED_SEARCH_MIN_WIDTH = 2
 
 
+@functools.cache
 def _faiss():
     """FAISS, imported on first use on Linux x86-64; ``None`` elsewhere or where it cannot be imported
     (the matrix-product search then serves every query). FAISS's wheels for macOS and Windows bundle an
     LLVM or Intel OpenMP runtime that aborts or crashes beside PyTorch's (faiss-wheels issue #73), so
     the dependency and its use are limited to Linux x86-64, where FAISS's wheel and PyTorch's each
     load their own copy of GNU OpenMP, which live side by side."""
-    global _FAISS
-    if _FAISS is False:
-        faiss = None
-        if sys.platform == "linux" and platform.machine() == "x86_64":
-            try:
-                import faiss
-            except ImportError:  # pragma: no cover - installed without its dependencies
-                faiss = None
-        _FAISS = faiss
-    return _FAISS
+    if sys.platform != "linux" or platform.machine() != "x86_64":
+        return None
+    try:
+        import faiss
+    except ImportError:  # pragma: no cover - installed without its dependencies
+        return None
+    return faiss
 
 
-_FAISS = False
 #: FAISS picks its kernel by the number of queries (a per-pair loop below a threshold): each search
 #: sets the threshold to 0 under this lock and restores it, so that every batch, of one row or of
 #: thousands, is ranked by the same kernel (a row's score does not depend on its batch). The lock

@@ -362,24 +362,30 @@ def _forward(model: nn.Module, matrix: np.ndarray, loss: str, device: torch.devi
     return {name: values[:0] for name, values in probe.items()}
 
 
-def mean_error_ratio(errors: np.ndarray, levels: np.ndarray, block: int = 8192) -> np.ndarray:
+def _per_row_in_blocks(rows: np.ndarray, function, block: int = 8192) -> np.ndarray:
+    """``function(block)``, one float64 value per row, over blocks of ``block`` rows: no temporary as
+    large as ``rows``."""
+    values = np.empty(len(rows))
+    for start in range(0, len(rows), block):
+        values[start : start + block] = function(rows[start : start + block])
+    return values
+
+
+def mean_error_ratio(errors: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """Each row's mean of ``errors / levels`` in float64, a block of rows at a time: the same values
     as ``(errors / levels).mean(axis=1)``, without a float64 temporary as large as ``errors``."""
-    means = np.empty(len(errors))
-    for start in range(0, len(errors), block):
-        means[start : start + block] = (errors[start : start + block] / levels).mean(axis=1)
-    return means
+    return _per_row_in_blocks(errors, lambda some: (some / levels).mean(axis=1))
 
 
-def mahalanobis_squared(codes: np.ndarray, mean: np.ndarray, precision: np.ndarray, block: int = 8192) -> np.ndarray:
-    """Squared Mahalanobis distance of each code from the normal codes, a block of rows at a time (no
-    temporaries as large as ``codes``; the values of all rows at once up to the last bits, as BLAS may
-    split a block's product differently)."""
-    distances = np.empty(len(codes))
-    for start in range(0, len(codes), block):
-        centred = codes[start : start + block] - mean
-        distances[start : start + block] = ((centred @ precision) * centred).sum(axis=1)  # not einsum: it loops
-    return distances
+def mahalanobis_squared(codes: np.ndarray, mean: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """Squared Mahalanobis distance of each code from the normal codes, a block of rows at a time (the
+    values of all rows at once up to the last bits, as BLAS may split a block's product differently)."""
+
+    def squared(some: np.ndarray) -> np.ndarray:
+        centred = some - mean
+        return ((centred @ precision) * centred).sum(axis=1)  # a matrix product: einsum's three operands loop
+
+    return _per_row_in_blocks(codes, squared)
 
 
 def knn_distance(codes: np.ndarray, reference: np.ndarray, scale: np.ndarray, k: int) -> np.ndarray:
