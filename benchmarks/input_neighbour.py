@@ -27,6 +27,14 @@ input xM (``--multiples``)
     of :data:`~aedetect.scoring.statistics.INPUT_WEIGHT_MULTIPLE` times: ``network + M /
     INPUT_WEIGHT_MULTIPLE * (default - network)``, the same fitted detector (a multiple equal to
     ``INPUT_WEIGHT_MULTIPLE`` is the ``default`` column and is left out).
+rank K, network xW (``--ranks``, ``--network-weights``)
+    The default's score with its input part measured to the K-th nearest of the detector's own
+    reference rows (model space) instead of the nearest, and its network parts weighted W times:
+    ``W * network + input_weight * d_K / level_K``. ``level_K`` is the detector's input level (the
+    mean distance of held-out normal rows to their nearest reference row) times the ratio of the
+    reference rows' mean distance to their K-th and to their nearest other reference row, since the
+    held-out rows stay inside the detector. Rank 1 with weight 1 is the ``default`` column and is
+    left out; a detector without reference rows (no input part) scores as the default.
 
 Data: the 25 ADBench sets under the clean protocol (``adbench.py``), and the small image sets of
 ``small_images.py`` (one-class protocol).
@@ -34,7 +42,7 @@ Data: the 25 ADBench sets under the clean protocol (``adbench.py``), and the sma
 Usage::
 
     python benchmarks/input_neighbour.py [--tables] [--images digits,fashion500] [--seeds 5] [--image-seeds 3]
-        [--multiples 1,2,3,6,8] [--tag T]
+        [--datasets SETS] [--multiples 1,2,3,6,8] [--ranks 2,3,5] [--network-weights 0.5] [--tag T]
 
 Writes ``input_neighbour.md`` and ``input_neighbour.csv`` under ``benchmarks/results/`` (``_T`` added
 with ``--tag``).
@@ -69,6 +77,9 @@ from aedetect.scoring.statistics import INPUT_WEIGHT_MULTIPLE, ScoreStatistics, 
 SYSTEMS = ("network", "default", "input-nn", "sum", "knn")
 #: The input part's weights (as multiples of the network's parts together) scored beside the default.
 MULTIPLES: list[float] = []
+#: The input part's neighbour ranks and the network parts' weights scored beside the default.
+RANKS: list[int] = [1]
+NETWORK_WEIGHTS: list[float] = [1.0]
 REFERENCE_ROWS = {"table": 1024, "image": 4096}
 SMALL_TABLES = ("hepatitis", "vertebral", "wpbc", "wdbc")
 
@@ -98,7 +109,34 @@ def system_scores(train: np.ndarray, test: np.ndarray, train_inputs, test_inputs
     scores = {"network": network, "default": default, "input-nn": input_nn, "sum": added, "knn": knn}
     for multiple in MULTIPLES:
         scores[f"input x{multiple:g}"] = network + multiple / INPUT_WEIGHT_MULTIPLE * (default - network)
+    scores.update(rank_scores(detector, test, network, default))
     return scores, seconds
+
+
+def rank_name(rank: int, weight: float) -> str:
+    return f"rank {rank}, network x{weight:g}"
+
+
+def rank_scores(detector, test: np.ndarray, network: np.ndarray, default: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``rank K, network xW`` systems (see the docstring) of one fitted detector."""
+    pairs = [(rank, weight) for rank in RANKS for weight in NETWORK_WEIGHTS if (rank, weight) != (1, 1.0)]
+    reference = detector.input_reference_
+    if not pairs:
+        return {}
+    if len(reference) == 0:  # no input part: the default's score whatever the rank
+        return {rank_name(rank, weight): weight * network for rank, weight in pairs}
+    deepest = min(max(RANKS), len(reference) - 1)
+    search = NearestNeighbors(n_neighbors=deepest + 1).fit(reference)
+    near = search.kneighbors(detector._matrix(test).reshape(len(test), -1), deepest)[0]
+    own = search.kneighbors(reference, deepest + 1)[0][:, 1:]  # each reference row's own (0) skipped
+    part = (default - network) / float(detector.input_weight_[0])  # d_1 / the detector's input level
+    scores = {}
+    for rank, weight in pairs:
+        column = min(rank, deepest) - 1
+        level = float(detector.input_scale_[0]) * own[:, column].mean() / max(own[:, 0].mean(), 1e-12)
+        distance = part if rank == 1 else near[:, column] / max(level, 1e-12)
+        scores[rank_name(rank, weight)] = weight * network + float(detector.input_weight_[0]) * distance
+    return scores
 
 
 def result_rows(group: str, name: str, seed: int, labels, scores: dict, seconds: float) -> list[dict]:
@@ -117,9 +155,11 @@ def result_rows(group: str, name: str, seed: int, labels, scores: dict, seconds:
     ]
 
 
-def table_rows(seeds: int) -> list[dict]:
+def table_rows(seeds: int, keep: set[str]) -> list[dict]:
     rows = []
     for name, (X, y) in sorted(load_datasets(find_datasets([DEFAULT_DATA])).items()):
+        if keep and name not in keep:
+            continue
         for seed in range(seeds):
             X_train, X_test, y_test = clean_split(X, y, seed)
             scaler = StandardScaler().fit(X_train)
@@ -142,7 +182,8 @@ def image_rows(sets: list[str], seeds: int) -> list[dict]:
 
 
 def systems() -> list[str]:
-    return [*SYSTEMS, *(f"input x{multiple:g}" for multiple in MULTIPLES)]
+    ranked = [rank_name(r, w) for r in RANKS for w in NETWORK_WEIGHTS if (r, w) != (1, 1.0)]
+    return [*SYSTEMS, *(f"input x{multiple:g}" for multiple in MULTIPLES), *ranked]
 
 
 def summary_lines(frame: pd.DataFrame) -> list[str]:
@@ -155,7 +196,7 @@ def summary_lines(frame: pd.DataFrame) -> list[str]:
             "",
             f"## {group}: means over {roc.shape[0]} sets or classes, {part['seed'].nunique()} seed(s)",
             "",
-            "| system | ROC-AUC | PR-AUC | mean seed std of ROC-AUC | sets where ROC-AUC beats the network's (ties within 0.001) |",
+            "| system | ROC-AUC | PR-AUC | mean seed std of ROC-AUC (population std) | sets where ROC-AUC beats the network's (ties within 0.001) |",
             "|---|---|---|---|---|",
         ]
         for system in systems():
@@ -179,18 +220,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tables", action="store_true", help="the 25 ADBench sets, clean protocol")
     parser.add_argument("--images", default="", help="small image sets, e.g. digits,fashion500")
     parser.add_argument("--seeds", type=int, default=5, help="table seeds 0 .. seeds-1")
+    parser.add_argument("--datasets", default="", help="with --tables: comma-separated set names (default: all 25)")
     parser.add_argument("--image-seeds", type=int, default=3, help="image seeds 0 .. image-seeds-1")
     parser.add_argument(
         "--multiples", default="", help="input part weights to score beside the default, e.g. 1,2,3,6,8"
     )
+    parser.add_argument(
+        "--ranks", default="", help="input part neighbour ranks to score beside the nearest, e.g. 2,3,5"
+    )
+    parser.add_argument("--network-weights", default="", help="network part weights to score beside 1, e.g. 0.5")
     parser.add_argument("--tag", default="", help="suffix of the result files")
     parser.add_argument("--output-dir", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     # The default's own weight is the ``default`` column already.
     MULTIPLES[:] = [float(m) for m in args.multiples.split(",") if m and float(m) != INPUT_WEIGHT_MULTIPLE]
+    RANKS[:] = sorted({1, *(int(r) for r in args.ranks.split(",") if r)})
+    NETWORK_WEIGHTS[:] = sorted({1.0, *(float(w) for w in args.network_weights.split(",") if w)})
     if not args.tables and not args.images:
         parser.error("choose --tables, --images SETS or both")
-    rows = table_rows(args.seeds) if args.tables else []
+    keep = {name.strip().lower() for name in args.datasets.split(",") if name.strip()}
+    rows = table_rows(args.seeds, keep) if args.tables else []
     rows += image_rows([s for s in args.images.split(",") if s], args.image_seeds)
     frame = pd.DataFrame(rows)
     command = "python benchmarks/input_neighbour.py " + " ".join(sys.argv[1:] if argv is None else argv)
