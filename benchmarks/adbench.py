@@ -286,7 +286,11 @@ def training_end_lines(frame: pd.DataFrame) -> list[str]:
     ]
     if last.any():
         sets = fits[last].groupby("dataset").size()
-        lines.append("Sets with such fits (fits): " + ", ".join(f"{d} ({n})" for d, n in sets.items()) + ".")
+        lines.append(
+            "Sets with fits whose best epoch was the last (fits): "
+            + ", ".join(f"{d} ({n})" for d, n in sets.items())
+            + "."
+        )
     return lines
 
 

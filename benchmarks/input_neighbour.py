@@ -29,12 +29,14 @@ input xM (``--multiples``)
     ``INPUT_WEIGHT_MULTIPLE`` is the ``default`` column and is left out).
 rank K, network xW (``--ranks``, ``--network-weights``)
     The default's score with its input part measured to the K-th nearest of the detector's own
-    reference rows (model space) instead of the nearest, and its network parts weighted W times:
-    ``W * network + input_weight * d_K / level_K``. ``level_K`` is the detector's input level (the
-    mean distance of held-out normal rows to their nearest reference row) times the ratio of the
-    reference rows' mean distance to their K-th and to their nearest other reference row, since the
-    held-out rows stay inside the detector. Rank 1 with weight 1 is the ``default`` column and is
-    left out; a detector without reference rows (no input part) scores as the default.
+    reference rows (model space) instead of the rank the detector uses (the nearest for tables;
+    ``input_neighbour_rank``), and its network parts weighted W times: ``W * network +
+    input_weight * d_K / level_K``. ``level_K`` is the detector's input level (the mean distance of
+    held-out normal rows to their reference row of the detector's rank) times the ratio of the
+    reference rows' mean distance to their K-th and to their other reference row of that rank,
+    since the held-out rows stay inside the detector. Rank 1 with weight 1 is left out (for tables,
+    it is the ``default`` column); a detector without reference rows (no input part) scores as the
+    default; a rank beyond the reference rows is refused.
 
 Data: the 25 ADBench sets under the clean protocol (``adbench.py``), and the small image sets of
 ``small_images.py`` (one-class protocol).
@@ -72,7 +74,13 @@ from small_images import one_class_splits  # noqa: E402
 
 from aedetect import AutoencoderDetector  # noqa: E402
 from aedetect.scoring.scorer import score_matrix  # noqa: E402
-from aedetect.scoring.statistics import INPUT_WEIGHT_MULTIPLE, ScoreStatistics, input_weight, row_scorer  # noqa: E402
+from aedetect.scoring.statistics import (  # noqa: E402
+    INPUT_WEIGHT_MULTIPLE,
+    ScoreStatistics,
+    input_neighbour_rank,
+    input_weight,
+    row_scorer,
+)
 
 SYSTEMS = ("network", "default", "input-nn", "sum", "knn")
 #: The input part's weights (as multiples of the network's parts together) scored beside the default.
@@ -125,16 +133,24 @@ def rank_scores(detector, test: np.ndarray, network: np.ndarray, default: np.nda
         return {}
     if len(reference) == 0:  # no input part: the default's score whatever the rank
         return {rank_name(rank, weight): weight * network for rank, weight in pairs}
-    deepest = min(max(RANKS), len(reference) - 1)
-    search = NearestNeighbors(n_neighbors=deepest + 1).fit(reference)
-    near = search.kneighbors(detector._matrix(test).reshape(len(test), -1), deepest)[0]
-    own = search.kneighbors(reference, deepest + 1)[0][:, 1:]  # each reference row's own (0) skipped
-    part = (default - network) / float(detector.input_weight_[0])  # d_1 / the detector's input level
+    # The rank the detector itself measures to: the nearest for tables, farther for images with
+    # many latent codes or with trim_fraction.
+    own_rank = input_neighbour_rank(len(reference), len(detector.latent_reference_), detector.trim_fraction)
+    part = (default - network) / float(detector.input_weight_[0])  # d_own_rank / the detector's input level
+    deepest = min(max(*RANKS, own_rank), len(reference) - 1)
+    if deepest >= 1:
+        search = NearestNeighbors(n_neighbors=deepest + 1).fit(reference)
+        near = search.kneighbors(detector._matrix(test).reshape(len(test), -1), deepest)[0]
+        own = search.kneighbors(reference, deepest + 1)[0][:, 1:]  # each reference row's own (0) skipped
     scores = {}
     for rank, weight in pairs:
-        column = min(rank, deepest) - 1
-        level = float(detector.input_scale_[0]) * own[:, column].mean() / max(own[:, 0].mean(), 1e-12)
-        distance = part if rank == 1 else near[:, column] / max(level, 1e-12)
+        if rank == own_rank:
+            distance = part
+        elif max(rank, own_rank) > deepest:
+            raise SystemExit(f"rank {rank}: this detector keeps {len(reference)} reference rows, too few to compare")
+        else:
+            level = float(detector.input_scale_[0]) * own[:, rank - 1].mean() / max(own[:, own_rank - 1].mean(), 1e-12)
+            distance = near[:, rank - 1] / max(level, 1e-12)
         scores[rank_name(rank, weight)] = weight * network + float(detector.input_weight_[0]) * distance
     return scores
 
@@ -235,10 +251,17 @@ def main(argv: list[str] | None = None) -> int:
     # The default's own weight is the ``default`` column already.
     MULTIPLES[:] = [float(m) for m in args.multiples.split(",") if m and float(m) != INPUT_WEIGHT_MULTIPLE]
     RANKS[:] = sorted({1, *(int(r) for r in args.ranks.split(",") if r)})
+    if RANKS[0] < 1:
+        parser.error("--ranks: each rank is 1 or more (1: the nearest reference row)")
     NETWORK_WEIGHTS[:] = sorted({1.0, *(float(w) for w in args.network_weights.split(",") if w)})
     if not args.tables and not args.images:
         parser.error("choose --tables, --images SETS or both")
     keep = {name.strip().lower() for name in args.datasets.split(",") if name.strip()}
+    if keep and not args.tables:
+        parser.error("--datasets selects tables: add --tables")
+    unknown = keep - set(load_datasets(find_datasets([DEFAULT_DATA])))
+    if unknown:
+        parser.error(f"--datasets: no such set {', '.join(sorted(unknown))} in {DEFAULT_DATA}")
     rows = table_rows(args.seeds, keep) if args.tables else []
     rows += image_rows([s for s in args.images.split(",") if s], args.image_seeds)
     frame = pd.DataFrame(rows)
