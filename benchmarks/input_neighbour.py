@@ -68,7 +68,7 @@ from sklearn.preprocessing import StandardScaler
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from adbench import DEFAULT_DATA, clean_split, find_datasets, load_datasets, write_atomically  # noqa: E402
+from adbench import DEFAULT_DATA, clean_split, dataset_name, find_datasets, load_datasets, write_atomically  # noqa: E402
 from fashion_mnist import DEFAULT_DATA as FASHION_DATA  # noqa: E402
 from small_images import one_class_splits  # noqa: E402
 
@@ -138,7 +138,7 @@ def rank_scores(detector, test: np.ndarray, network: np.ndarray, default: np.nda
     own_rank = input_neighbour_rank(len(reference), len(detector.latent_reference_), detector.trim_fraction)
     part = (default - network) / float(detector.input_weight_[0])  # d_own_rank / the detector's input level
     deepest = min(max(*RANKS, own_rank), len(reference) - 1)
-    if deepest >= 1:
+    if deepest >= 1 and any(rank != own_rank for rank, _ in pairs):  # other ranks than the detector's
         search = NearestNeighbors(n_neighbors=deepest + 1).fit(reference)
         near = search.kneighbors(detector._matrix(test).reshape(len(test), -1), deepest)[0]
         own = search.kneighbors(reference, deepest + 1)[0][:, 1:]  # each reference row's own (0) skipped
@@ -172,10 +172,10 @@ def result_rows(group: str, name: str, seed: int, labels, scores: dict, seconds:
 
 
 def table_rows(seeds: int, keep: set[str]) -> list[dict]:
+    """Result rows of the ADBench sets named in ``keep`` (all of them when it is empty)."""
+    files = [path for path in find_datasets([DEFAULT_DATA]) if not keep or dataset_name(path) in keep]
     rows = []
-    for name, (X, y) in sorted(load_datasets(find_datasets([DEFAULT_DATA])).items()):
-        if keep and name not in keep:
-            continue
+    for name, (X, y) in sorted(load_datasets(files).items()):
         for seed in range(seeds):
             X_train, X_test, y_test = clean_split(X, y, seed)
             scaler = StandardScaler().fit(X_train)
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     keep = {name.strip().lower() for name in args.datasets.split(",") if name.strip()}
     if keep and not args.tables:
         parser.error("--datasets selects tables: add --tables")
-    unknown = keep - set(load_datasets(find_datasets([DEFAULT_DATA])))
+    unknown = keep - {dataset_name(path) for path in find_datasets([DEFAULT_DATA])}
     if unknown:
         parser.error(f"--datasets: no such set {', '.join(sorted(unknown))} in {DEFAULT_DATA}")
     rows = table_rows(args.seeds, keep) if args.tables else []
